@@ -1,0 +1,551 @@
+//! Configuration in two steps: a raw serde mirror of the TOML (layered by the `config` crate:
+//! the file or the embedded demo, then `TOKENGATE__SECTION__KEY` environment variables), then
+//! [`Settings`], validated, with every problem reported under its key path
+//! (`route[1].dialect: unknown dialect "vizseak"; known: vizseek`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::dialect::{self, Profile, TokenRoute};
+use crate::engine::{
+    AttrValue, Attributes, Client, ClientId, Directory, GrantType, Role, Secret, StoredHash, User, UserId,
+    Username,
+};
+
+/// The demo configuration `serve` uses without `--config`.
+pub const DEMO_CONFIG: &str = include_str!("../../fixtures/demo.toml");
+
+/// One problem in a configuration, with its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<Problem>);
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    signing: RawSigning,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    client: Vec<RawClient>,
+    #[serde(default)]
+    user: Vec<RawUser>,
+    #[serde(default)]
+    route: Vec<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_bind")]
+    bind: String,
+    #[serde(default)]
+    workers: usize,
+    #[serde(default)]
+    hash_workers: usize,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default = "default_shutdown")]
+    shutdown_timeout_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            workers: 0,
+            hash_workers: 0,
+            trusted_proxies: Vec::new(),
+            shutdown_timeout_secs: default_shutdown(),
+        }
+    }
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_shutdown() -> u64 {
+    10
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    #[serde(default)]
+    algorithm: Option<String>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default = "default_store_kind")]
+    kind: String,
+    #[serde(default = "default_max_entries")]
+    max_entries: usize,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            kind: default_store_kind(),
+            max_entries: default_max_entries(),
+        }
+    }
+}
+
+fn default_store_kind() -> String {
+    "memory".into()
+}
+
+fn default_max_entries() -> usize {
+    crate::store::memory::DEFAULT_MAX_ENTRIES
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    id: String,
+    #[serde(default)]
+    grants: Vec<GrantType>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    attributes: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    username: String,
+    id: String,
+    #[serde(default)]
+    role: Option<String>,
+    password_hash: Option<String>,
+    password_hash_env: Option<String>,
+    password_hash_file: Option<PathBuf>,
+    #[serde(default)]
+    clients: Vec<String>,
+    #[serde(default)]
+    attributes: toml::Table,
+}
+
+/// Signing settings, validated.
+#[derive(Debug)]
+pub enum SigningKey {
+    Hs256(Secret),
+    /// No secret configured: `serve` makes a random one for this process.
+    Ephemeral,
+}
+
+/// Which store backs the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    Memory { max_entries: usize },
+}
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub workers: usize,
+    pub hash_workers: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub shutdown_timeout_secs: u64,
+    pub signing: SigningKey,
+    pub store: StoreSettings,
+    pub directory: Directory,
+    pub routes: Vec<TokenRoute>,
+}
+
+/// Where a configuration comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Demo,
+    File(PathBuf),
+    Text(String),
+}
+
+/// Loads, layers and validates a configuration. Environment variables named
+/// `TOKENGATE__SECTION__KEY` override keys of tables (not of `[[route]]` array items, which
+/// the `config` crate cannot address: override those in the file).
+pub fn load(source: &Source) -> Result<Settings, ConfigErrors> {
+    load_with_env(source, true)
+}
+
+/// As [`load`], optionally ignoring the environment (tests).
+pub fn load_with_env(source: &Source, use_env: bool) -> Result<Settings, ConfigErrors> {
+    let text = match source {
+        Source::Demo => DEMO_CONFIG.to_owned(),
+        Source::Text(text) => text.clone(),
+        Source::File(path) => std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![problem(
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )])
+        })?,
+    };
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml));
+    if use_env {
+        builder = builder.add_source(
+            config::Environment::with_prefix("TOKENGATE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+    }
+    let layered = builder
+        .build()
+        .map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
+    let tree: toml::Value = layered
+        .try_deserialize()
+        .map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
+    let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
+        ConfigErrors(vec![problem(
+            e.path().to_string(),
+            e.inner().to_string(),
+        )])
+    })?;
+    validate(raw, source_dir(source))
+}
+
+fn source_dir(source: &Source) -> Option<PathBuf> {
+    match source {
+        Source::File(path) => path.parent().map(Path::to_path_buf),
+        _ => None,
+    }
+}
+
+fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErrors> {
+    let mut problems = Vec::new();
+    let bind = raw.server.bind.parse::<SocketAddr>().map_err(|e| {
+        problems.push(problem(
+            "server.bind",
+            format!("{:?} is not an address:port ({e})", raw.server.bind),
+        ))
+    });
+    let mut trusted_proxies = Vec::new();
+    for (i, proxy) in raw.server.trusted_proxies.iter().enumerate() {
+        match proxy.parse::<IpAddr>() {
+            Ok(ip) => trusted_proxies.push(ip),
+            Err(_) => problems.push(problem(
+                format!("server.trusted_proxies[{i}]"),
+                format!("{proxy:?} is not an IP address"),
+            )),
+        }
+    }
+    let resolve = |key: &str, value: &Option<String>, env: &Option<String>, file: &Option<PathBuf>| {
+        resolve_secret(key, value, env, file, base.as_deref())
+    };
+
+    let signing = match &raw.signing.algorithm {
+        Some(alg) if alg != "HS256" => {
+            problems.push(problem(
+                "signing.algorithm",
+                format!("unsupported algorithm {alg:?}; supported: HS256"),
+            ));
+            None
+        }
+        _ => match resolve(
+            "signing.secret",
+            &raw.signing.secret,
+            &raw.signing.secret_env,
+            &raw.signing.secret_file,
+        ) {
+            Ok(None) => Some(SigningKey::Ephemeral),
+            Ok(Some(secret)) => match crate::engine::Signer::hs256(&secret) {
+                Ok(_) => Some(SigningKey::Hs256(secret)),
+                Err(e) => {
+                    problems.push(problem("signing.secret", e.to_string()));
+                    None
+                }
+            },
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        },
+    };
+
+    let store = match raw.store.kind.as_str() {
+        "memory" if raw.store.max_entries > 0 => Some(StoreSettings::Memory {
+            max_entries: raw.store.max_entries,
+        }),
+        "memory" => {
+            problems.push(problem("store.max_entries", "must be at least 1"));
+            None
+        }
+        other => {
+            problems.push(problem(
+                "store.kind",
+                format!("unknown store {other:?}; known: memory"),
+            ));
+            None
+        }
+    };
+
+    let mut clients = Vec::new();
+    for (i, raw_client) in raw.client.into_iter().enumerate() {
+        let key = format!("client[{i}]");
+        if raw_client.id.trim().is_empty() {
+            problems.push(problem(format!("{key}.id"), "must not be empty"));
+        }
+        let secret = match resolve(
+            &format!("{key}.secret"),
+            &raw_client.secret,
+            &raw_client.secret_env,
+            &raw_client.secret_file,
+        ) {
+            Ok(secret) => secret,
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        let attributes = attributes(&format!("{key}.attributes"), raw_client.attributes, &mut problems);
+        clients.push(Client {
+            id: ClientId::new(raw_client.id),
+            secret,
+            grants: raw_client.grants,
+            attributes,
+        });
+    }
+
+    let mut users = Vec::new();
+    for (i, raw_user) in raw.user.into_iter().enumerate() {
+        let key = format!("user[{i}]");
+        let hash = match resolve(
+            &format!("{key}.password_hash"),
+            &raw_user.password_hash,
+            &raw_user.password_hash_env,
+            &raw_user.password_hash_file,
+        ) {
+            Ok(Some(text)) => match StoredHash::parse(text.expose().trim()) {
+                Ok(hash) => Some(hash),
+                Err(e) => {
+                    problems.push(problem(
+                        format!("{key}.password_hash"),
+                        format!("{e} (make one with `tokengate hash-password`)"),
+                    ));
+                    None
+                }
+            },
+            Ok(None) => {
+                problems.push(problem(
+                    format!("{key}.password_hash"),
+                    "missing (make one with `tokengate hash-password`)",
+                ));
+                None
+            }
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        for (j, client) in raw_user.clients.iter().enumerate() {
+            if !clients.iter().any(|c| c.id.as_str() == client) {
+                problems.push(problem(
+                    format!("{key}.clients[{j}]"),
+                    format!("no client with id {client:?}"),
+                ));
+            }
+        }
+        let attributes = attributes(&format!("{key}.attributes"), raw_user.attributes, &mut problems);
+        if let Some(password) = hash {
+            users.push(User {
+                id: UserId::new(raw_user.id),
+                username: Username::new(raw_user.username),
+                role: raw_user.role.map(Role::new),
+                password,
+                clients: raw_user.clients.into_iter().map(ClientId::new).collect(),
+                attributes,
+            });
+        }
+    }
+
+    let mut routes: Vec<TokenRoute> = Vec::new();
+    if raw.route.is_empty() {
+        problems.push(problem("route", "no [[route]]: the gateway would serve nothing"));
+    }
+    for (i, overrides) in raw.route.into_iter().enumerate() {
+        let key = format!("route[{i}]");
+        match build_route(overrides) {
+            Ok(route) => {
+                if let Some(other) = routes.iter().position(|r| {
+                    r.matches_path(route.path()) || route.matches_path(r.path())
+                }) {
+                    problems.push(problem(
+                        format!("{key}.path"),
+                        format!("{:?} is already served by route[{other}]", route.path()),
+                    ));
+                }
+                if let Some(anonymous) = &route.policy().anonymous_client
+                    && !clients.iter().any(|c| &c.id == anonymous)
+                {
+                    problems.push(problem(
+                        format!("{key}.anonymous_client"),
+                        format!("no client with id {:?}", anonymous.as_str()),
+                    ));
+                }
+                routes.push(route);
+            }
+            Err(route_problems) => problems.extend(route_problems.into_iter().map(|p| Problem {
+                key: if p.key.is_empty() { key.clone() } else { format!("{key}.{}", p.key) },
+                message: p.message,
+            })),
+        }
+    }
+
+    let directory = Directory::new(clients, users)
+        .map_err(|e| problems.push(problem("", e.to_string())));
+
+    match (bind, signing, store, directory, problems.is_empty()) {
+        (Ok(bind), Some(signing), Some(store), Ok(directory), true) => Ok(Settings {
+            bind,
+            workers: raw.server.workers,
+            hash_workers: raw.server.hash_workers,
+            trusted_proxies,
+            shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
+            signing,
+            store,
+            directory,
+            routes,
+        }),
+        _ => Err(ConfigErrors(problems)),
+    }
+}
+
+/// A route: its dialect's profile with the route's keys laid over it.
+fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
+    let Some(name) = overrides.remove("dialect") else {
+        return Err(vec![problem(
+            "dialect",
+            format!("missing; known: {}", dialect::known_dialects()),
+        )]);
+    };
+    let Some(name) = name.as_str().map(str::to_owned) else {
+        return Err(vec![problem("dialect", "must be a string")]);
+    };
+    let Some(source) = dialect::builtin(&name) else {
+        return Err(vec![problem(
+            "dialect",
+            format!("unknown dialect {name:?}; known: {}", dialect::known_dialects()),
+        )]);
+    };
+    let mut base: toml::Table = toml::from_str(source)
+        .map_err(|e| vec![problem("dialect", format!("built-in profile {name:?} is broken: {e}"))])?;
+    merge(&mut base, overrides);
+    let profile: Profile = serde_path_to_error::deserialize(toml::Value::Table(base))
+        .map_err(|e| vec![problem(e.path().to_string(), e.inner().to_string())])?;
+    TokenRoute::compile(&name, profile).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| problem(p.key, p.message))
+            .collect()
+    })
+}
+
+/// Deep merge: tables merge key by key, anything else (arrays included) is replaced.
+fn merge(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Attributes {
+    let mut out = Attributes::new();
+    for (name, value) in table {
+        let value = match value {
+            toml::Value::String(s) => AttrValue::Str(s),
+            toml::Value::Boolean(b) => AttrValue::Bool(b),
+            toml::Value::Integer(i) => AttrValue::Int(i),
+            toml::Value::Float(f) => AttrValue::Float(f),
+            other => {
+                problems.push(problem(
+                    format!("{key}.{name}"),
+                    format!("must be a string, boolean or number, not {}", other.type_str()),
+                ));
+                continue;
+            }
+        };
+        out.insert(name, value);
+    }
+    out
+}
+
+/// A secret given inline, by environment variable name, or by file (read once, trailing
+/// newline dropped). At most one of the three.
+fn resolve_secret(
+    key: &str,
+    value: &Option<String>,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+    base: Option<&Path>,
+) -> Result<Option<Secret>, Problem> {
+    match (value, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(value), None, None) => Ok(Some(Secret::new(value.as_str()))),
+        (None, Some(var), None) => std::env::var(var)
+            .map(|v| Some(Secret::new(v)))
+            .map_err(|_| problem(format!("{key}_env"), format!("environment variable {var} is not set"))),
+        (None, None, Some(path)) => {
+            let path = match base {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path.clone(),
+            };
+            std::fs::read_to_string(&path)
+                .map(|text| Some(Secret::new(text.trim_end_matches(['\r', '\n']))))
+                .map_err(|e| problem(format!("{key}_file"), format!("cannot read {}: {e}", path.display())))
+        }
+        _ => Err(problem(
+            key,
+            format!("give one of {key}, {key}_env, {key}_file, not several"),
+        )),
+    }
+}
+
+/// Builds a route from a built-in profile with overrides given as TOML text (tests, benches).
+pub fn route_from_toml(overrides: &str) -> Result<TokenRoute, ConfigErrors> {
+    let table: toml::Table =
+        toml::from_str(overrides).map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
+    build_route(table).map_err(ConfigErrors)
+}

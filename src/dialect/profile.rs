@@ -1,0 +1,286 @@
+//! The profile language: a dialect's wire contract written as data (`dialects/<name>.toml`),
+//! overridable key by key from a route. This module is the typed mirror of that TOML; the
+//! mechanisms it names (codecs, credential sources, value sources) live beside it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::engine::{ErrorKind, GrantType, RefreshFormat};
+
+/// One dialect profile, after a route's overrides were merged into it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// One line for `--help` and logs.
+    pub description: String,
+    pub path: String,
+    /// Katana matched its token path case-insensitively; Web API routes likewise.
+    pub path_case_sensitive: bool,
+    /// Methods that reach the token logic; empty means any (Katana does not check).
+    pub methods: Vec<String>,
+    pub grants: Vec<GrantType>,
+    #[serde(with = "humantime_serde_compat")]
+    pub access_token_ttl: std::time::Duration,
+    /// Absent: the route issues no refresh tokens.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub refresh_token_ttl: Option<std::time::Duration>,
+    pub refresh_for_client_credentials: bool,
+    pub refresh_format: RefreshFormat,
+    pub single_active_token: bool,
+    pub require_client_id: bool,
+    #[serde(default)]
+    pub anonymous_client: Option<String>,
+    pub issuer: String,
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Bytes; a larger body is answered with the `body_too_large` error.
+    pub body_limit: usize,
+    pub request: RequestSpec,
+    pub response: ResponseSpec,
+    pub error_response: ErrorResponseSpec,
+    pub errors: BTreeMap<String, ErrorEntry>,
+}
+
+/// How a request is read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// Body codec by media type (`type/subtype`, lowercase). `"*"` matches any media type and
+    /// a missing Content-Type.
+    pub body: BTreeMap<String, Codec>,
+    pub names_case_sensitive: bool,
+    pub password: PasswordEncoding,
+    /// Where client credentials are looked for; the first source with a client id wins.
+    pub client_credentials: Vec<CredentialSource>,
+    pub max_params: usize,
+    pub fields: RequestFields,
+}
+
+/// A body format the gateway can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    /// Katana's `ReadFormAsync`: see `dialect::form`.
+    KatanaForm,
+}
+
+/// How the `password` parameter encodes the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordEncoding {
+    Plain,
+    Sha1Hex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// `Authorization: Basic base64(id:secret)`.
+    Basic,
+    /// `client_id` / `client_secret` body parameters.
+    Body,
+}
+
+/// Wire names of the request parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFields {
+    pub grant_type: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub username: String,
+    pub password: String,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// How a successful grant is written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    pub content_type: String,
+    /// Sent with every answer of this route, success or error, in this order.
+    pub headers: Vec<(String, String)>,
+    pub expires_in: ExpiresIn,
+    pub fields: Vec<FieldSpec>,
+}
+
+/// How `expires_in` is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiresIn {
+    /// Katana: `trunc(expires - now)` where `expires` has whole seconds and `now` only lost its
+    /// whole milliseconds, so it is the lifetime minus one unless the clock's sub-millisecond
+    /// part is zero.
+    Katana,
+    /// The configured lifetime in whole seconds.
+    Lifetime,
+}
+
+/// One member of a response body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    pub name: String,
+    /// Where the value comes from: see [`super::value::Source`].
+    pub value: String,
+    #[serde(default, rename = "type")]
+    pub kind: ValueType,
+    #[serde(default)]
+    pub absent: Absent,
+}
+
+/// The wire type of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// The source's natural type.
+    #[default]
+    Auto,
+    String,
+    Number,
+    Bool,
+    /// `Sun, 13 Sep 2020 09:35:33 GMT`.
+    Rfc1123,
+    /// Seconds since the Unix epoch.
+    EpochSeconds,
+}
+
+/// What happens to a member whose value is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Absent {
+    /// Written as `null`.
+    #[default]
+    Null,
+    /// Left out.
+    Omit,
+    /// Left out when absent or an empty string (Katana's `error_description`).
+    OmitEmpty,
+}
+
+/// The body of an error answer; each entry of the error table fills it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorResponseSpec {
+    pub fields: Vec<FieldSpec>,
+}
+
+/// One row of the error table: how an engine outcome looks in this dialect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorEntry {
+    pub status: u16,
+    pub error: String,
+    /// May hold `{detail}`: what exactly was wrong (see `GrantError::detail`).
+    #[serde(default)]
+    pub description: String,
+    /// Extra headers for this outcome (`Allow`, `WWW-Authenticate`, `Retry-After`, ...).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// A body shape of its own, for outcomes a framework answered before the token logic.
+    #[serde(default)]
+    pub fields: Option<Vec<FieldSpec>>,
+}
+
+/// Checks the parts of a profile that serde cannot: returns every problem with its key path
+/// relative to the profile (`errors.unknown_client`, `response.fields[2].value`).
+pub fn validate(profile: &Profile) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if !profile.path.starts_with('/') {
+        problems.push(("path".into(), format!("must start with '/': {:?}", profile.path)));
+    }
+    for (i, method) in profile.methods.iter().enumerate() {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+            problems.push((
+                format!("methods[{i}]"),
+                format!("{method:?} is not an upper-case HTTP method"),
+            ));
+        }
+    }
+    if profile.grants.is_empty() {
+        problems.push(("grants".into(), "a route must accept at least one grant".into()));
+    }
+    if profile.access_token_ttl.as_secs() == 0 {
+        problems.push(("access_token_ttl".into(), "must be at least one second".into()));
+    }
+    if profile.refresh_token_ttl.is_some_and(|ttl| ttl.as_secs() == 0) {
+        problems.push(("refresh_token_ttl".into(), "must be at least one second".into()));
+    }
+    if !profile.require_client_id && profile.anonymous_client.is_none() {
+        problems.push((
+            "anonymous_client".into(),
+            "required when require_client_id = false: tokens are issued for this client".into(),
+        ));
+    }
+    if profile.body_limit == 0 {
+        problems.push(("body_limit".into(), "must be at least one byte".into()));
+    }
+    if profile.request.body.is_empty() {
+        problems.push(("request.body".into(), "no body codec: no request could be read".into()));
+    }
+    if profile.request.client_credentials.is_empty() {
+        problems.push((
+            "request.client_credentials".into(),
+            "name at least one source (basic, body)".into(),
+        ));
+    }
+    check_fields("response.fields", &profile.response.fields, false, &mut problems);
+    check_fields("error_response.fields", &profile.error_response.fields, true, &mut problems);
+    for kind in ErrorKind::ALL {
+        if !profile.errors.contains_key(kind.as_str()) {
+            problems.push((
+                format!("errors.{kind}"),
+                "missing: every engine outcome needs a row in the error table".into(),
+            ));
+        }
+    }
+    for (name, entry) in &profile.errors {
+        let path = format!("errors.{name}");
+        if ErrorKind::from_name(name).is_none() {
+            let known: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+            problems.push((path.clone(), format!("unknown outcome; known: {}", known.join(", "))));
+        }
+        if !(100..=599).contains(&entry.status) {
+            problems.push((format!("{path}.status"), format!("{} is not an HTTP status", entry.status)));
+        }
+        if let Some(fields) = &entry.fields {
+            check_fields(&format!("{path}.fields"), fields, true, &mut problems);
+        }
+    }
+    problems
+}
+
+fn check_fields(path: &str, fields: &[FieldSpec], error: bool, problems: &mut Vec<(String, String)>) {
+    for (i, field) in fields.iter().enumerate() {
+        if let Err(why) = super::value::Source::parse(&field.value, error) {
+            problems.push((format!("{path}[{i}].value"), why));
+        }
+    }
+}
+
+/// Durations written the way people write them (`30m`, `14d`, `90s`).
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(text) if text.is_empty() || text == "none" => Ok(None),
+                Some(text) => humantime::parse_duration(&text)
+                    .map(Some)
+                    .map_err(serde::de::Error::custom),
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Response bodies: a profile's member list, compiled once, written as compact JSON in the
+//! order the profile gives (Json.NET and Katana's `JsonTextWriter` both write declaration
+//! order; neither escapes `/`, `<`, `&` or non-ASCII, and neither does this writer).
+
+use super::profile::{Absent, FieldSpec, ValueType};
+use super::value::{Scalar, Source, Value, typed};
+
+/// One response member with its source parsed.
+#[derive(Debug, Clone)]
+pub struct CompiledField {
+    pub name: String,
+    pub source: Source,
+    pub kind: ValueType,
+    pub absent: Absent,
+}
+
+/// Parses every member's source; fails on the first unknown one (validation has the paths).
+pub fn compile_fields(fields: &[FieldSpec], error: bool) -> Result<Vec<CompiledField>, String> {
+    fields
+        .iter()
+        .map(|field| {
+            Ok(CompiledField {
+                name: field.name.clone(),
+                source: Source::parse(&field.value, error)?,
+                kind: field.kind,
+                absent: field.absent,
+            })
+        })
+        .collect()
+}
+
+/// Writes `fields` as one compact JSON object, reading each value through `get`.
+pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'a>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    let mut first = true;
+    for field in fields {
+        let scalar = typed(get(&field.source), field.kind);
+        let omit = match (&scalar, field.absent) {
+            (None, Absent::Omit | Absent::OmitEmpty) => true,
+            (Some(Scalar::Str(s)), Absent::OmitEmpty) => s.is_empty(),
+            _ => false,
+        };
+        if omit {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json_string(&mut out, &field.name);
+        out.push(b':');
+        match scalar {
+            None => out.extend_from_slice(b"null"),
+            Some(Scalar::Str(s)) => json_string(&mut out, &s),
+            Some(Scalar::Int(n)) => out.extend_from_slice(n.to_string().as_bytes()),
+            Some(Scalar::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Some(Scalar::Float(f)) => match serde_json::to_vec(&f) {
+                Ok(bytes) => out.extend_from_slice(&bytes),
+                Err(_) => out.extend_from_slice(b"null"),
+            },
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+/// A JSON string literal: `"` and `\` and control characters escaped, nothing else.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{byte:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_only_what_json_requires() {
+        let mut out = Vec::new();
+        json_string(&mut out, "a/b<c>&\"d\\e\u{1}\né");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "\"a/b<c>&\\\"d\\\\e\\u0001\\né\""
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Where each response member's value comes from (`value = "user.id"` in a profile) and how it
+//! is typed on the wire. Sources are parsed once, when a route is built.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+
+use super::profile::{ExpiresIn, ValueType};
+use crate::engine::{AttrValue, Grant, GrantError};
+
+/// A value source, parsed from a profile's `value = "..."`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    AccessToken,
+    TokenType,
+    ExpiresIn,
+    RefreshToken,
+    RefreshExpiresIn,
+    Scope,
+    SessionId,
+    /// The subject's not-before marker; 0 when none is set.
+    NotBefore,
+    Issued,
+    Expires,
+    ClientId,
+    UserId,
+    UserName,
+    Role,
+    /// The caller's address as the gateway sees it (after trusted-proxy resolution).
+    PeerIp,
+    ClientAttr(String),
+    UserAttr(String),
+    /// A fixed text.
+    Const(String),
+    /// The error table's `error`.
+    Error,
+    /// The error table's `description`, placeholders filled.
+    ErrorDescription,
+}
+
+const GRANT_SOURCES: &[(&str, Source)] = &[
+    ("access_token", Source::AccessToken),
+    ("token_type", Source::TokenType),
+    ("expires_in", Source::ExpiresIn),
+    ("refresh_token", Source::RefreshToken),
+    ("refresh_expires_in", Source::RefreshExpiresIn),
+    ("scope", Source::Scope),
+    ("session.id", Source::SessionId),
+    ("not_before", Source::NotBefore),
+    ("issued", Source::Issued),
+    ("expires", Source::Expires),
+    ("client.id", Source::ClientId),
+    ("user.id", Source::UserId),
+    ("user.name", Source::UserName),
+    ("user.role", Source::Role),
+    ("peer.ip", Source::PeerIp),
+];
+
+impl Source {
+    /// Parses a source name; `error` tells whether this is an error body (which may use
+    /// `error` and `error_description`) or a success body.
+    pub fn parse(text: &str, error: bool) -> Result<Self, String> {
+        if let Some(fixed) = text.strip_prefix("const:") {
+            return Ok(Source::Const(fixed.to_owned()));
+        }
+        if error {
+            return match text {
+                "error" => Ok(Source::Error),
+                "error_description" => Ok(Source::ErrorDescription),
+                _ => Err(format!(
+                    "unknown error value {text:?}; known: error, error_description, const:TEXT"
+                )),
+            };
+        }
+        if let Some((_, source)) = GRANT_SOURCES.iter().find(|(name, _)| *name == text) {
+            return Ok(source.clone());
+        }
+        if let Some(attr) = text.strip_prefix("client.").filter(|a| !a.is_empty()) {
+            return Ok(Source::ClientAttr(attr.to_owned()));
+        }
+        if let Some(attr) = text.strip_prefix("user.").filter(|a| !a.is_empty()) {
+            return Ok(Source::UserAttr(attr.to_owned()));
+        }
+        let known: Vec<_> = GRANT_SOURCES.iter().map(|(name, _)| *name).collect();
+        Err(format!(
+            "unknown value {text:?}; known: {}, client.ATTRIBUTE, user.ATTRIBUTE, const:TEXT",
+            known.join(", ")
+        ))
+    }
+}
+
+/// A value before it is given its wire type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Absent,
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    Float(f64),
+    Date(DateTime<Utc>),
+}
+
+/// A value in its wire type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    Float(f64),
+}
+
+/// Seconds from `now` until `until`, as the profile says to count them.
+pub fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>, mode: ExpiresIn, ttl: i64) -> i64 {
+    match mode {
+        ExpiresIn::Lifetime => ttl,
+        ExpiresIn::Katana => {
+            // Katana drops whole milliseconds from its clock and keeps the 100 ns ticks below.
+            let ticks = i64::from(now.timestamp_subsec_nanos() % 1_000_000) / 100;
+            let katana_now_ticks = now.timestamp() * 10_000_000 + ticks;
+            // `(long)TimeSpan.TotalSeconds`: truncation toward zero.
+            (until.timestamp() * 10_000_000 - katana_now_ticks) / 10_000_000
+        }
+    }
+}
+
+/// What a grant's values are read from.
+pub struct GrantValues<'a> {
+    pub grant: &'a Grant,
+    pub expires_in: ExpiresIn,
+}
+
+impl<'a> GrantValues<'a> {
+    pub fn get(&self, source: &'a Source) -> Value<'a> {
+        let grant = self.grant;
+        let user = grant.user.as_deref();
+        let str = |s: &'a str| Value::Str(Cow::Borrowed(s));
+        match source {
+            Source::AccessToken => str(grant.access_token.expose()),
+            Source::TokenType => str(grant.token_type),
+            Source::ExpiresIn => Value::Int(seconds_until(
+                grant.expires_at,
+                grant.requested_at,
+                self.expires_in,
+                (grant.expires_at - grant.issued_at).num_seconds(),
+            )),
+            Source::RefreshToken => match &grant.refresh {
+                Some(refresh) => str(refresh.token.expose()),
+                None => Value::Absent,
+            },
+            Source::RefreshExpiresIn => match &grant.refresh {
+                Some(refresh) => Value::Int(seconds_until(
+                    refresh.expires_at,
+                    grant.requested_at,
+                    self.expires_in,
+                    (refresh.expires_at - grant.issued_at).num_seconds(),
+                )),
+                None => Value::Int(0),
+            },
+            Source::Scope => match &grant.scope {
+                Some(scope) => str(scope.as_str()),
+                None => Value::Absent,
+            },
+            Source::SessionId => Value::Str(Cow::Owned(grant.session.to_string())),
+            Source::NotBefore => Value::Int(grant.not_before.map_or(0, |at| at.timestamp())),
+            Source::Issued => Value::Date(grant.issued_at),
+            Source::Expires => Value::Date(grant.expires_at),
+            Source::ClientId => str(grant.client.id.as_str()),
+            Source::UserId => user.map_or(Value::Absent, |u| str(u.id.as_str())),
+            Source::UserName => user.map_or(Value::Absent, |u| str(u.username.as_str())),
+            Source::Role => user
+                .and_then(|u| u.role.as_ref())
+                .map_or(Value::Absent, |r| str(r.as_str())),
+            Source::PeerIp => Value::Str(Cow::Owned(grant.peer.to_string())),
+            Source::ClientAttr(name) => attr(grant.client.attributes.get(name)),
+            Source::UserAttr(name) => attr(user.and_then(|u| u.attributes.get(name))),
+            Source::Const(text) => str(text),
+            Source::Error | Source::ErrorDescription => Value::Absent,
+        }
+    }
+}
+
+fn attr(value: Option<&AttrValue>) -> Value<'_> {
+    match value {
+        None => Value::Absent,
+        Some(AttrValue::Str(s)) => Value::Str(Cow::Borrowed(s)),
+        Some(AttrValue::Bool(b)) => Value::Bool(*b),
+        Some(AttrValue::Int(i)) => Value::Int(*i),
+        Some(AttrValue::Float(f)) => Value::Float(*f),
+    }
+}
+
+/// The values of an error body.
+pub struct ErrorValues<'a> {
+    pub error: &'a str,
+    pub description: Cow<'a, str>,
+}
+
+impl<'a> ErrorValues<'a> {
+    pub fn new(error: &'a str, template: &'a str, outcome: &GrantError) -> Self {
+        let description = if template.contains('{') {
+            Cow::Owned(template.replace("{detail}", &outcome.detail()))
+        } else {
+            Cow::Borrowed(template)
+        };
+        Self { error, description }
+    }
+
+    pub fn get(&'a self, source: &'a Source) -> Value<'a> {
+        match source {
+            Source::Error => Value::Str(Cow::Borrowed(self.error)),
+            Source::ErrorDescription => Value::Str(Cow::Borrowed(&self.description)),
+            Source::Const(text) => Value::Str(Cow::Borrowed(text)),
+            _ => Value::Absent,
+        }
+    }
+}
+
+/// RFC 1123 with English names and `GMT`, as .NET's `"r"` format writes it.
+pub fn rfc1123(at: DateTime<Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// Gives a value its wire type; `None` when it is absent.
+pub fn typed(value: Value<'_>, kind: ValueType) -> Option<Scalar<'_>> {
+    let scalar = match (value, kind) {
+        (Value::Absent, _) => return None,
+        (Value::Date(at), ValueType::EpochSeconds | ValueType::Number) => Scalar::Int(at.timestamp()),
+        (Value::Date(at), _) => Scalar::Str(Cow::Owned(rfc1123(at))),
+        (Value::Str(s), ValueType::Number) => match s.parse::<i64>() {
+            Ok(n) => Scalar::Int(n),
+            Err(_) => Scalar::Str(s),
+        },
+        (Value::Str(s), ValueType::Bool) => match &*s {
+            "true" | "True" | "1" => Scalar::Bool(true),
+            "false" | "False" | "0" => Scalar::Bool(false),
+            _ => Scalar::Str(s),
+        },
+        (Value::Str(s), _) => Scalar::Str(s),
+        (Value::Int(n), ValueType::String) => Scalar::Str(Cow::Owned(n.to_string())),
+        (Value::Int(n), ValueType::Bool) => Scalar::Bool(n != 0),
+        (Value::Int(n), _) => Scalar::Int(n),
+        (Value::Bool(b), ValueType::String) => Scalar::Str(Cow::Borrowed(if b { "true" } else { "false" })),
+        (Value::Bool(b), ValueType::Number) => Scalar::Int(i64::from(b)),
+        (Value::Bool(b), _) => Scalar::Bool(b),
+        (Value::Float(f), ValueType::String) => Scalar::Str(Cow::Owned(f.to_string())),
+        (Value::Float(f), _) => Scalar::Float(f),
+    };
+    Some(scalar)
+}

@@ -1,0 +1,527 @@
+//! The credential and token engine: authenticates clients and users, mints access tokens,
+//! issues and rotates refresh tokens, and keeps not-before markers. It knows nothing of HTTP or
+//! of any dialect; it sees canonical [`GrantRequest`]s and answers [`Grant`]s or [`GrantError`]s.
+//! Time, randomness, keys and storage are injected.
+
+pub mod clock;
+pub mod directory;
+pub mod error;
+pub mod password;
+pub mod signer;
+pub mod types;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use tokio::sync::Semaphore;
+
+pub use clock::{Clock, FixedClock, IdSource, OsIds, SeededIds, SystemClock};
+pub use directory::{AttrValue, Attributes, Client, Directory, User};
+pub use error::{ErrorKind, GrantError, Param};
+pub use password::StoredHash;
+pub use signer::{Claims, Signer};
+pub use types::*;
+
+use crate::store::{RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore};
+
+/// Whether and where the client identifies itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthVia {
+    None,
+    Body,
+    BasicHeader,
+}
+
+/// The client's claimed identity, as the dialect found it.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub id: Option<ClientId>,
+    pub secret: Option<Secret>,
+    pub via: ClientAuthVia,
+}
+
+/// What is being asked for, once the dialect has parsed it.
+#[derive(Debug, Clone)]
+pub enum GrantKind {
+    ClientCredentials,
+    Password {
+        username: String,
+        proof: PasswordProof,
+    },
+    RefreshToken(RefreshToken),
+}
+
+impl GrantKind {
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            GrantKind::ClientCredentials => GrantType::ClientCredentials,
+            GrantKind::Password { .. } => GrantType::Password,
+            GrantKind::RefreshToken(_) => GrantType::RefreshToken,
+        }
+    }
+}
+
+/// A canonical, dialect-free token request.
+#[derive(Debug, Clone)]
+pub struct GrantRequest {
+    pub client: ClientAuth,
+    /// What the dialect made of the grant parameters. A parameter error is reported only after
+    /// client authentication, the order in which Katana-hosted servers checked them.
+    pub grant: Result<GrantKind, GrantError>,
+    pub scope: Option<Scope>,
+    pub peer: std::net::IpAddr,
+}
+
+/// How refresh tokens look on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshFormat {
+    /// A dashed v4 GUID, as VizSeek's sample shows.
+    Guid,
+    /// 32 hex digits (`Guid.ToString("N")`), as the Web API template's refresh providers made.
+    Hex32,
+}
+
+/// The per-route rules a grant is made under. Routes own these; the engine only applies them.
+#[derive(Debug, Clone)]
+pub struct GrantPolicy {
+    /// Grants this route accepts; others are `unsupported_grant_type`.
+    pub grants: Vec<GrantType>,
+    /// Whether a missing `client_id` is an error. When not required and absent, the grant is
+    /// made for `anonymous_client`.
+    pub require_client_id: bool,
+    pub anonymous_client: Option<ClientId>,
+    pub access_token_ttl: TimeDelta,
+    /// `None`: this route issues no refresh tokens.
+    pub refresh_token_ttl: Option<TimeDelta>,
+    pub refresh_for_client_credentials: bool,
+    pub refresh_format: RefreshFormat,
+    /// A new password grant makes the (user, client)'s earlier tokens invalid.
+    pub single_active_token: bool,
+    pub issuer: String,
+    pub audience: Option<String>,
+}
+
+/// A refresh token as issued.
+#[derive(Debug, Clone)]
+pub struct IssuedRefresh {
+    pub token: RefreshToken,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A successful grant, with everything any dialect shows about it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub grant_type: GrantType,
+    pub access_token: AccessToken,
+    pub token_type: &'static str,
+    /// The clock's reading when the request was handled, at full precision.
+    pub requested_at: DateTime<Utc>,
+    /// The issue instant with whole seconds (the JWT `iat`, `.issued`).
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub refresh: Option<IssuedRefresh>,
+    pub client: Arc<Client>,
+    pub user: Option<Arc<User>>,
+    pub scope: Option<Scope>,
+    pub session: SessionId,
+    /// The subject's not-before marker, when one is set.
+    pub not_before: Option<DateTime<Utc>>,
+    pub peer: std::net::IpAddr,
+}
+
+/// Everything the engine is built from.
+pub struct EngineParts {
+    pub directory: Directory,
+    pub store: Arc<dyn TokenStore>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+    pub signer: Signer,
+    /// How many password hashes may be verified at once, off the async workers.
+    pub hash_workers: usize,
+}
+
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$GMSvL9ngIzxVl9PKUodX7g$+gXVgNvw3H/WKnG01YRfrDhxK2Wj4OZw1w1gCpSp4tE";
+
+/// See the module docs.
+pub struct Engine {
+    directory: Directory,
+    store: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    signer: Signer,
+    hash_permits: Semaphore,
+    /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
+    /// password and timing does not reveal which names exist.
+    decoy_hash: StoredHash,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("clients", &self.directory.client_count())
+            .field("users", &self.directory.user_count())
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(error: StoreError) -> GrantError {
+    match error {
+        StoreError::Full(_) => GrantError::StoreFull,
+        StoreError::Unavailable(why) => GrantError::StoreUnavailable(why),
+    }
+}
+
+/// The store key of a refresh token.
+pub fn token_key(token: &RefreshToken) -> TokenKey {
+    use sha2::Digest;
+    TokenKey(sha2::Sha256::digest(token.expose().as_bytes()).into())
+}
+
+impl Engine {
+    pub fn new(parts: EngineParts) -> Result<Self, password::HashError> {
+        // A constant hash of a random password nobody knows: parsing it costs nothing at
+        // startup, verifying it costs exactly what a real user's hash costs.
+        let decoy_hash = StoredHash::parse(DECOY_HASH)?;
+        Ok(Self {
+            directory: parts.directory,
+            store: parts.store,
+            clock: parts.clock,
+            ids: parts.ids,
+            signer: parts.signer,
+            hash_permits: Semaphore::new(parts.hash_workers.max(1)),
+            decoy_hash,
+        })
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Handles one token request under a route's policy.
+    pub async fn grant(
+        &self,
+        request: GrantRequest,
+        policy: &GrantPolicy,
+    ) -> Result<Grant, GrantError> {
+        let client = self.authenticate_client(&request.client, policy)?;
+        let kind = request.grant?;
+        let grant_type = kind.grant_type();
+        if !policy.grants.contains(&grant_type) {
+            return Err(GrantError::UnsupportedGrantType);
+        }
+        if !client.allows(grant_type) {
+            return Err(GrantError::UnauthorizedClient(grant_type));
+        }
+        let requested_at = self.clock.now();
+        match kind {
+            GrantKind::ClientCredentials => {
+                let session = self.new_session();
+                let refresh = policy.refresh_for_client_credentials;
+                self.issue(IssueInput {
+                    grant_type,
+                    client,
+                    user: None,
+                    scope: granted_scope(request.scope),
+                    session,
+                    session_started: requested_at,
+                    requested_at,
+                    with_refresh: refresh,
+                    peer: request.peer,
+                    policy,
+                })
+                .await
+            }
+            GrantKind::Password { username, proof } => {
+                let user = self.authenticate_user(&username, proof, &client).await?;
+                let session = self.new_session();
+                let issued = self
+                    .issue(IssueInput {
+                        grant_type,
+                        client,
+                        user: Some(user),
+                        scope: granted_scope(request.scope),
+                        session,
+                        session_started: requested_at,
+                        requested_at,
+                        with_refresh: true,
+                        peer: request.peer,
+                        policy,
+                    })
+                    .await?;
+                Ok(issued)
+            }
+            GrantKind::RefreshToken(token) => {
+                self.redeem(&token, client, requested_at, request.peer, policy)
+                    .await
+            }
+        }
+    }
+
+    fn authenticate_client(
+        &self,
+        auth: &ClientAuth,
+        policy: &GrantPolicy,
+    ) -> Result<Arc<Client>, GrantError> {
+        let id = match (&auth.id, &policy.anonymous_client) {
+            (Some(id), _) => id,
+            (None, Some(anonymous)) if !policy.require_client_id => anonymous,
+            (None, _) => return Err(GrantError::MissingClientId),
+        };
+        let client = self
+            .directory
+            .client(id)
+            .ok_or(GrantError::UnknownClient)?;
+        client.authenticate(auth.secret.as_ref())?;
+        Ok(client)
+    }
+
+    async fn authenticate_user(
+        &self,
+        username: &str,
+        proof: PasswordProof,
+        client: &Arc<Client>,
+    ) -> Result<Arc<User>, GrantError> {
+        let user = self.directory.user(username);
+        let hash = match &user {
+            Some(user) => user.password.clone(),
+            None => self.decoy_hash.clone(),
+        };
+        let verified = self.verify_off_workers(hash, proof).await?;
+        match user {
+            Some(user) if verified && user.may_use(&client.id) => Ok(user),
+            _ => Err(GrantError::AuthenticationFailed),
+        }
+    }
+
+    /// Runs an argon2 verification on the blocking pool, at most `hash_workers` at a time, so
+    /// a flood of password grants queues here instead of starving the async workers.
+    async fn verify_off_workers(
+        &self,
+        hash: StoredHash,
+        proof: PasswordProof,
+    ) -> Result<bool, GrantError> {
+        let _permit = self
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|_| GrantError::Internal("password verification pool closed".into()))?;
+        tokio::task::spawn_blocking(move || hash.verify(&proof))
+            .await
+            .map_err(|e| GrantError::Internal(format!("password verification failed: {e}")))
+    }
+
+    async fn redeem(
+        &self,
+        token: &RefreshToken,
+        client: Arc<Client>,
+        requested_at: DateTime<Utc>,
+        peer: std::net::IpAddr,
+        policy: &GrantPolicy,
+    ) -> Result<Grant, GrantError> {
+        let key = token_key(token);
+        let record = match self
+            .store
+            .take_refresh(&key, requested_at)
+            .await
+            .map_err(store_error)?
+        {
+            Taken::Live(record) => record,
+            Taken::AlreadyUsed { session } => {
+                self.revoke_session(session, requested_at, policy).await?;
+                tracing::warn!(session = %session, "refresh token replayed; session revoked");
+                return Err(GrantError::RefreshTokenReused);
+            }
+            Taken::Unknown => return Err(GrantError::InvalidRefreshToken),
+        };
+        if record.client != client.id {
+            // Someone holds another client's token: treat it as stolen.
+            self.revoke_session(record.session, requested_at, policy)
+                .await?;
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        if self
+            .store
+            .is_session_revoked(record.session, requested_at)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        let subject = Subject {
+            user: record.user.clone(),
+            client: record.client.clone(),
+        };
+        if let Some(not_before) = self.store.not_before(&subject).await.map_err(store_error)?
+            && record.session_started < not_before
+        {
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        let user = match &record.user {
+            Some(id) => Some(
+                self.directory
+                    .user_by_id(id)
+                    .ok_or(GrantError::InvalidRefreshToken)?,
+            ),
+            None => None,
+        };
+        self.issue(IssueInput {
+            grant_type: GrantType::RefreshToken,
+            client,
+            user,
+            scope: record.scope,
+            session: record.session,
+            session_started: record.session_started,
+            requested_at,
+            with_refresh: true,
+            peer,
+            policy,
+        })
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        now: DateTime<Utc>,
+        policy: &GrantPolicy,
+    ) -> Result<(), GrantError> {
+        // A session's tokens cannot outlive the refresh lifetime, so neither need its mark.
+        let until = now + policy.refresh_token_ttl.unwrap_or(policy.access_token_ttl);
+        self.store
+            .revoke_session(session, until, now)
+            .await
+            .map_err(store_error)
+    }
+
+    fn new_session(&self) -> SessionId {
+        SessionId(self.ids.uuid())
+    }
+
+    fn new_refresh_token(&self, format: RefreshFormat) -> RefreshToken {
+        let id = self.ids.uuid();
+        match format {
+            RefreshFormat::Guid => RefreshToken::new(id.hyphenated().to_string()),
+            RefreshFormat::Hex32 => RefreshToken::new(id.simple().to_string()),
+        }
+    }
+
+    async fn issue(&self, input: IssueInput<'_>) -> Result<Grant, GrantError> {
+        let IssueInput {
+            grant_type,
+            client,
+            user,
+            scope,
+            session,
+            session_started,
+            requested_at,
+            with_refresh,
+            peer,
+            policy,
+        } = input;
+        let issued_at = requested_at
+            .duration_trunc(TimeDelta::seconds(1))
+            .map_err(|e| GrantError::Internal(format!("clock out of range: {e}")))?;
+        let expires_at = issued_at + policy.access_token_ttl;
+        let subject = Subject {
+            user: user.as_ref().map(|u| u.id.clone()),
+            client: client.id.clone(),
+        };
+        let not_before = if policy.single_active_token && grant_type == GrantType::Password {
+            // The marker is the full-precision instant: a login earlier in the same second is
+            // still earlier.
+            self.store
+                .set_not_before(&subject, requested_at)
+                .await
+                .map_err(store_error)?;
+            Some(requested_at)
+        } else if policy.single_active_token {
+            self.store.not_before(&subject).await.map_err(store_error)?
+        } else {
+            None
+        };
+        let claims = Claims {
+            iss: policy.issuer.clone(),
+            sub: match &user {
+                Some(user) => user.id.to_string(),
+                None => client.id.to_string(),
+            },
+            aud: policy.audience.clone(),
+            iat: issued_at.timestamp(),
+            nbf: issued_at.timestamp(),
+            exp: expires_at.timestamp(),
+            jti: self.ids.uuid().hyphenated().to_string(),
+            client_id: client.id.to_string(),
+            scope: scope.as_ref().map(|s| s.to_string()),
+            sid: session.to_string(),
+            name: user.as_ref().map(|u| u.username.to_string()),
+            role: user.as_ref().and_then(|u| u.role.as_ref().map(|r| r.to_string())),
+        };
+        let access_token = self
+            .signer
+            .sign(&claims)
+            .map(AccessToken::new)
+            .map_err(|e| GrantError::Internal(format!("signing failed: {e}")))?;
+        let refresh = match policy.refresh_token_ttl {
+            Some(ttl) if with_refresh => {
+                let token = self.new_refresh_token(policy.refresh_format);
+                let expires_at = issued_at + ttl;
+                let record = RefreshRecord {
+                    session,
+                    client: client.id.clone(),
+                    user: subject.user.clone(),
+                    scope: scope.clone(),
+                    session_started,
+                    expires_at,
+                };
+                self.store
+                    .insert_refresh(token_key(&token), record, requested_at)
+                    .await
+                    .map_err(store_error)?;
+                Some(IssuedRefresh { token, expires_at })
+            }
+            _ => None,
+        };
+        Ok(Grant {
+            grant_type,
+            access_token,
+            token_type: "bearer",
+            requested_at,
+            issued_at,
+            expires_at,
+            refresh,
+            client,
+            user,
+            scope,
+            session,
+            not_before,
+            peer,
+        })
+    }
+}
+
+struct IssueInput<'a> {
+    grant_type: GrantType,
+    client: Arc<Client>,
+    user: Option<Arc<User>>,
+    scope: Option<Scope>,
+    session: SessionId,
+    session_started: DateTime<Utc>,
+    requested_at: DateTime<Utc>,
+    with_refresh: bool,
+    peer: std::net::IpAddr,
+    policy: &'a GrantPolicy,
+}
+
+fn granted_scope(requested: Option<Scope>) -> Option<Scope> {
+    requested.filter(|scope| !scope.as_str().trim().is_empty())
+}

@@ -1,0 +1,264 @@
+//! Newtypes for the values the engine handles, so that a client id, a password digest and a
+//! refresh token cannot be confused, and secrets never reach `Debug` output or logs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+
+/// Declares a cheap-to-clone string newtype whose value is safe to show.
+macro_rules! public_string {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            pub fn new(value: impl Into<Arc<str>>) -> Self {
+                Self(value.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+public_string!(
+    /// The identifier a client presents (`client_id`).
+    ClientId
+);
+public_string!(
+    /// A user's stable identifier (`userId`, the JWT `sub`).
+    UserId
+);
+public_string!(
+    /// A user's login name as configured (shown back as `userName`).
+    Username
+);
+public_string!(
+    /// A space-separated scope string, as granted.
+    Scope
+);
+public_string!(
+    /// A user's role, shown in tokens and some dialects' bodies.
+    Role
+);
+
+/// A login session: one refresh-token family, stable across refreshes (`session_state`, the
+/// JWT `sid`). Reuse detection revokes a whole session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub uuid::Uuid);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+/// A secret value: a client secret or a plain password. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    pub fn new(value: impl Into<Box<str>>) -> Self {
+        Self(value.into())
+    }
+    /// The value itself, for the few places that must hash or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Compares in time independent of where the values first differ.
+    pub fn ct_eq(&self, other: &Secret) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The SHA-1 digest of a UTF-8 password, as VizSeek clients send it (40 hex digits, any case).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sha1Hex([u8; 20]);
+
+/// Why a `password` value is not a SHA-1 hex digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Sha1HexError {
+    #[error("expected 40 hexadecimal digits, got {0} characters")]
+    Length(usize),
+    #[error("expected only hexadecimal digits (0-9, a-f)")]
+    Alphabet,
+}
+
+impl Sha1Hex {
+    /// Parses a hex digest; upper and lower case are both accepted.
+    pub fn parse(text: &str) -> Result<Self, Sha1HexError> {
+        let chars = text.chars().count();
+        if chars != 40 || text.len() != 40 {
+            return Err(Sha1HexError::Length(chars));
+        }
+        let mut digest = [0u8; 20];
+        hex::decode_to_slice(text, &mut digest).map_err(|_| Sha1HexError::Alphabet)?;
+        Ok(Self(digest))
+    }
+
+    /// The digest of a plain password: a plain proof can become a SHA-1 proof, never the reverse.
+    pub fn of_password(password: &Secret) -> Self {
+        use sha1::Digest;
+        Self(sha1::Sha1::digest(password.expose().as_bytes()).into())
+    }
+
+    /// Lowercase hex, the form stored hashes are computed over.
+    pub fn to_lower_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for Sha1Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sha1Hex(***)")
+    }
+}
+
+/// How the client proved the user's password.
+#[derive(Debug, Clone)]
+pub enum PasswordProof {
+    Plain(Secret),
+    Sha1Hex(Sha1Hex),
+}
+
+impl PasswordProof {
+    /// The SHA-1 hex digest every stored hash is computed over.
+    pub fn to_sha1(&self) -> Sha1Hex {
+        match self {
+            PasswordProof::Plain(secret) => Sha1Hex::of_password(secret),
+            PasswordProof::Sha1Hex(digest) => digest.clone(),
+        }
+    }
+}
+
+/// A refresh token as issued to a client. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(Box<str>);
+
+impl RefreshToken {
+    pub fn new(value: impl Into<Box<str>>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(***)")
+    }
+}
+
+/// A signed access token. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(***)")
+    }
+}
+
+/// The grant types the engine knows, by their RFC 6749 names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    ClientCredentials,
+    Password,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// Exact, case-sensitive match of a wire value, as Katana compares `grant_type`.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_hex_accepts_either_case_and_matches_the_plain_digest() {
+        let plain = Sha1Hex::of_password(&Secret::new("P@ssw0rd!"));
+        let upper = Sha1Hex::parse(&plain.to_lower_hex().to_uppercase()).expect("valid hex");
+        assert!(plain == upper);
+    }
+
+    #[test]
+    fn sha1_hex_rejects_wrong_length_and_alphabet() {
+        assert_eq!(Sha1Hex::parse("abc"), Err(Sha1HexError::Length(3)));
+        assert_eq!(
+            Sha1Hex::parse(&"g".repeat(40)),
+            Err(Sha1HexError::Alphabet)
+        );
+        // 40 characters but more bytes: must not be sliced inside a character.
+        assert!(Sha1Hex::parse(&"é".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            Secret::new("hunter2"),
+            RefreshToken::new("rt-value"),
+            PasswordProof::Plain(Secret::new("hunter2"))
+        );
+        assert!(!shown.contains("hunter2") && !shown.contains("rt-value"));
+    }
+}

@@ -1,0 +1,120 @@
+//! The gateway without its HTTP server: the route table, the engine, and peer-address
+//! resolution, joined into one framework-free `handle` that the actix adapter (and tests and
+//! benches) call with a [`WireRequest`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::dialect::{TokenRoute, WireRequest, WireResponse};
+use crate::engine::{ErrorKind, GrantError, GrantType};
+use crate::engine::Engine;
+
+/// What one token request came to, for the request log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub grant: Option<GrantType>,
+    pub error: Option<ErrorKind>,
+}
+
+/// See the module docs.
+pub struct Gateway {
+    engine: Arc<Engine>,
+    routes: Vec<TokenRoute>,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.routes)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub fn new(engine: Arc<Engine>, routes: Vec<TokenRoute>, trusted_proxies: Vec<IpAddr>) -> Self {
+        Self {
+            engine,
+            routes,
+            trusted_proxies,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn routes(&self) -> &[TokenRoute] {
+        &self.routes
+    }
+
+    /// The route serving `path`, if any.
+    pub fn route(&self, path: &str) -> Option<&TokenRoute> {
+        self.routes.iter().find(|route| route.matches_path(path))
+    }
+
+    /// The caller's address: the socket peer, or, when the peer is a trusted proxy, the
+    /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+    pub fn resolve_peer(&self, socket_peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !self.trusted_proxies.contains(&socket_peer) {
+            return socket_peer;
+        }
+        let Some(chain) = forwarded_for else {
+            return socket_peer;
+        };
+        let mut resolved = socket_peer;
+        for hop in chain.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    resolved = ip;
+                    if !self.trusted_proxies.contains(&ip) {
+                        break;
+                    }
+                }
+                // A hop we cannot read ends the chain we can trust.
+                Err(_) => break,
+            }
+        }
+        resolved
+    }
+
+    /// Handles one token request on `route`.
+    pub async fn handle(&self, route: &TokenRoute, request: &WireRequest<'_>) -> (WireResponse, Outcome) {
+        let parsed = match route.parse(request) {
+            Ok(parsed) => parsed,
+            Err(error) => return self.fail(route, None, error),
+        };
+        let grant_type = parsed.grant.as_ref().ok().map(|kind| kind.grant_type());
+        match self.engine.grant(parsed, route.policy()).await {
+            Ok(grant) => (
+                route.render_grant(&grant),
+                Outcome {
+                    grant: Some(grant.grant_type),
+                    error: None,
+                },
+            ),
+            Err(error) => self.fail(route, grant_type, error),
+        }
+    }
+
+    /// The answer for a request refused before the dialect read it (a body over the limit, an
+    /// unreadable payload), in the route's own error shape.
+    pub fn refuse(&self, route: &TokenRoute, error: GrantError) -> (WireResponse, Outcome) {
+        self.fail(route, None, error)
+    }
+
+    fn fail(&self, route: &TokenRoute, grant: Option<GrantType>, error: GrantError) -> (WireResponse, Outcome) {
+        if let GrantError::Internal(cause) | GrantError::StoreUnavailable(cause) = &error {
+            tracing::error!(route = route.path(), cause = %cause, "token request failed");
+        }
+        let kind = error.kind();
+        (
+            route.render_error(&error),
+            Outcome {
+                grant,
+                error: Some(kind),
+            },
+        )
+    }
+}

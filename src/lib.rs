@@ -1,0 +1,30 @@
+//! # tokengate
+//!
+//! A token gateway that speaks the wire dialects of legacy token endpoints, so existing clients
+//! keep working unchanged while the system behind them moves on.
+//!
+//! ## One request's path through the code
+//!
+//! 1. [`http`] (actix-web) receives `POST /api/Token`, finds the [`dialect::TokenRoute`] for the
+//!    path in the [`gateway::Gateway`]'s route table, reads the body up to the route's limit and
+//!    resolves the caller's address (trusting `X-Forwarded-For` only from configured proxies).
+//! 2. The route's dialect ([`dialect`]: a profile from `dialects/<name>.toml` with the route's
+//!    overrides) parses the [`dialect::WireRequest`] into a canonical
+//!    [`engine::GrantRequest`]: Katana form rules, Basic or body client credentials, the password
+//!    proof (plain or SHA-1 hex).
+//! 3. The [`engine::Engine`] authenticates the client and user, mints the JWT access token and
+//!    issues or rotates the refresh token in the [`store`], returning a [`engine::Grant`] or a
+//!    [`engine::GrantError`].
+//! 4. The dialect renders the outcome as its own bytes: members in the profile's order and
+//!    types, or the row of its error table; [`http`] sends the [`dialect::WireResponse`] and logs
+//!    one line (route, dialect, grant, outcome, latency; never a secret).
+//!
+//! `engine`, `store` and `dialect` never import actix; [`config`] turns TOML into validated
+//! [`config::Settings`]; `main.rs` is the CLI.
+
+pub mod config;
+pub mod dialect;
+pub mod engine;
+pub mod gateway;
+pub mod http;
+pub mod store;

@@ -1,0 +1,190 @@
+//! The `tokengate` command line: `serve` (the default), `check` and `hash-password`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokengate::config::{self, Source};
+use tokengate::engine::{Secret, StoredHash};
+use tokengate::http::{Application, Runtime};
+
+/// A token gateway that speaks the wire dialects of legacy token endpoints (VizSeek's
+/// /api/Token, ...), so existing clients keep working unchanged.
+///
+/// With no subcommand, `tokengate` serves the embedded demo configuration on 127.0.0.1:8080:
+///
+///   curl -d grant_type=client_credentials -d client_id=demo-client http://127.0.0.1:8080/api/Token
+#[derive(Debug, Parser)]
+#[command(name = "tokengate", version, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the token routes a configuration declares (the embedded demo without --config).
+    ///
+    /// Environment variables override any key of a table: TOKENGATE__SERVER__BIND=0.0.0.0:9000,
+    /// TOKENGATE__SIGNING__SECRET_FILE=/run/secrets/jwt. Items of [[route]], [[client]] and
+    /// [[user]] cannot be reached this way; set those in the file. Stops gracefully on SIGINT or
+    /// SIGTERM, finishing requests in flight. Log verbosity: RUST_LOG (default "info").
+    #[command(verbatim_doc_comment)]
+    Serve {
+        /// The TOML configuration file (see fixtures/demo.toml for a complete example).
+        #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration and print every problem with its key path; exit 1 if any.
+    ///
+    /// Example: route[1].dialect: unknown dialect "vizseak"; known: vizseek
+    /// Environment overrides (TOKENGATE__...) are applied, as `serve` would apply them.
+    #[command(verbatim_doc_comment)]
+    Check {
+        /// The TOML configuration file; the embedded demo when omitted.
+        #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Read a password and print the stored-hash string a [[user]] accepts as password_hash.
+    ///
+    /// The password is read from standard input when it is not a terminal (one line, the
+    /// trailing newline dropped), otherwise prompted for twice without echo. The hash is argon2id
+    /// over the password's SHA-1 hex digest, so the same user can sign in through dialects that
+    /// send the plain password and dialects that send its SHA-1 digest.
+    ///
+    ///   echo -n 'P@ssw0rd!' | tokengate hash-password
+    #[command(verbatim_doc_comment)]
+    HashPassword,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve { config: None }) {
+        Command::Serve { config } => serve(config),
+        Command::Check { config } => check(config),
+        Command::HashPassword => hash_password(),
+    }
+}
+
+fn source(config: Option<PathBuf>) -> Source {
+    config.map_or(Source::Demo, Source::File)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+fn serve(config: Option<PathBuf>) -> ExitCode {
+    init_logging();
+    let source = source(config);
+    match &source {
+        Source::File(path) => tracing::info!(config = %path.display(), "tokengate starting"),
+        _ => tracing::info!(
+            "tokengate starting with the embedded demo configuration (clients demo-client, \
+             demo-confidential; user user@example.com); pass --config FILE for your own"
+        ),
+    }
+    let settings = match config::load(&source) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            for problem in &errors.0 {
+                tracing::error!("{problem}");
+            }
+            tracing::error!("configuration invalid; not starting (run `tokengate check`)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bind = settings.bind;
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        let app = Application::build(settings, Runtime::default())?;
+        tracing::info!(
+            address = %format!("{}:{}", bind.ip(), app.port()),
+            "listening; /healthz answers when ready"
+        );
+        app.run_until_stopped().await?;
+        Ok::<_, tokengate::http::StartError>(())
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(config: Option<PathBuf>) -> ExitCode {
+    let source = source(config);
+    match config::load(&source) {
+        Ok(settings) => {
+            println!(
+                "configuration is valid: {} route(s), {} client(s), {} user(s)",
+                settings.routes.len(),
+                settings.directory.client_count(),
+                settings.directory.user_count()
+            );
+            for route in &settings.routes {
+                println!("  {} -> {}", route.path(), route.dialect());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for problem in &errors.0 {
+                eprintln!("{problem}");
+            }
+            eprintln!("{} problem(s) found", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let password = match read_password() {
+        Ok(password) => password,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match StoredHash::hash_password(&password) {
+        Ok(hash) => {
+            println!("{}", hash.as_phc());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot hash: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_password() -> Result<Secret, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("the two passwords differ".into());
+        }
+        if first.is_empty() {
+            return Err("the password is empty".into());
+        }
+        return Ok(Secret::new(first));
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("the password on standard input is empty".into());
+    }
+    Ok(Secret::new(password))
+}

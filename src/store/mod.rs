@@ -1,0 +1,100 @@
+//! Refresh-token, session and not-before state behind one async trait, shaped for a network
+//! store: every operation the engine needs is a single atomic call (insert with expiry, take,
+//! revoke a session, read or set a not-before marker). Backends: [`memory`] now; an embedded
+//! durable store and Redis implement the same trait later.
+
+pub mod memory;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::engine::{ClientId, Scope, SessionId, UserId};
+
+pub use memory::MemoryStore;
+
+/// The store's key for a refresh token: the SHA-256 of the token, so a dump of the store
+/// holds nothing a client could redeem.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKey(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKey({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// What a live refresh token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub session: SessionId,
+    pub client: ClientId,
+    pub user: Option<UserId>,
+    pub scope: Option<Scope>,
+    /// When the session began (the password or client-credentials grant): not-before markers
+    /// are compared against this, not against the latest refresh.
+    pub session_started: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of an atomic take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The token was live; it is now used and cannot be taken again.
+    Live(RefreshRecord),
+    /// The token was taken before: a replay. The session it belonged to is named so the
+    /// caller can revoke it.
+    AlreadyUsed { session: SessionId },
+    /// Never issued, expired, or forgotten.
+    Unknown,
+}
+
+/// Whose tokens a not-before marker applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject {
+    pub user: Option<UserId>,
+    pub client: ClientId,
+}
+
+/// A store operation that could not be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store holds its maximum of {0} entries")]
+    Full(usize),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The state the engine keeps between requests.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores a new refresh token until its record's `expires_at`.
+    async fn insert_refresh(
+        &self,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Atomically takes a refresh token: of any number of concurrent callers, one gets `Live`.
+    /// A taken token is remembered until it would have expired, so a replay is recognised.
+    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError>;
+
+    /// Revokes every refresh token of a session, present and future, until `until`.
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn is_session_revoked(
+        &self,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Tokens of `subject` issued before `at` are no longer valid. A marker only moves forward.
+    async fn set_not_before(&self, subject: &Subject, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn not_before(&self, subject: &Subject) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
