@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::dialect::{TokenRoute, WireRequest, WireResponse};
-use crate::engine::{ErrorKind, GrantError, GrantType};
 use crate::engine::Engine;
+use crate::engine::{ErrorKind, GrantError, GrantType};
 
 /// What one token request came to, for the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,11 @@ impl Gateway {
     }
 
     /// Handles one token request on `route`.
-    pub async fn handle(&self, route: &TokenRoute, request: &WireRequest<'_>) -> (WireResponse, Outcome) {
+    pub async fn handle(
+        &self,
+        route: &TokenRoute,
+        request: &WireRequest<'_>,
+    ) -> (WireResponse, Outcome) {
         let parsed = match route.parse(request) {
             Ok(parsed) => parsed,
             Err(error) => return self.fail(route, None, error),
@@ -104,7 +108,12 @@ impl Gateway {
         self.fail(route, None, error)
     }
 
-    fn fail(&self, route: &TokenRoute, grant: Option<GrantType>, error: GrantError) -> (WireResponse, Outcome) {
+    fn fail(
+        &self,
+        route: &TokenRoute,
+        grant: Option<GrantType>,
+        error: GrantError,
+    ) -> (WireResponse, Outcome) {
         if let GrantError::Internal(cause) | GrantError::StoreUnavailable(cause) = &error {
             tracing::error!(route = route.path(), cause = %cause, "token request failed");
         }

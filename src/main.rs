@@ -74,7 +74,10 @@ fn source(config: Option<PathBuf>) -> Source {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
 }
 
 fn serve(config: Option<PathBuf>) -> ExitCode {
@@ -130,6 +133,7 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                 settings.directory.client_count(),
                 settings.directory.user_count()
             );
+            println!("  listens on {}", settings.bind);
             for route in &settings.routes {
                 println!("  {} -> {}", route.path(), route.dialect());
             }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::dialect::{self, Profile, TokenRoute};
 use crate::engine::{
-    AttrValue, Attributes, Client, ClientId, Directory, GrantType, Role, Secret, StoredHash, User, UserId,
-    Username,
+    AttrValue, Attributes, Client, ClientId, Directory, GrantType, Role, Secret, StoredHash, User,
+    UserId, Username,
 };
 
 /// The demo configuration `serve` uses without `--config`.
@@ -234,12 +234,8 @@ pub fn load_with_env(source: &Source, use_env: bool) -> Result<Settings, ConfigE
     let tree: toml::Value = layered
         .try_deserialize()
         .map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
-    let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
-        ConfigErrors(vec![problem(
-            e.path().to_string(),
-            e.inner().to_string(),
-        )])
-    })?;
+    let raw: RawConfig = serde_path_to_error::deserialize(tree)
+        .map_err(|e| ConfigErrors(vec![problem(e.path().to_string(), e.inner().to_string())]))?;
     validate(raw, source_dir(source))
 }
 
@@ -268,9 +264,10 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
             )),
         }
     }
-    let resolve = |key: &str, value: &Option<String>, env: &Option<String>, file: &Option<PathBuf>| {
-        resolve_secret(key, value, env, file, base.as_deref())
-    };
+    let resolve =
+        |key: &str, value: &Option<String>, env: &Option<String>, file: &Option<PathBuf>| {
+            resolve_secret(key, value, env, file, base.as_deref())
+        };
 
     let signing = match &raw.signing.algorithm {
         Some(alg) if alg != "HS256" => {
@@ -336,7 +333,11 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
                 None
             }
         };
-        let attributes = attributes(&format!("{key}.attributes"), raw_client.attributes, &mut problems);
+        let attributes = attributes(
+            &format!("{key}.attributes"),
+            raw_client.attributes,
+            &mut problems,
+        );
         clients.push(Client {
             id: ClientId::new(raw_client.id),
             secret,
@@ -384,7 +385,11 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
                 ));
             }
         }
-        let attributes = attributes(&format!("{key}.attributes"), raw_user.attributes, &mut problems);
+        let attributes = attributes(
+            &format!("{key}.attributes"),
+            raw_user.attributes,
+            &mut problems,
+        );
         if let Some(password) = hash {
             users.push(User {
                 id: UserId::new(raw_user.id),
@@ -399,15 +404,19 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
 
     let mut routes: Vec<TokenRoute> = Vec::new();
     if raw.route.is_empty() {
-        problems.push(problem("route", "no [[route]]: the gateway would serve nothing"));
+        problems.push(problem(
+            "route",
+            "no [[route]]: the gateway would serve nothing",
+        ));
     }
     for (i, overrides) in raw.route.into_iter().enumerate() {
         let key = format!("route[{i}]");
         match build_route(overrides) {
             Ok(route) => {
-                if let Some(other) = routes.iter().position(|r| {
-                    r.matches_path(route.path()) || route.matches_path(r.path())
-                }) {
+                if let Some(other) = routes
+                    .iter()
+                    .position(|r| r.matches_path(route.path()) || route.matches_path(r.path()))
+                {
                     problems.push(problem(
                         format!("{key}.path"),
                         format!("{:?} is already served by route[{other}]", route.path()),
@@ -424,14 +433,18 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
                 routes.push(route);
             }
             Err(route_problems) => problems.extend(route_problems.into_iter().map(|p| Problem {
-                key: if p.key.is_empty() { key.clone() } else { format!("{key}.{}", p.key) },
+                key: if p.key.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{key}.{}", p.key)
+                },
                 message: p.message,
             })),
         }
     }
 
-    let directory = Directory::new(clients, users)
-        .map_err(|e| problems.push(problem("", e.to_string())));
+    let directory =
+        Directory::new(clients, users).map_err(|e| problems.push(problem("", e.to_string())));
 
     match (bind, signing, store, directory, problems.is_empty()) {
         (Ok(bind), Some(signing), Some(store), Ok(directory), true) => Ok(Settings {
@@ -463,11 +476,18 @@ fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
     let Some(source) = dialect::builtin(&name) else {
         return Err(vec![problem(
             "dialect",
-            format!("unknown dialect {name:?}; known: {}", dialect::known_dialects()),
+            format!(
+                "unknown dialect {name:?}; known: {}",
+                dialect::known_dialects()
+            ),
         )]);
     };
-    let mut base: toml::Table = toml::from_str(source)
-        .map_err(|e| vec![problem("dialect", format!("built-in profile {name:?} is broken: {e}"))])?;
+    let mut base: toml::Table = toml::from_str(source).map_err(|e| {
+        vec![problem(
+            "dialect",
+            format!("built-in profile {name:?} is broken: {e}"),
+        )]
+    })?;
     merge(&mut base, overrides);
     let profile: Profile = serde_path_to_error::deserialize(toml::Value::Table(base))
         .map_err(|e| vec![problem(e.path().to_string(), e.inner().to_string())])?;
@@ -502,7 +522,10 @@ fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Att
             other => {
                 problems.push(problem(
                     format!("{key}.{name}"),
-                    format!("must be a string, boolean or number, not {}", other.type_str()),
+                    format!(
+                        "must be a string, boolean or number, not {}",
+                        other.type_str()
+                    ),
                 ));
                 continue;
             }
@@ -526,7 +549,12 @@ fn resolve_secret(
         (Some(value), None, None) => Ok(Some(Secret::new(value.as_str()))),
         (None, Some(var), None) => std::env::var(var)
             .map(|v| Some(Secret::new(v)))
-            .map_err(|_| problem(format!("{key}_env"), format!("environment variable {var} is not set"))),
+            .map_err(|_| {
+                problem(
+                    format!("{key}_env"),
+                    format!("environment variable {var} is not set"),
+                )
+            }),
         (None, None, Some(path)) => {
             let path = match base {
                 Some(base) if path.is_relative() => base.join(path),
@@ -534,7 +562,12 @@ fn resolve_secret(
             };
             std::fs::read_to_string(&path)
                 .map(|text| Some(Secret::new(text.trim_end_matches(['\r', '\n']))))
-                .map_err(|e| problem(format!("{key}_file"), format!("cannot read {}: {e}", path.display())))
+                .map_err(|e| {
+                    problem(
+                        format!("{key}_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })
         }
         _ => Err(problem(
             key,

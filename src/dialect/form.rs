@@ -117,7 +117,9 @@ fn decode(component: &str, at: usize) -> Result<Cow<'_, str>, FormError> {
                 i += 1;
             }
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or(FormError::BadEscape(at + i))?;
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .ok_or(FormError::BadEscape(at + i))?;
                 let mut byte = [0u8; 1];
                 hex::decode_to_slice(hex, &mut byte).map_err(|_| FormError::BadEscape(at + i))?;
                 if byte[0] == 0 {
@@ -150,13 +152,19 @@ mod tests {
 
     #[test]
     fn follows_katana_form_rules() {
-        assert_eq!(get("Grant_Type=password", "grant_type").as_deref(), Some("password"));
+        assert_eq!(
+            get("Grant_Type=password", "grant_type").as_deref(),
+            Some("password")
+        );
         assert_eq!(get("a=1&a=2&A=3", "a").as_deref(), Some("1,2,3"));
         assert_eq!(get("a+b=c+d%2B", "a b").as_deref(), Some("c d+"));
         assert_eq!(get("novalue&x=1", "novalue"), None);
         assert_eq!(get("  x=1", "x").as_deref(), Some("1"));
         assert_eq!(get("x=", "x").as_deref(), Some(""));
-        assert_eq!(get("user%40example.com=%E2%82%AC", "user@example.com").as_deref(), Some("€"));
+        assert_eq!(
+            get("user%40example.com=%E2%82%AC", "user@example.com").as_deref(),
+            Some("€")
+        );
         assert_eq!(get("x=1;y=2", "x").as_deref(), Some("1;y=2"));
         assert_eq!(get("", "x"), None);
     }

@@ -3,7 +3,7 @@
 //! body codecs, client-credential sources, password encodings, value sources, the error table.
 //! A [`TokenRoute`] is one profile with a route's overrides applied, compiled once at startup;
 //! it turns a [`WireRequest`] into a canonical [`GrantRequest`] and a [`Grant`] or [`GrantError`]
-//! back into a [`WireResponse`]. Nothing here knows actix or storage.
+//! back into a [`WireResponse`]. Nothing here knows the web framework or the storage.
 
 pub mod form;
 pub mod profile;
@@ -45,12 +45,12 @@ pub fn builtin(name: &str) -> Option<&'static str> {
 }
 
 /// Request headers, as whatever HTTP layer holds them.
-pub trait Headers {
+pub trait Headers: Sync {
     /// The first value of a header, by case-insensitive name.
     fn get(&self, name: &str) -> Option<&str>;
 }
 
-impl Headers for [(String, String)] {
+impl Headers for Vec<(String, String)> {
     fn get(&self, name: &str) -> Option<&str> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -129,7 +129,13 @@ impl TokenRoute {
                     Some(Ok(f)) => Some(f),
                     Some(Err(_)) | None => None,
                 };
-                errors.insert(kind, CompiledError { entry: entry.clone(), fields });
+                errors.insert(
+                    kind,
+                    CompiledError {
+                        entry: entry.clone(),
+                        fields,
+                    },
+                );
             }
         }
         let (Ok(fields), Ok(error_fields)) = (fields, error_fields) else {
@@ -220,7 +226,10 @@ impl TokenRoute {
         let param = |name: &str| params.get(name, case_sensitive);
 
         let client = self.client_auth(request.headers, &param)?;
-        let grant = match param(&names.grant_type).as_deref().and_then(GrantType::from_wire) {
+        let grant = match param(&names.grant_type)
+            .as_deref()
+            .and_then(GrantType::from_wire)
+        {
             None => Err(GrantError::UnsupportedGrantType),
             Some(GrantType::ClientCredentials) => Ok(GrantKind::ClientCredentials),
             Some(GrantType::Password) => self.password_grant(
@@ -228,9 +237,9 @@ impl TokenRoute {
                 param(&names.password).as_deref(),
             ),
             Some(GrantType::RefreshToken) => match param(&names.refresh_token) {
-                Some(token) if !token.is_empty() => {
-                    Ok(GrantKind::RefreshToken(RefreshToken::new(token.into_owned())))
-                }
+                Some(token) if !token.is_empty() => Ok(GrantKind::RefreshToken(RefreshToken::new(
+                    token.into_owned(),
+                ))),
                 _ => Err(GrantError::MissingParameter(Param::RefreshToken)),
             },
         };
@@ -283,7 +292,8 @@ impl TokenRoute {
                     if let Some(id) = param(&names.client_id).filter(|id| !id.trim().is_empty()) {
                         return Ok(ClientAuth {
                             id: Some(ClientId::new(id.into_owned())),
-                            secret: param(&names.client_secret).map(|s| Secret::new(s.into_owned())),
+                            secret: param(&names.client_secret)
+                                .map(|s| Secret::new(s.into_owned())),
                             via: ClientAuthVia::Body,
                         });
                     }

@@ -189,7 +189,10 @@ pub struct ErrorEntry {
 pub fn validate(profile: &Profile) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if !profile.path.starts_with('/') {
-        problems.push(("path".into(), format!("must start with '/': {:?}", profile.path)));
+        problems.push((
+            "path".into(),
+            format!("must start with '/': {:?}", profile.path),
+        ));
     }
     for (i, method) in profile.methods.iter().enumerate() {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -200,13 +203,25 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
         }
     }
     if profile.grants.is_empty() {
-        problems.push(("grants".into(), "a route must accept at least one grant".into()));
+        problems.push((
+            "grants".into(),
+            "a route must accept at least one grant".into(),
+        ));
     }
     if profile.access_token_ttl.as_secs() == 0 {
-        problems.push(("access_token_ttl".into(), "must be at least one second".into()));
+        problems.push((
+            "access_token_ttl".into(),
+            "must be at least one second".into(),
+        ));
     }
-    if profile.refresh_token_ttl.is_some_and(|ttl| ttl.as_secs() == 0) {
-        problems.push(("refresh_token_ttl".into(), "must be at least one second".into()));
+    if profile
+        .refresh_token_ttl
+        .is_some_and(|ttl| ttl.as_secs() == 0)
+    {
+        problems.push((
+            "refresh_token_ttl".into(),
+            "must be at least one second".into(),
+        ));
     }
     if !profile.require_client_id && profile.anonymous_client.is_none() {
         problems.push((
@@ -218,7 +233,10 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
         problems.push(("body_limit".into(), "must be at least one byte".into()));
     }
     if profile.request.body.is_empty() {
-        problems.push(("request.body".into(), "no body codec: no request could be read".into()));
+        problems.push((
+            "request.body".into(),
+            "no body codec: no request could be read".into(),
+        ));
     }
     if profile.request.client_credentials.is_empty() {
         problems.push((
@@ -226,8 +244,18 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
             "name at least one source (basic, body)".into(),
         ));
     }
-    check_fields("response.fields", &profile.response.fields, false, &mut problems);
-    check_fields("error_response.fields", &profile.error_response.fields, true, &mut problems);
+    check_fields(
+        "response.fields",
+        &profile.response.fields,
+        false,
+        &mut problems,
+    );
+    check_fields(
+        "error_response.fields",
+        &profile.error_response.fields,
+        true,
+        &mut problems,
+    );
     for kind in ErrorKind::ALL {
         if !profile.errors.contains_key(kind.as_str()) {
             problems.push((
@@ -240,10 +268,16 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
         let path = format!("errors.{name}");
         if ErrorKind::from_name(name).is_none() {
             let known: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
-            problems.push((path.clone(), format!("unknown outcome; known: {}", known.join(", "))));
+            problems.push((
+                path.clone(),
+                format!("unknown outcome; known: {}", known.join(", ")),
+            ));
         }
         if !(100..=599).contains(&entry.status) {
-            problems.push((format!("{path}.status"), format!("{} is not an HTTP status", entry.status)));
+            problems.push((
+                format!("{path}.status"),
+                format!("{} is not an HTTP status", entry.status),
+            ));
         }
         if let Some(fields) = &entry.fields {
             check_fields(&format!("{path}.fields"), fields, true, &mut problems);
@@ -252,7 +286,12 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
     problems
 }
 
-fn check_fields(path: &str, fields: &[FieldSpec], error: bool, problems: &mut Vec<(String, String)>) {
+fn check_fields(
+    path: &str,
+    fields: &[FieldSpec],
+    error: bool,
+    problems: &mut Vec<(String, String)>,
+) {
     for (i, field) in fields.iter().enumerate() {
         if let Err(why) = super::value::Source::parse(&field.value, error) {
             problems.push((format!("{path}[{i}].value"), why));

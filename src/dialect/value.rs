@@ -224,7 +224,9 @@ pub fn rfc1123(at: DateTime<Utc>) -> String {
 pub fn typed(value: Value<'_>, kind: ValueType) -> Option<Scalar<'_>> {
     let scalar = match (value, kind) {
         (Value::Absent, _) => return None,
-        (Value::Date(at), ValueType::EpochSeconds | ValueType::Number) => Scalar::Int(at.timestamp()),
+        (Value::Date(at), ValueType::EpochSeconds | ValueType::Number) => {
+            Scalar::Int(at.timestamp())
+        }
         (Value::Date(at), _) => Scalar::Str(Cow::Owned(rfc1123(at))),
         (Value::Str(s), ValueType::Number) => match s.parse::<i64>() {
             Ok(n) => Scalar::Int(n),
@@ -239,7 +241,9 @@ pub fn typed(value: Value<'_>, kind: ValueType) -> Option<Scalar<'_>> {
         (Value::Int(n), ValueType::String) => Scalar::Str(Cow::Owned(n.to_string())),
         (Value::Int(n), ValueType::Bool) => Scalar::Bool(n != 0),
         (Value::Int(n), _) => Scalar::Int(n),
-        (Value::Bool(b), ValueType::String) => Scalar::Str(Cow::Borrowed(if b { "true" } else { "false" })),
+        (Value::Bool(b), ValueType::String) => {
+            Scalar::Str(Cow::Borrowed(if b { "true" } else { "false" }))
+        }
         (Value::Bool(b), ValueType::Number) => Scalar::Int(i64::from(b)),
         (Value::Bool(b), _) => Scalar::Bool(b),
         (Value::Float(f), ValueType::String) => Scalar::Str(Cow::Owned(f.to_string())),

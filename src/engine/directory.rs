@@ -89,7 +89,11 @@ impl Directory {
         let mut directory = Directory::default();
         for client in clients {
             let id = client.id.clone();
-            if directory.clients.insert(id.clone(), Arc::new(client)).is_some() {
+            if directory
+                .clients
+                .insert(id.clone(), Arc::new(client))
+                .is_some()
+            {
                 return Err(DirectoryError::DuplicateClient(id.to_string()));
             }
         }

@@ -277,10 +277,7 @@ impl Engine {
             (None, Some(anonymous)) if !policy.require_client_id => anonymous,
             (None, _) => return Err(GrantError::MissingClientId),
         };
-        let client = self
-            .directory
-            .client(id)
-            .ok_or(GrantError::UnknownClient)?;
+        let client = self.directory.client(id).ok_or(GrantError::UnknownClient)?;
         client.authenticate(auth.secret.as_ref())?;
         Ok(client)
     }
@@ -464,7 +461,9 @@ impl Engine {
             scope: scope.as_ref().map(|s| s.to_string()),
             sid: session.to_string(),
             name: user.as_ref().map(|u| u.username.to_string()),
-            role: user.as_ref().and_then(|u| u.role.as_ref().map(|r| r.to_string())),
+            role: user
+                .as_ref()
+                .and_then(|u| u.role.as_ref().map(|r| r.to_string())),
         };
         let access_token = self
             .signer

@@ -63,9 +63,7 @@ impl StoredHash {
         let digest = proof.to_sha1().to_lower_hex();
         match PasswordHash::new(&self.phc) {
             // argon2's verifier compares the final tag in constant time.
-            Ok(parsed) => argon2()
-                .verify_password(digest.as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => argon2().verify_password(digest.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         }
     }

@@ -243,10 +243,7 @@ mod tests {
     #[test]
     fn sha1_hex_rejects_wrong_length_and_alphabet() {
         assert_eq!(Sha1Hex::parse("abc"), Err(Sha1HexError::Length(3)));
-        assert_eq!(
-            Sha1Hex::parse(&"g".repeat(40)),
-            Err(Sha1HexError::Alphabet)
-        );
+        assert_eq!(Sha1Hex::parse(&"g".repeat(40)), Err(Sha1HexError::Alphabet));
         // 40 characters but more bytes: must not be sliced inside a character.
         assert!(Sha1Hex::parse(&"é".repeat(40)).is_err());
     }

@@ -136,7 +136,9 @@ async fn handle(
         match payload.to_bytes_limited(limit).await {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(_)) => Err(GrantError::BodyTooLarge { limit }),
-            Err(e) => Err(GrantError::MalformedBody(format!("the body could not be read: {e}"))),
+            Err(e) => Err(GrantError::MalformedBody(format!(
+                "the body could not be read: {e}"
+            ))),
         }
     };
     let (response, outcome) = match body {
@@ -187,11 +189,16 @@ impl Application {
         let addr = settings.bind;
         let workers = settings.workers;
         let shutdown = settings.shutdown_timeout_secs;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
         let port = listener.local_addr()?.port();
         let gateway = Arc::new(build_gateway(settings, runtime)?);
         for route in gateway.routes() {
-            tracing::info!(path = route.path(), dialect = route.dialect(), "serving route");
+            tracing::info!(
+                path = route.path(),
+                dialect = route.dialect(),
+                "serving route"
+            );
         }
         let mut server = HttpServer::new(move || App::new().configure(configure(gateway.clone())))
             .shutdown_timeout(shutdown);

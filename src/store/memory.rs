@@ -109,7 +109,9 @@ impl MemoryStore {
     fn wheel(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, Vec<Expiring>>> {
         // A panic elsewhere while holding the lock cannot leave the wheel inconsistent: every
         // mutation is a single push or pop.
-        self.wheel.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.wheel
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Retires up to `budget` expired items, oldest first.
@@ -333,8 +335,14 @@ mod tests {
             let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
             let rec = record(t0 + TimeDelta::seconds(10));
             let key = TokenKey([1; 32]);
-            store.insert_refresh(key, rec.clone(), t0).await.expect("insert");
-            assert_eq!(store.take_refresh(&key, t0).await, Ok(Taken::Live(rec.clone())));
+            store
+                .insert_refresh(key, rec.clone(), t0)
+                .await
+                .expect("insert");
+            assert_eq!(
+                store.take_refresh(&key, t0).await,
+                Ok(Taken::Live(rec.clone()))
+            );
             assert_eq!(
                 store.take_refresh(&key, t0).await,
                 Ok(Taken::AlreadyUsed {

@@ -1,0 +1,184 @@
+//! Replays every golden exchange in `fixtures/<dialect>/` (see `fixtures/README.md` for the
+//! format) against that folder's `config.toml`, with a fixed clock, key and id source, and
+//! compares status, headers and body byte for byte. `TOKENGATE_BLESS=1` rewrites the `.resp`
+//! files from what the gateway answers now.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokengate::engine::FixedClock;
+
+use crate::helpers::{gateway_from, golden_instant, repo_path, send, service};
+
+/// Headers that change with the transport or the wall clock, not with the dialect.
+const UNCOMPARED: &[&str] = &["date", "content-length"];
+
+struct Exchange {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    for (sep, len) in [(&b"\r\n\r\n"[..], 4), (&b"\n\n"[..], 2)] {
+        if let Some(at) = raw.windows(len).position(|w| w == sep) {
+            return (&raw[..at], &raw[at + len..]);
+        }
+    }
+    (raw, &[])
+}
+
+/// Fills `{{NNN.field}}` with a member of an earlier case's JSON answer.
+fn substitute(text: &str, earlier: &HashMap<String, serde_json::Value>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let reference = &rest[start + 2..start + end];
+        let (case, field) = reference
+            .split_once('.')
+            .unwrap_or_else(|| panic!("placeholder {{{{{reference}}}}} needs CASE.field"));
+        let value = earlier
+            .get(case)
+            .and_then(|json| json.get(field))
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("placeholder {{{{{reference}}}}}: no such earlier value"));
+        out.push_str(value);
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn parse_request(raw: &[u8], earlier: &HashMap<String, serde_json::Value>) -> Exchange {
+    let (head, body) = split_head(raw);
+    let head = substitute(&String::from_utf8_lossy(head), earlier);
+    let mut lines = head.lines();
+    let request_line = lines.next().expect("request line");
+    let mut parts = request_line.split(' ');
+    let method = parts.next().expect("method").to_owned();
+    let path = parts.next().expect("path").to_owned();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = body.to_vec();
+    if body.last() == Some(&b'\n') {
+        body.pop();
+    }
+    // Placeholders in bodies: only when the body is text.
+    if let Ok(text) = std::str::from_utf8(&body)
+        && text.contains("{{")
+    {
+        body = substitute(text, earlier).into_bytes();
+    }
+    Exchange {
+        method,
+        path,
+        headers,
+        body,
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    actix_web::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+async fn run_dialect(dir: &Path) -> Vec<String> {
+    let config = std::fs::read_to_string(dir.join("config.toml")).expect("config.toml");
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let app = service(Arc::new(gateway_from(&config, clock))).await;
+    let bless = std::env::var_os("TOKENGATE_BLESS").is_some();
+
+    let mut cases: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixture dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "req"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no cases in {}", dir.display());
+
+    let mut earlier = HashMap::new();
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let number = name.split('_').next().unwrap_or_default().to_owned();
+        let exchange = parse_request(&std::fs::read(&case).expect("read .req"), &earlier);
+        let headers: Vec<(&str, &str)> = exchange
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let answer = send(
+            &app,
+            &exchange.method,
+            &exchange.path,
+            &headers,
+            exchange.body,
+        )
+        .await;
+        let mut shown: Vec<_> = answer
+            .headers
+            .iter()
+            .filter(|(n, _)| !UNCOMPARED.contains(&n.as_str()))
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        shown.sort();
+        let got = format!(
+            "HTTP/1.1 {} {}\n{}\n\n{}\n",
+            answer.status,
+            reason(answer.status),
+            shown.join("\n"),
+            answer.text()
+        );
+        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&answer.body) {
+            earlier.insert(number, json);
+        }
+        let expected_path = case.with_extension("resp");
+        if bless {
+            std::fs::write(&expected_path, &got).expect("write .resp");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != got {
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}\n--- got\n{got}",
+                case.display()
+            ));
+        }
+    }
+    failures
+}
+
+#[actix_web::test]
+async fn every_golden_exchange_matches_byte_for_byte() {
+    let mut failures = Vec::new();
+    let mut dialects = 0;
+    for entry in std::fs::read_dir(repo_path("fixtures")).expect("fixtures") {
+        let dir = entry.expect("entry").path();
+        if dir.join("config.toml").is_file() {
+            dialects += 1;
+            failures.extend(run_dialect(&dir).await);
+        }
+    }
+    assert!(dialects > 0, "no fixture folders with a config.toml");
+    assert!(
+        failures.is_empty(),
+        "{} golden exchange(s) differ (TOKENGATE_BLESS=1 rewrites them after review):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

@@ -1,0 +1,20 @@
+//! tokengate's one integration test binary (one binary links once; see DESIGN.md "Tests").
+//!
+//! | module | what it pins |
+//! |---|---|
+//! | `golden` | every exchange in `fixtures/<dialect>/`, byte for byte, fixed clock, key and ids |
+//! | `vizseek` | the VizSeek dialect's behaviours that are not a single exchange |
+//! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token |
+//! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
+//! | `config` | the demo config loads; each invalid file fails naming the right key |
+//! | `server` | a real socket: the binary's routes, /healthz, 404, body limits |
+//! | `layering` | `engine`, `dialect`, `store` and `negotiate` never import actix |
+
+mod bad_input;
+mod config;
+mod golden;
+mod helpers;
+mod layering;
+mod refresh;
+mod server;
+mod vizseek;

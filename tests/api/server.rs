@@ -1,0 +1,142 @@
+//! The built binary over a real socket: startup, the demo's routes, /healthz, 404, body limits
+//! on a kept-alive connection, and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{DEMO_PASSWORD_SHA1, form};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Starts `tokengate` (the demo config) on a free port and waits for its listening line.
+fn start() -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut first = None;
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("a listening line before exit")
+            .expect("utf8");
+        first.get_or_insert_with(|| line.clone());
+        if let Some(at) = line.find("address=") {
+            let addr = line[at + "address=".len()..]
+                .split_whitespace()
+                .next()
+                .expect("addr");
+            break format!("http://{addr}");
+        }
+    };
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|l| l.contains("embedded demo configuration")),
+        "the first log line says the demo config is in use: {first:?}"
+    );
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+#[tokio::test]
+async fn the_demo_server_answers_health_tokens_and_404() {
+    let server = start();
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+
+    let body = form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("username", "user@example.com"),
+        ("password", DEMO_PASSWORD_SHA1),
+    ]);
+    let token = http
+        .post(format!("{}/api/Token", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(token.status(), 200);
+    assert_eq!(
+        token.headers()["content-type"],
+        "application/json;charset=UTF-8"
+    );
+    let json: serde_json::Value = token.json().await.expect("json");
+    assert_eq!(json["token_type"], "bearer");
+
+    let missing = http
+        .get(format!("{}/nothing-here", server.base))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_in_the_dialect_shape() {
+    let server = start();
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("{}/api/Token", server.base))
+        .body(vec![b'a'; 1 << 20])
+        .send()
+        .await
+        .expect("answered, not reset");
+    assert_eq!(answer.status(), 413);
+    let json: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(json["error"], "invalid_request");
+    // The server is still there for the next client.
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let mut server = start();
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            assert!(exit.success(), "exit status {exit}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 15 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

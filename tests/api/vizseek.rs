@@ -1,0 +1,190 @@
+//! VizSeek behaviours beyond single exchanges: Katana's `expires_in` arithmetic, the token's
+//! claims, per-route overrides, and what the request log may never contain.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokengate::engine::FixedClock;
+
+use crate::helpers::{DEMO_PASSWORD_SHA1, FORM, form, gateway_from, repo_path, send, service};
+
+fn fixture_config() -> String {
+    std::fs::read_to_string(repo_path("fixtures/vizseek/config.toml")).expect("config")
+}
+
+fn at(rfc3339: &str) -> Arc<FixedClock> {
+    let instant: DateTime<Utc> = DateTime::parse_from_rfc3339(rfc3339)
+        .expect("instant")
+        .into();
+    Arc::new(FixedClock::new(instant))
+}
+
+async fn app_token_at(clock: &str) -> serde_json::Value {
+    let app = service(Arc::new(gateway_from(&fixture_config(), at(clock)))).await;
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-client"),
+    ]);
+    send(&app, "POST", "/api/Token", &[FORM], body).await.json()
+}
+
+#[actix_web::test]
+async fn expires_in_follows_katanas_truncation_not_a_constant() {
+    // Sub-millisecond ticks survive Katana's "remove milliseconds": lifetime - 1.
+    assert_eq!(
+        app_token_at("2020-09-13T09:35:33.0004Z").await["expires_in"],
+        "1799"
+    );
+    assert_eq!(
+        app_token_at("2020-09-13T09:35:33.4567891Z").await["expires_in"],
+        "1799"
+    );
+    // Whole milliseconds only: Katana subtracts them all and the lifetime comes out whole.
+    assert_eq!(
+        app_token_at("2020-09-13T09:35:33.456Z").await["expires_in"],
+        "1800"
+    );
+    assert_eq!(
+        app_token_at("2020-09-13T09:35:33Z").await["expires_in"],
+        "1800"
+    );
+}
+
+#[actix_web::test]
+async fn the_access_token_is_an_hs256_jwt_with_the_designed_claims() {
+    let app = service(Arc::new(gateway_from(
+        &fixture_config(),
+        at("2020-09-13T09:35:33.0004Z"),
+    )))
+    .await;
+    let body = form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("username", "user@example.com"),
+        ("password", DEMO_PASSWORD_SHA1),
+    ]);
+    let json = send(&app, "POST", "/api/Token", &[FORM], body).await.json();
+    let token = json["access_token"].as_str().expect("token");
+    let key =
+        jsonwebtoken::DecodingKey::from_secret(b"golden-fixture-signing-secret-0123456789abcdef");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_exp = false;
+    let data =
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).expect("verifies");
+    assert!(data.header.kid.is_some());
+    let claims = data.claims;
+    assert_eq!(claims["iss"], "tokengate");
+    assert_eq!(claims["sub"], "614a1d03-873d-489e-9ab5-fb53b0a0c64f");
+    assert_eq!(claims["client_id"], "demo-client");
+    assert_eq!(claims["name"], "user@example.com");
+    assert_eq!(claims["role"], "Administrator");
+    assert_eq!(claims["iat"], 1_599_989_733);
+    assert_eq!(claims["nbf"], claims["iat"]);
+    assert_eq!(
+        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+        1800
+    );
+    assert!(claims["jti"].is_string() && claims["sid"].is_string());
+}
+
+#[actix_web::test]
+async fn a_route_overrides_one_text_and_enables_app_refresh_without_code() {
+    let config = fixture_config().replace(
+        "path = \"/api/Token\"",
+        "path = \"/legacy/token\"\nrefresh_for_client_credentials = true\n\
+         errors.unknown_client = { status = 400, error = \"invalid_client\", description = \"client_id incorrect.\" }",
+    );
+    let app = service(Arc::new(gateway_from(
+        &config,
+        at("2020-09-13T09:35:33.0004Z"),
+    )))
+    .await;
+    let unknown = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "nobody"),
+    ]);
+    let answer = send(&app, "POST", "/legacy/token", &[FORM], unknown).await;
+    assert_eq!(
+        answer.text(),
+        r#"{"error":"invalid_client","error_description":"client_id incorrect."}"#
+    );
+    let app_token = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-client"),
+    ]);
+    let answer = send(&app, "POST", "/legacy/token", &[FORM], app_token).await;
+    assert!(answer.json()["refresh_token"].is_string());
+    assert_eq!(
+        send(&app, "POST", "/api/Token", &[FORM], "").await.status,
+        404
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[actix_web::test]
+async fn the_request_log_names_route_grant_and_outcome_but_never_a_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = service(Arc::new(gateway_from(
+        &fixture_config(),
+        at("2020-09-13T09:35:33.0004Z"),
+    )))
+    .await;
+    let login = form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("username", "user@example.com"),
+        ("password", DEMO_PASSWORD_SHA1),
+    ]);
+    let json = send(&app, "POST", "/api/Token", &[FORM], login)
+        .await
+        .json();
+    let refresh = json["refresh_token"].as_str().expect("rt").to_owned();
+    let again = form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "demo-client"),
+        ("refresh_token", &refresh),
+    ]);
+    send(&app, "POST", "/api/Token", &[FORM], again.clone()).await;
+    send(&app, "POST", "/api/Token", &[FORM], again).await; // a replay: logged as a warning
+    let secret = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-confidential"),
+        ("client_secret", "demo-secret"),
+    ]);
+    send(&app, "POST", "/api/Token", &[FORM], secret).await;
+
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(
+        log.contains("grant=\"password\"") && log.contains("outcome=\"granted\""),
+        "{log}"
+    );
+    assert!(log.contains("outcome=\"refresh_token_reused\""), "{log}");
+    assert!(log.contains("latency_us="), "{log}");
+    let access = json["access_token"].as_str().expect("at");
+    for secret in [DEMO_PASSWORD_SHA1, "demo-secret", &refresh, access] {
+        assert!(
+            !log.contains(secret),
+            "the log shows a secret: {secret}\n{log}"
+        );
+    }
+}
