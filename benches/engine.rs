@@ -1,1 +1,115 @@
-fn main() {}
+//! Criterion benchmarks of the engine and the VizSeek dialect, each measuring one thing:
+//! parsing a form request, minting a JWT, rendering a grant, one whole client_credentials grant
+//! through the engine, and the same through the framework-free gateway (parse + grant + render).
+//! Run: `cargo bench --bench engine`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokengate::config::{Source, load_with_env};
+use tokengate::dialect::WireRequest;
+use tokengate::engine::{Claims, FixedClock, OsIds, Secret, Signer};
+use tokengate::gateway::Gateway;
+use tokengate::http::{Runtime, build_gateway};
+
+const CONFIG: &str = r#"
+[signing]
+secret = "bench-signing-secret-0123456789abcdef0123"
+[[client]]
+id = "demo-client"
+[[route]]
+dialect = "vizseek"
+path = "/api/Token"
+"#;
+
+fn gateway() -> Gateway {
+    let settings = load_with_env(&Source::Text(CONFIG.into()), false).expect("bench config");
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    build_gateway(
+        settings,
+        Runtime {
+            clock,
+            ids: Arc::new(OsIds),
+        },
+    )
+    .expect("gateway")
+}
+
+fn headers() -> Vec<(String, String)> {
+    vec![(
+        "Content-Type".into(),
+        "application/x-www-form-urlencoded".into(),
+    )]
+}
+
+const CLIENT_CREDENTIALS: &[u8] = b"grant_type=client_credentials&client_id=demo-client";
+const PASSWORD: &[u8] = b"grant_type=password&client_id=demo-client&username=user%40example.com&password=076d3e6c4b9f654b5b220b9045b7458ab6b4cbc6";
+
+fn request<'a>(headers: &'a Vec<(String, String)>, body: &'a [u8]) -> WireRequest<'a> {
+    WireRequest {
+        method: "POST",
+        path: "/api/Token",
+        headers,
+        peer: std::net::Ipv4Addr::LOCALHOST.into(),
+        body,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let gateway = gateway();
+    let route = gateway.route("/api/Token").expect("route");
+    let headers = headers();
+
+    c.bench_function("vizseek/parse_password_request", |b| {
+        let wire = request(&headers, PASSWORD);
+        b.iter(|| black_box(route.parse(black_box(&wire))))
+    });
+
+    let signer =
+        Signer::hs256(&Secret::new("bench-signing-secret-0123456789abcdef0123")).expect("key");
+    let claims = Claims {
+        iss: "tokengate".into(),
+        sub: "614a1d03-873d-489e-9ab5-fb53b0a0c64f".into(),
+        aud: None,
+        iat: 1_599_989_733,
+        nbf: 1_599_989_733,
+        exp: 1_599_991_533,
+        jti: "2fd2b7a9-5644-46d2-a7f8-7041a41a52bb".into(),
+        client_id: "demo-client".into(),
+        scope: None,
+        sid: "554bbbdd-40d1-486a-b7c4-f55ece9dd844".into(),
+        name: Some("user@example.com".into()),
+        role: Some("Administrator".into()),
+    };
+    c.bench_function("jwt/mint_hs256", |b| {
+        b.iter(|| black_box(signer.sign(black_box(&claims))))
+    });
+
+    let wire = request(&headers, CLIENT_CREDENTIALS);
+    let parsed = route.parse(&wire).expect("parses");
+    let grant = runtime
+        .block_on(gateway.engine().grant(parsed.clone(), route.policy()))
+        .expect("grant");
+    c.bench_function("vizseek/render_grant", |b| {
+        b.iter(|| black_box(route.render_grant(black_box(&grant))))
+    });
+
+    c.bench_function("engine/client_credentials_grant", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(gateway.engine().grant(parsed.clone(), route.policy()))
+                .expect("grant")
+        })
+    });
+
+    c.bench_function("gateway/vizseek_client_credentials", |b| {
+        b.iter(|| runtime.block_on(gateway.handle(route, black_box(&wire))))
+    });
+}
+
+criterion_group!(engine, benches);
+criterion_main!(engine);

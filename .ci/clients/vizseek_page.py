@@ -1,0 +1,121 @@
+"""The VizSeek "Token endpoint" page's Python code, run as written there with only `server`
+and the credentials changed to the demo's, followed by checks of what the page promises
+(field order, `expires_in` as a string, GUID refresh tokens, the failure texts).
+
+Usage: python3 vizseek_page.py [BASE_URL]   (default http://127.0.0.1:8080)
+Exit 0 when every check passed.
+"""
+import re
+import sys
+
+import requests
+
+BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
+failures = []
+passed = 0
+
+
+def check(condition, what):
+    global passed
+    if condition:
+        passed += 1
+        print(f"PASS {what}")
+    else:
+        failures.append(what)
+        print(f"FAIL {what}")
+
+
+# --- App token request, as on the page -------------------------------------------------------
+server = BASE
+client_id = "demo-client"
+
+resp = requests.post(
+    f"{server}/api/Token",
+    headers={"Content-Type": "application/x-www-form-urlencoded"},
+    data={
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+    },
+)
+resp.raise_for_status()
+token_data = resp.json()
+print(token_data["access_token"])
+
+check(list(token_data) == ["access_token", "token_type", "expires_in"], f"app token members {list(token_data)}")
+check(token_data["expires_in"] == "1799", f"app token expires_in is the string '1799': {token_data['expires_in']!r}")
+check(token_data["token_type"] == "bearer", "token_type is bearer")
+check(resp.headers["Content-Type"] == "application/json;charset=UTF-8", f"Content-Type {resp.headers['Content-Type']!r}")
+check(resp.headers.get("Cache-Control") == "no-cache" and resp.headers.get("Pragma") == "no-cache"
+      and resp.headers.get("Expires") == "-1", "Katana's no-cache headers")
+check(token_data["access_token"].count(".") == 2, "access_token is a JWT")
+
+# --- User token request, as on the page ------------------------------------------------------
+import hashlib
+import requests
+
+server = BASE
+client_id = "demo-client"
+username = "user@example.com"
+password = "P@ssw0rd!"
+
+sha1_hex = hashlib.sha1(password.encode("utf-8")).hexdigest()
+
+resp = requests.post(
+    f"{server}/api/Token",
+    headers={"Content-Type": "application/x-www-form-urlencoded"},
+    data={
+        "grant_type": "password",
+        "client_id": client_id,
+        "username": username,
+        "password": sha1_hex,
+    },
+)
+resp.raise_for_status()
+token_data = resp.json()
+print(token_data["access_token"])
+print(token_data["refresh_token"])
+
+check(list(token_data) == ["access_token", "refresh_token", "token_type", "expires_in"],
+      f"user token members in the page's order {list(token_data)}")
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+check(bool(GUID.match(token_data["refresh_token"])), f"refresh_token is a v4 GUID: {token_data['refresh_token']}")
+check(token_data["expires_in"] == "1799", "user token expires_in '1799'")
+
+# --- Refresh-token request, as on the page ---------------------------------------------------
+existing_refresh_token = token_data["refresh_token"]
+resp = requests.post(
+    f"{server}/api/Token",
+    headers={"Content-Type": "application/x-www-form-urlencoded"},
+    data={
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": existing_refresh_token,
+    },
+)
+resp.raise_for_status()
+new_token_data = resp.json()
+
+check(new_token_data["refresh_token"] != existing_refresh_token, "the refresh token rotated")
+check(list(new_token_data) == ["access_token", "refresh_token", "token_type", "expires_in"], "refresh answer members")
+
+# --- The page's failure cases ----------------------------------------------------------------
+def failure(data, expected_description):
+    r = requests.post(f"{server}/api/Token", headers={"Content-Type": "application/x-www-form-urlencoded"}, data=data)
+    body = r.json()
+    check(r.status_code == 400 and body.get("error_description") == expected_description,
+          f"{data.get('grant_type')!s:>18} -> 400 {expected_description!r} (got {r.status_code} {body})")
+
+
+failure({"grant_type": "client_credentials"}, "client_id missing.")
+failure({"grant_type": "client_credentials", "client_id": "YOUR_CLIENT_ID"}, "'client_id' incorrect.")
+failure({"grant_type": "password", "client_id": client_id, "username": username,
+         "password": hashlib.sha1(b"wrong").hexdigest()}, "User authentication failed.")
+failure({"grant_type": "password", "client_id": client_id, "username": "nobody@example.com",
+         "password": sha1_hex}, "User authentication failed.")
+failure({"grant_type": "refresh_token", "client_id": client_id}, "Invalid request")
+failure({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": existing_refresh_token},
+        "Invalid request")
+failure({"grant_type": "implicit", "client_id": client_id}, "Invalid request")
+
+print(f"vizseek page (python requests): {passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
