@@ -1,0 +1,2 @@
+//! HTTP load benchmark (being written): see issue 5.
+fn main() {}
