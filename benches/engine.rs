@@ -9,7 +9,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokengate::config::{Source, load_with_env};
 use tokengate::dialect::WireRequest;
-use tokengate::engine::{Claims, FixedClock, OsIds, Secret, Signer};
+use tokengate::engine::{Claims, FixedClock, Key, Keyring, OsIds, Secret};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
 
@@ -86,7 +86,7 @@ fn benches(c: &mut Criterion) {
         role: Some("Administrator".into()),
     };
     c.bench_function("jwt/mint_hs256", |b| {
-        b.iter(|| black_box(signer.sign(black_box(&claims))))
+        b.iter(|| black_box(keys.sign(None, black_box(&claims))))
     });
 
     let wire = request(&headers, CLIENT_CREDENTIALS);

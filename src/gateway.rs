@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::dialect::{TokenRoute, WireRequest, WireResponse};
+use crate::endpoints::{Endpoint, EndpointSettings};
 use crate::engine::Engine;
 use crate::engine::{ErrorKind, GrantError, GrantType};
 
@@ -16,10 +17,18 @@ pub struct Outcome {
     pub error: Option<ErrorKind>,
 }
 
+/// What a request path leads to.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Token(&'a TokenRoute),
+    Endpoint(Endpoint),
+}
+
 /// See the module docs.
 pub struct Gateway {
     engine: Arc<Engine>,
     routes: Vec<TokenRoute>,
+    endpoints: EndpointSettings,
     trusted_proxies: Vec<IpAddr>,
 }
 
@@ -33,12 +42,43 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    pub fn new(engine: Arc<Engine>, routes: Vec<TokenRoute>, trusted_proxies: Vec<IpAddr>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        routes: Vec<TokenRoute>,
+        endpoints: EndpointSettings,
+        trusted_proxies: Vec<IpAddr>,
+    ) -> Self {
         Self {
             engine,
             routes,
+            endpoints,
             trusted_proxies,
         }
+    }
+
+    pub fn endpoints(&self) -> &EndpointSettings {
+        &self.endpoints
+    }
+
+    /// The token route or endpoint serving `path`, if any.
+    pub fn target(&self, path: &str) -> Option<Target<'_>> {
+        if let Some(route) = self.route(path) {
+            return Some(Target::Token(route));
+        }
+        match self.endpoints.endpoint(path) {
+            // The JWKS exists only when there are public keys to publish.
+            Some(Endpoint::Jwks) if !self.engine.keys().has_public_keys() => None,
+            other => other.map(Target::Endpoint),
+        }
+    }
+
+    /// Handles one request to an RFC endpoint.
+    pub async fn handle_endpoint(
+        &self,
+        endpoint: Endpoint,
+        request: &WireRequest<'_>,
+    ) -> WireResponse {
+        self.endpoints.handle(&self.engine, endpoint, request).await
     }
 
     pub fn engine(&self) -> &Engine {

@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod dialect;
+pub mod endpoints;
 pub mod engine;
 pub mod gateway;
 pub mod http;

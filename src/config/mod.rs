@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::dialect::{self, Profile, TokenRoute};
+use crate::endpoints::EndpointSettings;
+use crate::engine::keys::algorithm;
 use crate::engine::{
-    AttrValue, Attributes, Client, ClientId, Directory, GrantType, Role, Secret, StoredHash, User,
-    UserId, Username,
+    AttrValue, Attributes, Client, ClientId, Directory, GrantType, Key, Keyring, Role, Secret,
+    StoredHash, User, UserId, Username,
 };
 
 /// The demo configuration `serve` uses without `--config`.
@@ -55,6 +57,12 @@ struct RawConfig {
     signing: RawSigning,
     #[serde(default)]
     store: RawStore,
+    #[serde(default = "default_introspection")]
+    introspection: RawEndpoint,
+    #[serde(default = "default_revocation")]
+    revocation: RawEndpoint,
+    #[serde(default = "default_jwks")]
+    jwks: RawEndpoint,
     #[serde(default)]
     client: Vec<RawClient>,
     #[serde(default)]
@@ -98,6 +106,8 @@ fn default_shutdown() -> u64 {
     10
 }
 
+/// `[signing]`: either one HS256 secret (`secret`, `secret_env`, `secret_file`), or a list of
+/// `[[signing.key]]` (HS256, ES256, RS256; retired keys verify-only until `verify_until`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSigning {
@@ -106,6 +116,54 @@ struct RawSigning {
     secret: Option<String>,
     secret_env: Option<String>,
     secret_file: Option<PathBuf>,
+    kid: Option<String>,
+    /// The kid that signs unless a route names another (`signing_key`).
+    default_key: Option<String>,
+    #[serde(default)]
+    key: Vec<RawKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    kid: String,
+    algorithm: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    private_key: Option<String>,
+    private_key_env: Option<String>,
+    private_key_file: Option<PathBuf>,
+    public_key_file: Option<PathBuf>,
+    verify_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `[introspection]`, `[revocation]`, `[jwks]`: an empty path turns an endpoint off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    path: String,
+    #[serde(default)]
+    callers: Vec<String>,
+}
+
+fn endpoint(path: &str) -> RawEndpoint {
+    RawEndpoint {
+        path: path.into(),
+        callers: Vec::new(),
+    }
+}
+
+fn default_introspection() -> RawEndpoint {
+    endpoint("/oauth2/introspect")
+}
+
+fn default_revocation() -> RawEndpoint {
+    endpoint("/oauth2/revoke")
+}
+
+fn default_jwks() -> RawEndpoint {
+    endpoint("/.well-known/jwks.json")
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,8 +224,8 @@ struct RawUser {
 /// Signing settings, validated.
 #[derive(Debug)]
 pub enum SigningKey {
-    Hs256(Secret),
-    /// No secret configured: `serve` makes a random one for this process.
+    Keys(Keyring),
+    /// No key configured: `serve` makes a random HS256 key for this process.
     Ephemeral,
 }
 
@@ -187,6 +245,7 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     pub signing: SigningKey,
     pub store: StoreSettings,
+    pub endpoints: EndpointSettings,
     pub directory: Directory,
     pub routes: Vec<TokenRoute>,
 }
@@ -269,34 +328,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
             resolve_secret(key, value, env, file, base.as_deref())
         };
 
-    let signing = match &raw.signing.algorithm {
-        Some(alg) if alg != "HS256" => {
-            problems.push(problem(
-                "signing.algorithm",
-                format!("unsupported algorithm {alg:?}; supported: HS256"),
-            ));
-            None
-        }
-        _ => match resolve(
-            "signing.secret",
-            &raw.signing.secret,
-            &raw.signing.secret_env,
-            &raw.signing.secret_file,
-        ) {
-            Ok(None) => Some(SigningKey::Ephemeral),
-            Ok(Some(secret)) => match crate::engine::Signer::hs256(&secret) {
-                Ok(_) => Some(SigningKey::Hs256(secret)),
-                Err(e) => {
-                    problems.push(problem("signing.secret", e.to_string()));
-                    None
-                }
-            },
-            Err(p) => {
-                problems.push(p);
-                None
-            }
-        },
-    };
+    let signing = signing(&raw.signing, base.as_deref(), &mut problems);
 
     let store = match raw.store.kind.as_str() {
         "memory" if raw.store.max_entries > 0 => Some(StoreSettings::Memory {
@@ -443,11 +475,33 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         }
     }
 
+    let endpoints = endpoint_settings(
+        &raw.introspection,
+        &raw.revocation,
+        &raw.jwks,
+        &clients,
+        &mut problems,
+    );
+    if let SigningKey::Keys(keyring) = &signing {
+        for (i, route) in routes.iter().enumerate() {
+            if let Some(kid) = &route.policy().signing_key
+                && let Err(e) = keyring.check_signer(kid)
+            {
+                problems.push(problem(format!("route[{i}].signing_key"), e.to_string()));
+            }
+        }
+    } else if let Some(i) = routes.iter().position(|r| r.policy().signing_key.is_some()) {
+        problems.push(problem(
+            format!("route[{i}].signing_key"),
+            "names a key, but [signing] configures none",
+        ));
+    }
+
     let directory =
         Directory::new(clients, users).map_err(|e| problems.push(problem("", e.to_string())));
 
-    match (bind, signing, store, directory, problems.is_empty()) {
-        (Ok(bind), Some(signing), Some(store), Ok(directory), true) => Ok(Settings {
+    match (bind, store, directory, problems.is_empty()) {
+        (Ok(bind), Some(store), Ok(directory), true) => Ok(Settings {
             bind,
             workers: raw.server.workers,
             hash_workers: raw.server.hash_workers,
@@ -455,10 +509,169 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
             shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
             signing,
             store,
+            endpoints,
             directory,
             routes,
         }),
         _ => Err(ConfigErrors(problems)),
+    }
+}
+
+/// The keyring `[signing]` describes; problems are pushed with their key paths.
+fn signing(raw: &RawSigning, base: Option<&Path>, problems: &mut Vec<Problem>) -> SigningKey {
+    let mut keys = Vec::new();
+    let legacy = resolve_secret(
+        "signing.secret",
+        &raw.secret,
+        &raw.secret_env,
+        &raw.secret_file,
+        base,
+    );
+    match (&raw.algorithm, legacy) {
+        (Some(alg), _) if alg != "HS256" => problems.push(problem(
+            "signing.algorithm",
+            format!(
+                "{alg:?}: a single [signing] secret is HS256; asymmetric keys go in [[signing.key]]"
+            ),
+        )),
+        (_, Ok(Some(secret))) => match Key::hs256(&secret, raw.kid.clone()) {
+            Ok(key) => keys.push(key),
+            Err(e) => problems.push(problem("signing.secret", e.to_string())),
+        },
+        (_, Ok(None)) => {}
+        (_, Err(p)) => problems.push(p),
+    }
+    for (i, raw_key) in raw.key.iter().enumerate() {
+        let at = format!("signing.key[{i}]");
+        match signing_key(raw_key, &at, base) {
+            Ok(key) => keys.push(key),
+            Err(p) => problems.push(p),
+        }
+    }
+    if keys.is_empty() {
+        if raw.default_key.is_some() {
+            problems.push(problem(
+                "signing.default_key",
+                "names a key, but none is configured",
+            ));
+        }
+        return SigningKey::Ephemeral;
+    }
+    match Keyring::new(keys, raw.default_key.as_deref()) {
+        Ok(keyring) => SigningKey::Keys(keyring),
+        Err(e) => {
+            problems.push(problem("signing", e.to_string()));
+            SigningKey::Ephemeral
+        }
+    }
+}
+
+fn signing_key(raw: &RawKey, at: &str, base: Option<&Path>) -> Result<Key, Problem> {
+    let alg =
+        algorithm(&raw.algorithm).map_err(|e| problem(format!("{at}.algorithm"), e.to_string()))?;
+    let secret = resolve_secret(
+        &format!("{at}.secret"),
+        &raw.secret,
+        &raw.secret_env,
+        &raw.secret_file,
+        base,
+    )?;
+    let private = resolve_secret(
+        &format!("{at}.private_key"),
+        &raw.private_key,
+        &raw.private_key_env,
+        &raw.private_key_file,
+        base,
+    )?;
+    let public = match &raw.public_key_file {
+        Some(path) => Some(read_file(&format!("{at}.public_key_file"), path, base)?),
+        None => None,
+    };
+    let key = match (alg, secret, private, public) {
+        (jsonwebtoken::Algorithm::HS256, Some(secret), None, None) => {
+            Key::hs256(&secret, Some(raw.kid.clone()))
+                .map_err(|e| problem(format!("{at}.secret"), e.to_string()))
+        }
+        (jsonwebtoken::Algorithm::HS256, _, _, _) => Err(problem(
+            at,
+            "an HS256 key needs exactly one of secret, secret_env, secret_file",
+        )),
+        (_, None, Some(pem), None) => {
+            Key::private_pem(raw.kid.clone(), alg, pem.expose().as_bytes())
+                .map_err(|e| problem(format!("{at}.private_key"), e.to_string()))
+        }
+        (_, None, None, Some(pem)) => Key::public_pem(raw.kid.clone(), alg, pem.as_bytes())
+            .map_err(|e| problem(format!("{at}.public_key_file"), e.to_string())),
+        _ => Err(problem(
+            at,
+            format!(
+                "a {} key needs one private key (private_key, private_key_env, private_key_file) \
+                 or, retired, a public_key_file",
+                raw.algorithm
+            ),
+        )),
+    }?;
+    Ok(match raw.verify_until {
+        Some(until) => key.verify_until(until),
+        None => key,
+    })
+}
+
+fn read_file(key: &str, path: &Path, base: Option<&Path>) -> Result<String, Problem> {
+    let path = match base {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path.to_path_buf(),
+    };
+    std::fs::read_to_string(&path)
+        .map_err(|e| problem(key, format!("cannot read {}: {e}", path.display())))
+}
+
+fn endpoint_settings(
+    introspection: &RawEndpoint,
+    revocation: &RawEndpoint,
+    jwks: &RawEndpoint,
+    clients: &[Client],
+    problems: &mut Vec<Problem>,
+) -> EndpointSettings {
+    let path = |name: &str, raw: &RawEndpoint, problems: &mut Vec<Problem>| {
+        if raw.path.is_empty() {
+            return None;
+        }
+        if !raw.path.starts_with('/') {
+            problems.push(problem(
+                format!("{name}.path"),
+                format!("must start with '/': {:?}", raw.path),
+            ));
+        }
+        Some(raw.path.clone())
+    };
+    for (name, raw) in [("revocation", revocation), ("jwks", jwks)] {
+        if !raw.callers.is_empty() {
+            problems.push(problem(
+                format!("{name}.callers"),
+                "only [introspection] has callers",
+            ));
+        }
+    }
+    let mut callers = Vec::new();
+    for (i, caller) in introspection.callers.iter().enumerate() {
+        match clients.iter().find(|c| c.id.as_str() == caller) {
+            None => problems.push(problem(
+                format!("introspection.callers[{i}]"),
+                format!("no client with id {caller:?}"),
+            )),
+            Some(client) if client.secret.is_none() => problems.push(problem(
+                format!("introspection.callers[{i}]"),
+                format!("{caller:?} is a public client; only confidential clients may introspect"),
+            )),
+            Some(client) => callers.push(client.id.clone()),
+        }
+    }
+    EndpointSettings {
+        introspection_path: path("introspection", introspection, problems),
+        revocation_path: path("revocation", revocation, problems),
+        jwks_path: path("jwks", jwks, problems),
+        introspection_callers: callers,
     }
 }
 

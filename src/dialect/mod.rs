@@ -25,7 +25,10 @@ use profile::{Codec, CredentialSource, ErrorEntry, PasswordEncoding};
 use render::{CompiledField, compile_fields};
 
 /// The dialects built into the binary: name, profile source.
-pub const BUILTIN: &[(&str, &str)] = &[("vizseek", include_str!("../../dialects/vizseek.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("vizseek", include_str!("../../dialects/vizseek.toml")),
+    ("owin", include_str!("../../dialects/owin.toml")),
+];
 
 /// The names of the built-in dialects, for error messages.
 pub fn known_dialects() -> String {
@@ -147,6 +150,7 @@ impl TokenRoute {
         }
         let policy = GrantPolicy {
             grants: profile.grants.clone(),
+            refused_grants: profile.refused_grants.clone(),
             require_client_id: profile.require_client_id,
             anonymous_client: profile.anonymous_client.clone().map(ClientId::new),
             access_token_ttl: ttl(profile.access_token_ttl),
@@ -156,6 +160,8 @@ impl TokenRoute {
             single_active_token: profile.single_active_token,
             issuer: profile.issuer.clone(),
             audience: profile.audience.clone(),
+            access_format: profile.access_token_format,
+            signing_key: profile.signing_key.clone(),
         };
         Ok(Self {
             dialect: dialect.to_owned(),
@@ -356,7 +362,7 @@ impl TokenRoute {
 
 /// `Authorization: Basic base64(id:secret)`, UTF-8, split at the first `:` (Katana's
 /// `TryGetBasicCredentials`; a header that does not decode is ignored, as there).
-fn basic(header: &str) -> Option<(String, String)> {
+pub fn basic(header: &str) -> Option<(String, String)> {
     let (scheme, encoded) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::engine::{ErrorKind, GrantType, RefreshFormat};
+use crate::engine::{AccessFormat, ErrorKind, GrantType, RefreshFormat};
 
 /// One dialect profile, after a route's overrides were merged into it.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +20,9 @@ pub struct Profile {
     /// Methods that reach the token logic; empty means any (Katana does not check).
     pub methods: Vec<String>,
     pub grants: Vec<GrantType>,
+    /// Grants recognised but refused with the `unauthorized_client` outcome.
+    #[serde(default)]
+    pub refused_grants: Vec<GrantType>,
     #[serde(with = "humantime_serde_compat")]
     pub access_token_ttl: std::time::Duration,
     /// Absent: the route issues no refresh tokens.
@@ -34,6 +37,11 @@ pub struct Profile {
     pub issuer: String,
     #[serde(default)]
     pub audience: Option<String>,
+    /// `jwt` or `opaque` (reference tokens checked by introspection).
+    pub access_token_format: AccessFormat,
+    /// The `[[signing.key]]` kid that signs this route's JWTs; absent: the default key.
+    #[serde(default)]
+    pub signing_key: Option<String>,
     /// Bytes; a larger body is answered with the `body_too_large` error.
     pub body_limit: usize,
     pub request: RequestSpec,
@@ -238,10 +246,10 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
             "no body codec: no request could be read".into(),
         ));
     }
-    if profile.request.client_credentials.is_empty() {
+    if profile.require_client_id && profile.request.client_credentials.is_empty() {
         problems.push((
             "request.client_credentials".into(),
-            "name at least one source (basic, body)".into(),
+            "name at least one source (basic, body): require_client_id is true".into(),
         ));
     }
     check_fields(

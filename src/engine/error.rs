@@ -55,6 +55,8 @@ pub enum GrantError {
     UnsupportedMediaType(Option<String>),
     #[error("the method {0} is not allowed")]
     MethodNotAllowed(String),
+    #[error("the token was not issued to this client")]
+    TokenNotOwned,
     #[error("the token store is unavailable: {0}")]
     StoreUnavailable(String),
     #[error("the token store is full")]
@@ -84,6 +86,7 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     MissingContentType,
     MethodNotAllowed,
+    TokenNotOwned,
     StoreUnavailable,
     StoreFull,
     Internal,
@@ -91,7 +94,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, so profile validation can insist that each one has an entry.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 22] = [
         ErrorKind::MissingClientId,
         ErrorKind::UnknownClient,
         ErrorKind::InvalidClientSecret,
@@ -110,6 +113,7 @@ impl ErrorKind {
         ErrorKind::UnsupportedMediaType,
         ErrorKind::MissingContentType,
         ErrorKind::MethodNotAllowed,
+        ErrorKind::TokenNotOwned,
         ErrorKind::StoreUnavailable,
         ErrorKind::StoreFull,
         ErrorKind::Internal,
@@ -135,6 +139,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::MissingContentType => "missing_content_type",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::TokenNotOwned => "token_not_owned",
             ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::StoreFull => "store_full",
             ErrorKind::Internal => "internal",
@@ -174,6 +179,7 @@ impl GrantError {
             GrantError::UnsupportedMediaType(None) => ErrorKind::MissingContentType,
             GrantError::UnsupportedMediaType(Some(_)) => ErrorKind::UnsupportedMediaType,
             GrantError::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
+            GrantError::TokenNotOwned => ErrorKind::TokenNotOwned,
             GrantError::StoreUnavailable(_) => ErrorKind::StoreUnavailable,
             GrantError::StoreFull => ErrorKind::StoreFull,
             GrantError::Internal(_) => ErrorKind::Internal,

@@ -6,8 +6,9 @@
 pub mod clock;
 pub mod directory;
 pub mod error;
+pub mod introspect;
+pub mod keys;
 pub mod password;
-pub mod signer;
 pub mod types;
 
 use std::sync::Arc;
@@ -18,11 +19,14 @@ use tokio::sync::Semaphore;
 pub use clock::{Clock, FixedClock, IdSource, OsIds, SeededIds, SystemClock};
 pub use directory::{AttrValue, Attributes, Client, Directory, User};
 pub use error::{ErrorKind, GrantError, Param};
+pub use introspect::{ActiveToken, TokenKind};
+pub use keys::{Claims, Key, Keyring};
 pub use password::StoredHash;
-pub use signer::{Claims, Signer};
 pub use types::*;
 
-use crate::store::{RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore};
+use crate::store::{
+    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+};
 
 /// Whether and where the client identifies itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +86,24 @@ pub enum RefreshFormat {
     Hex32,
 }
 
+/// What access tokens are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessFormat {
+    /// A signed JWT that resource servers verify themselves (JWKS for asymmetric keys).
+    Jwt,
+    /// A random reference (256 bits) that resource servers check by introspection.
+    Opaque,
+}
+
 /// The per-route rules a grant is made under. Routes own these; the engine only applies them.
 #[derive(Debug, Clone)]
 pub struct GrantPolicy {
     /// Grants this route accepts; others are `unsupported_grant_type`.
     pub grants: Vec<GrantType>,
+    /// Grants this route recognises but refuses with `unauthorized_client` (the Web API
+    /// template's provider does so for `client_credentials`).
+    pub refused_grants: Vec<GrantType>,
     /// Whether a missing `client_id` is an error. When not required and absent, the grant is
     /// made for `anonymous_client`.
     pub require_client_id: bool,
@@ -100,6 +117,9 @@ pub struct GrantPolicy {
     pub single_active_token: bool,
     pub issuer: String,
     pub audience: Option<String>,
+    pub access_format: AccessFormat,
+    /// The key that signs this route's JWTs; `None`: the keyring's default.
+    pub signing_key: Option<String>,
 }
 
 /// A refresh token as issued.
@@ -125,7 +145,7 @@ pub struct Grant {
     pub user: Option<Arc<User>>,
     pub scope: Option<Scope>,
     pub session: SessionId,
-    /// The subject's not-before marker, when one is set.
+    /// The subject's not-before instant, when a marker is set.
     pub not_before: Option<DateTime<Utc>>,
     pub peer: std::net::IpAddr,
 }
@@ -136,7 +156,10 @@ pub struct EngineParts {
     pub store: Arc<dyn TokenStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
-    pub signer: Signer,
+    pub keys: Keyring,
+    /// The longest access-token lifetime of any route: how long a session revocation must be
+    /// remembered for the session's access tokens to stay revoked.
+    pub max_access_ttl: TimeDelta,
     /// How many password hashes may be verified at once, off the async workers.
     pub hash_workers: usize,
 }
@@ -149,7 +172,8 @@ pub struct Engine {
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
-    signer: Signer,
+    keys: Keyring,
+    max_access_ttl: TimeDelta,
     hash_permits: Semaphore,
     /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
     /// password and timing does not reveal which names exist.
@@ -161,7 +185,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("clients", &self.directory.client_count())
             .field("users", &self.directory.user_count())
-            .field("signer", &self.signer)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -175,8 +199,22 @@ fn store_error(error: StoreError) -> GrantError {
 
 /// The store key of a refresh token.
 pub fn token_key(token: &RefreshToken) -> TokenKey {
+    hashed_key(token.expose())
+}
+
+/// The store key of an opaque access token.
+fn opaque_key(token: &str) -> TokenKey {
+    hashed_key(token)
+}
+
+/// The store key of an access token's revocation mark, by its `jti`.
+fn jti_key(jti: &str) -> TokenKey {
+    hashed_key(jti)
+}
+
+fn hashed_key(value: &str) -> TokenKey {
     use sha2::Digest;
-    TokenKey(sha2::Sha256::digest(token.expose().as_bytes()).into())
+    TokenKey(sha2::Sha256::digest(value.as_bytes()).into())
 }
 
 impl Engine {
@@ -189,7 +227,8 @@ impl Engine {
             store: parts.store,
             clock: parts.clock,
             ids: parts.ids,
-            signer: parts.signer,
+            keys: parts.keys,
+            max_access_ttl: parts.max_access_ttl,
             hash_permits: Semaphore::new(parts.hash_workers.max(1)),
             decoy_hash,
         })
@@ -199,12 +238,22 @@ impl Engine {
         &self.directory
     }
 
-    pub fn signer(&self) -> &Signer {
-        &self.signer
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The store backend's name, for `/healthz` and logs.
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// Whether the store can serve requests now.
+    pub async fn store_health(&self) -> Result<(), StoreError> {
+        self.store.health().await
     }
 
     /// Handles one token request under a route's policy.
@@ -216,6 +265,9 @@ impl Engine {
         let client = self.authenticate_client(&request.client, policy)?;
         let kind = request.grant?;
         let grant_type = kind.grant_type();
+        if policy.refused_grants.contains(&grant_type) {
+            return Err(GrantError::UnauthorizedClient(grant_type));
+        }
         if !policy.grants.contains(&grant_type) {
             return Err(GrantError::UnsupportedGrantType);
         }
@@ -358,8 +410,9 @@ impl Engine {
             user: record.user.clone(),
             client: record.client.clone(),
         };
-        if let Some(not_before) = self.store.not_before(&subject).await.map_err(store_error)?
-            && record.session_started < not_before
+        if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
+            && marker.session != record.session
+            && record.session_started < marker.at
         {
             return Err(GrantError::InvalidRefreshToken);
         }
@@ -392,8 +445,13 @@ impl Engine {
         now: DateTime<Utc>,
         policy: &GrantPolicy,
     ) -> Result<(), GrantError> {
-        // A session's tokens cannot outlive the refresh lifetime, so neither need its mark.
-        let until = now + policy.refresh_token_ttl.unwrap_or(policy.access_token_ttl);
+        // The mark must outlive every token of the session: its refresh tokens (the route's
+        // refresh lifetime) and its access tokens (at most the longest access lifetime).
+        let ttl = policy
+            .refresh_token_ttl
+            .unwrap_or(policy.access_token_ttl)
+            .max(self.max_access_ttl);
+        let until = now + ttl;
         self.store
             .revoke_session(session, until, now)
             .await
@@ -436,13 +494,21 @@ impl Engine {
         let not_before = if policy.single_active_token && grant_type == GrantType::Password {
             // The marker is the full-precision instant: a login earlier in the same second is
             // still earlier.
+            let marker = NotBefore {
+                at: requested_at,
+                session,
+            };
             self.store
-                .set_not_before(&subject, requested_at)
+                .set_not_before(&subject, marker)
                 .await
                 .map_err(store_error)?;
-            Some(requested_at)
+            Some(marker.at)
         } else if policy.single_active_token {
-            self.store.not_before(&subject).await.map_err(store_error)?
+            self.store
+                .not_before(&subject)
+                .await
+                .map_err(store_error)?
+                .map(|marker| marker.at)
         } else {
             None
         };
@@ -465,11 +531,24 @@ impl Engine {
                 .as_ref()
                 .and_then(|u| u.role.as_ref().map(|r| r.to_string())),
         };
-        let access_token = self
-            .signer
-            .sign(&claims)
-            .map(AccessToken::new)
-            .map_err(|e| GrantError::Internal(format!("signing failed: {e}")))?;
+        let access_token = match policy.access_format {
+            AccessFormat::Jwt => self
+                .keys
+                .sign(policy.signing_key.as_deref(), &claims)
+                .map(AccessToken::new)
+                .map_err(|e| GrantError::Internal(format!("signing failed: {e}")))?,
+            AccessFormat::Opaque => {
+                let mut bytes = [0u8; 32];
+                self.ids.fill(&mut bytes);
+                use base64::Engine as _;
+                let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+                self.store
+                    .insert_access(opaque_key(&token), AccessRecord { claims }, requested_at)
+                    .await
+                    .map_err(store_error)?;
+                AccessToken::new(token)
+            }
+        };
         let refresh = match policy.refresh_token_ttl {
             Some(ttl) if with_refresh => {
                 let token = self.new_refresh_token(policy.refresh_format);

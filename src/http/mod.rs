@@ -13,10 +13,11 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::config::{Settings, SigningKey, StoreSettings};
 use crate::dialect::{Headers, WireRequest, WireResponse};
+use crate::endpoints;
 use crate::engine::{
-    Clock, Engine, EngineParts, GrantError, IdSource, OsIds, Secret, Signer, SystemClock,
+    Clock, Engine, EngineParts, GrantError, IdSource, Key, Keyring, OsIds, Secret, SystemClock,
 };
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Target};
 use crate::store::{MemoryStore, TokenStore};
 
 struct ActixHeaders<'a>(&'a HeaderMap);
@@ -51,7 +52,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("invalid signing key: {0}")]
-    Key(#[from] crate::engine::signer::KeyError),
+    Key(#[from] crate::engine::keys::KeyError),
     #[error("cannot prepare password verification: {0}")]
     Hash(#[from] crate::engine::password::HashError),
     #[error("server error: {0}")]
@@ -60,18 +61,24 @@ pub enum StartError {
 
 /// Builds the gateway (engine, store, routes) from validated settings.
 pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, StartError> {
-    let secret = match settings.signing {
-        SigningKey::Hs256(secret) => secret,
+    let keys = match settings.signing {
+        SigningKey::Keys(keys) => keys,
         SigningKey::Ephemeral => {
             let mut bytes = [0u8; 32];
             runtime.ids.fill(&mut bytes);
             tracing::warn!(
-                "no [signing] secret configured: using a random one, so tokens will not verify \
+                "no [signing] key configured: using a random one, so tokens will not verify \
                  after a restart or on another instance"
             );
-            Secret::new(hex::encode(bytes))
+            Keyring::single(Key::hs256(&Secret::new(hex::encode(bytes)), None)?)
         }
     };
+    let max_access_ttl = settings
+        .routes
+        .iter()
+        .map(|route| route.policy().access_token_ttl)
+        .max()
+        .unwrap_or_default();
     let store: Arc<dyn TokenStore> = match settings.store {
         StoreSettings::Memory { max_entries } => Arc::new(MemoryStore::new(max_entries)),
     };
@@ -84,12 +91,14 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         store,
         clock: runtime.clock,
         ids: runtime.ids,
-        signer: Signer::hs256(&secret)?,
+        keys,
+        max_access_ttl,
         hash_workers,
     })?;
     Ok(Gateway::new(
         Arc::new(engine),
         settings.routes,
+        settings.endpoints,
         settings.trusted_proxies,
     ))
 }
@@ -110,11 +119,9 @@ async fn handle(
     let started = Instant::now();
     let path = request.path();
     if path == "/healthz" {
-        return HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"ok"}"#);
+        return health(&gateway).await;
     }
-    let Some(route) = gateway.route(path) else {
+    let Some(target) = gateway.target(path) else {
         tracing::info!(path, status = 404, "no route");
         return HttpResponse::NotFound()
             .content_type("application/json")
@@ -125,47 +132,112 @@ async fn handle(
         .peer_addr()
         .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |addr| addr.ip());
     let peer = gateway.resolve_peer(socket_peer, headers.get("x-forwarded-for"));
-    let limit = route.body_limit();
+    let limit = match target {
+        Target::Token(route) => route.body_limit(),
+        Target::Endpoint(_) => endpoints::BODY_LIMIT,
+    };
+    let body = read_body(&headers, payload, limit).await;
+    fn wire<'a>(
+        request: &'a HttpRequest,
+        headers: &'a ActixHeaders<'a>,
+        peer: std::net::IpAddr,
+        body: &'a [u8],
+    ) -> WireRequest<'a> {
+        WireRequest {
+            method: request.method().as_str(),
+            path: request.path(),
+            headers,
+            peer,
+            body,
+        }
+    }
+    let response = match target {
+        Target::Token(route) => {
+            let (response, outcome) = match &body {
+                Ok(body) => {
+                    gateway
+                        .handle(route, &wire(&request, &headers, peer, body))
+                        .await
+                }
+                Err(error) => gateway.refuse(route, error.clone()),
+            };
+            tracing::info!(
+                route = route.path(),
+                dialect = route.dialect(),
+                method = %request.method(),
+                peer = %peer,
+                grant = outcome.grant.map_or("-", |g| g.as_str()),
+                outcome = outcome.error.map_or("granted", |e| e.as_str()),
+                status = response.status,
+                latency_us = started.elapsed().as_micros() as u64,
+                "token request"
+            );
+            response
+        }
+        Target::Endpoint(endpoint) => {
+            let response = match &body {
+                Ok(body) => {
+                    gateway
+                        .handle_endpoint(endpoint, &wire(&request, &headers, peer, body))
+                        .await
+                }
+                Err(error) => endpoints::refuse(error),
+            };
+            tracing::info!(
+                endpoint = ?endpoint,
+                method = %request.method(),
+                peer = %peer,
+                status = response.status,
+                latency_us = started.elapsed().as_micros() as u64,
+                "endpoint request"
+            );
+            response
+        }
+    };
+    to_actix(response)
+}
+
+/// Reads the body up to `limit` bytes. A declared length over the limit is refused without
+/// reading; the connection then closes, which is what a client sending megabytes deserves.
+async fn read_body(
+    headers: &ActixHeaders<'_>,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, GrantError> {
     let declared_too_large = headers
         .get("content-length")
         .and_then(|len| len.trim().parse::<u64>().ok())
         .is_some_and(|len| len > limit as u64);
-    let body = if declared_too_large {
-        Err(GrantError::BodyTooLarge { limit })
-    } else {
-        match payload.to_bytes_limited(limit).await {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(_)) => Err(GrantError::BodyTooLarge { limit }),
-            Err(e) => Err(GrantError::MalformedBody(format!(
-                "the body could not be read: {e}"
-            ))),
+    if declared_too_large {
+        return Err(GrantError::BodyTooLarge { limit });
+    }
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(GrantError::BodyTooLarge { limit }),
+        Err(e) => Err(GrantError::MalformedBody(format!(
+            "the body could not be read: {e}"
+        ))),
+    }
+}
+
+async fn health(gateway: &Gateway) -> HttpResponse {
+    let store = gateway.engine().store_kind();
+    match gateway.engine().store_health().await {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(format!(
+                r#"{{"status":"ok","store":{{"kind":"{store}","status":"ok"}}}}"#
+            )),
+        Err(e) => {
+            tracing::warn!(store, error = %e, "health check: store unavailable");
+            HttpResponse::ServiceUnavailable()
+                .content_type("application/json")
+                .insert_header(("Retry-After", "1"))
+                .body(format!(
+                    r#"{{"status":"unavailable","store":{{"kind":"{store}","status":"unavailable"}}}}"#
+                ))
         }
-    };
-    let (response, outcome) = match body {
-        Ok(body) => {
-            let wire = WireRequest {
-                method: request.method().as_str(),
-                path,
-                headers: &headers,
-                peer,
-                body: &body,
-            };
-            gateway.handle(route, &wire).await
-        }
-        Err(error) => gateway.refuse(route, error),
-    };
-    tracing::info!(
-        route = route.path(),
-        dialect = route.dialect(),
-        method = %request.method(),
-        peer = %peer,
-        grant = outcome.grant.map_or("-", |g| g.as_str()),
-        outcome = outcome.error.map_or("granted", |e| e.as_str()),
-        status = response.status,
-        latency_us = started.elapsed().as_micros() as u64,
-        "token request"
-    );
-    to_actix(response)
+    }
 }
 
 fn to_actix(response: WireResponse) -> HttpResponse {
@@ -181,6 +253,31 @@ fn to_actix(response: WireResponse) -> HttpResponse {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    signals: Signals,
+}
+
+/// SIGINT and SIGTERM, registered when the application is built: once the listening line is
+/// logged, a signal always means a graceful stop, never the default abrupt termination.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
 }
 
 impl Application {
@@ -200,13 +297,19 @@ impl Application {
                 "serving route"
             );
         }
+        let signals = Signals::register()?;
         let mut server = HttpServer::new(move || App::new().configure(configure(gateway.clone())))
-            .shutdown_timeout(shutdown);
+            .shutdown_timeout(shutdown)
+            .disable_signals();
         if workers > 0 {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            signals,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -216,6 +319,21 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight (up to the configured
     /// shutdown timeout) and returns.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
-        self.server.await
+        let Self {
+            server,
+            mut signals,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            signal = signals.next() => {
+                tracing::info!(signal, "stopping: finishing requests in flight");
+                // The stop completes only while the server future is polled: run it beside.
+                actix_web::rt::spawn(async move { handle.stop(true).await });
+            }
+        }
+        server.await
     }
 }

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
-use super::{RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore};
+use super::{
+    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+};
 use crate::engine::SessionId;
 
 /// The default cap on stored tokens (live plus remembered-as-used).
@@ -43,13 +45,17 @@ impl Slot {
 enum Expiring {
     Token(TokenKey),
     Session(SessionId),
+    Access(TokenKey),
+    RevokedAccess(TokenKey),
 }
 
 /// See the module docs.
 pub struct MemoryStore {
     tokens: DashMap<TokenKey, Slot>,
     revoked_sessions: DashMap<SessionId, DateTime<Utc>>,
-    not_before: DashMap<Subject, DateTime<Utc>>,
+    not_before: DashMap<Subject, NotBefore>,
+    access: DashMap<TokenKey, AccessRecord>,
+    revoked_access: DashMap<TokenKey, DateTime<Utc>>,
     /// Items keyed by the whole second at or after which they expire.
     wheel: Mutex<BTreeMap<i64, Vec<Expiring>>>,
     entries: AtomicUsize,
@@ -87,13 +93,16 @@ impl MemoryStore {
             tokens: DashMap::new(),
             revoked_sessions: DashMap::new(),
             not_before: DashMap::new(),
+            access: DashMap::new(),
+            revoked_access: DashMap::new(),
             wheel: Mutex::new(BTreeMap::new()),
             entries: AtomicUsize::new(0),
             max_entries,
         }
     }
 
-    /// Tokens currently held (live and remembered-as-used).
+    /// Entries currently held: refresh tokens (live and remembered-as-used), opaque access
+    /// tokens and access-token revocations.
     pub fn len(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
     }
@@ -156,7 +165,36 @@ impl MemoryStore {
                 self.revoked_sessions
                     .remove_if(&session, |_, until| *until <= now);
             }
+            Expiring::Access(key) => {
+                if self
+                    .access
+                    .remove_if(&key, |_, record| record.claims.exp <= now.timestamp())
+                    .is_some()
+                {
+                    self.entries.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            Expiring::RevokedAccess(key) => {
+                if self
+                    .revoked_access
+                    .remove_if(&key, |_, until| *until <= now)
+                    .is_some()
+                {
+                    self.entries.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
         }
+    }
+
+    /// Counts one more entry, or refuses when the cap is reached. Reserving before inserting
+    /// keeps concurrent inserts from overshooting the cap together.
+    fn reserve(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.sweep(now, SWEEP_BUDGET);
+        if self.entries.fetch_add(1, Ordering::Relaxed) >= self.max_entries {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Full(self.max_entries));
+        }
+        Ok(())
     }
 }
 
@@ -168,12 +206,7 @@ impl TokenStore for MemoryStore {
         record: RefreshRecord,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.sweep(now, SWEEP_BUDGET);
-        // Reserve first so concurrent inserts cannot overshoot the cap together.
-        if self.entries.fetch_add(1, Ordering::Relaxed) >= self.max_entries {
-            self.entries.fetch_sub(1, Ordering::Relaxed);
-            return Err(StoreError::Full(self.max_entries));
-        }
+        self.reserve(now)?;
         let expires_at = record.expires_at;
         match self.tokens.entry(key) {
             MapEntry::Occupied(mut occupied) => {
@@ -250,16 +283,94 @@ impl TokenStore for MemoryStore {
             .is_some_and(|until| *until > now))
     }
 
-    async fn set_not_before(&self, subject: &Subject, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn set_not_before(&self, subject: &Subject, marker: NotBefore) -> Result<(), StoreError> {
         self.not_before
             .entry(subject.clone())
-            .and_modify(|current| *current = (*current).max(at))
-            .or_insert(at);
+            .and_modify(|current| {
+                if marker.at >= current.at {
+                    *current = marker;
+                }
+            })
+            .or_insert(marker);
         Ok(())
     }
 
-    async fn not_before(&self, subject: &Subject) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(self.not_before.get(subject).map(|at| *at))
+    async fn not_before(&self, subject: &Subject) -> Result<Option<NotBefore>, StoreError> {
+        Ok(self.not_before.get(subject).map(|marker| *marker))
+    }
+
+    async fn peek_refresh(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(match self.tokens.get(key).as_deref() {
+            Some(Slot::Live(record)) if record.expires_at > now => Some(record.clone()),
+            _ => None,
+        })
+    }
+
+    async fn insert_access(
+        &self,
+        key: TokenKey,
+        record: AccessRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.reserve(now)?;
+        let exp = DateTime::from_timestamp(record.claims.exp, 0).unwrap_or(now);
+        if self.access.insert(key, record).is_some() {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.schedule(Expiring::Access(key), exp);
+        Ok(())
+    }
+
+    async fn get_access(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccessRecord>, StoreError> {
+        Ok(self
+            .access
+            .get(key)
+            .filter(|record| record.claims.exp > now.timestamp())
+            .map(|record| record.clone()))
+    }
+
+    async fn revoke_access(
+        &self,
+        key: TokenKey,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if until <= now || self.revoked_access.contains_key(&key) {
+            return Ok(());
+        }
+        self.reserve(now)?;
+        if self.revoked_access.insert(key, until).is_some() {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.schedule(Expiring::RevokedAccess(key), until);
+        Ok(())
+    }
+
+    async fn is_access_revoked(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .revoked_access
+            .get(key)
+            .is_some_and(|until| *until > now))
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }
 

@@ -48,6 +48,20 @@ pub enum Taken {
     Unknown,
 }
 
+/// An opaque (reference) access token's record: everything introspection reports about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub claims: crate::engine::Claims,
+}
+
+/// A not-before marker: tokens of the subject issued before `at` are superseded, except those
+/// of `session`, the login that set the marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotBefore {
+    pub at: DateTime<Utc>,
+    pub session: SessionId,
+}
+
 /// Whose tokens a not-before marker applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subject {
@@ -93,8 +107,49 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Tokens of `subject` issued before `at` are no longer valid. A marker only moves forward.
-    async fn set_not_before(&self, subject: &Subject, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Sets the subject's marker; a marker only moves forward in time.
+    async fn set_not_before(&self, subject: &Subject, marker: NotBefore) -> Result<(), StoreError>;
 
-    async fn not_before(&self, subject: &Subject) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn not_before(&self, subject: &Subject) -> Result<Option<NotBefore>, StoreError>;
+
+    /// Reads a refresh token without taking it (introspection, revocation).
+    async fn peek_refresh(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// Stores an opaque access token until its claims' `exp`.
+    async fn insert_access(
+        &self,
+        key: TokenKey,
+        record: AccessRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn get_access(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccessRecord>, StoreError>;
+
+    /// Marks an access token (opaque, or a JWT by its `jti`) revoked until `until`.
+    async fn revoke_access(
+        &self,
+        key: TokenKey,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn is_access_revoked(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether the store can serve requests now (for `/healthz`).
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// A short name for logs and `/healthz`.
+    fn kind(&self) -> &'static str;
 }

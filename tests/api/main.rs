@@ -8,6 +8,7 @@
 //! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
 //! | `config` | the demo config loads; each invalid file fails naming the right key |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits |
+//! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `layering` | `engine`, `dialect`, `store` and `negotiate` never import actix |
 
 mod bad_input;
@@ -15,6 +16,7 @@ mod config;
 mod golden;
 mod helpers;
 mod layering;
+mod owin;
 mod refresh;
 mod server;
 mod vizseek;

@@ -1,0 +1,285 @@
+//! The gateway's own OAuth endpoints, which speak the RFCs rather than a legacy dialect:
+//! token introspection (RFC 7662), revocation (RFC 7009) and the JWKS (RFC 7517). Framework-free
+//! like the dialects: a [`WireRequest`] in, a [`WireResponse`] out.
+
+use serde_json::{Map, Value, json};
+
+use crate::dialect::{WireRequest, WireResponse, basic, form};
+use crate::engine::{
+    ActiveToken, ClientAuth, ClientAuthVia, ClientId, Engine, GrantError, Secret, TokenKind,
+};
+
+/// Where the endpoints live and who may introspect.
+#[derive(Debug, Clone)]
+pub struct EndpointSettings {
+    /// `None`: not served.
+    pub introspection_path: Option<String>,
+    pub revocation_path: Option<String>,
+    pub jwks_path: Option<String>,
+    /// Clients (resource servers) allowed to introspect any token and revoke any token.
+    pub introspection_callers: Vec<ClientId>,
+}
+
+/// Which endpoint a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Introspection,
+    Revocation,
+    Jwks,
+}
+
+/// The largest body these endpoints read (a token and a hint).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+const MAX_PARAMS: usize = 16;
+
+impl EndpointSettings {
+    pub fn endpoint(&self, path: &str) -> Option<Endpoint> {
+        let is = |p: &Option<String>| p.as_deref() == Some(path);
+        if is(&self.introspection_path) {
+            Some(Endpoint::Introspection)
+        } else if is(&self.revocation_path) {
+            Some(Endpoint::Revocation)
+        } else if is(&self.jwks_path) {
+            Some(Endpoint::Jwks)
+        } else {
+            None
+        }
+    }
+
+    /// Answers one request to an endpoint.
+    pub async fn handle(
+        &self,
+        engine: &Engine,
+        endpoint: Endpoint,
+        request: &WireRequest<'_>,
+    ) -> WireResponse {
+        match endpoint {
+            Endpoint::Jwks => jwks(engine, request),
+            Endpoint::Introspection | Endpoint::Revocation => {
+                if request.method != "POST" {
+                    return error(405, "invalid_request", "use POST", &[("Allow", "POST")]);
+                }
+                match self.token_call(engine, endpoint, request).await {
+                    Ok(response) => response,
+                    Err(e) => failure(&e),
+                }
+            }
+        }
+    }
+
+    async fn token_call(
+        &self,
+        engine: &Engine,
+        endpoint: Endpoint,
+        request: &WireRequest<'_>,
+    ) -> Result<WireResponse, GrantError> {
+        let params = form::parse(request.body, MAX_PARAMS)
+            .map_err(|e| GrantError::MalformedBody(e.to_string()))?;
+        let auth = caller_auth(request, &params);
+        let caller = engine.authenticate_caller(&auth)?;
+        let privileged = self.introspection_callers.contains(&caller.id);
+        let token = params
+            .get("token", true)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| GrantError::MalformedBody("the token parameter is missing".into()))?;
+        let hint = params
+            .get("token_type_hint", true)
+            .and_then(|h| TokenKind::from_hint(&h));
+        match endpoint {
+            Endpoint::Introspection => {
+                if !privileged {
+                    return Ok(error(
+                        403,
+                        "unauthorized_client",
+                        "this client may not introspect tokens",
+                        &[],
+                    ));
+                }
+                let body = match engine.introspect(&token, hint).await? {
+                    Some(active) => introspection_body(active),
+                    None => json!({ "active": false }),
+                };
+                Ok(ok(body.to_string().into_bytes()))
+            }
+            Endpoint::Revocation => {
+                engine.revoke(&token, hint, &caller, privileged).await?;
+                Ok(ok(Vec::new()))
+            }
+            Endpoint::Jwks => Ok(jwks(engine, request)),
+        }
+    }
+}
+
+/// Client credentials: Basic (RFC 6749 §2.3.1: form-encoded id and secret) or the body.
+fn caller_auth(request: &WireRequest<'_>, params: &form::Params) -> ClientAuth {
+    if let Some((id, secret)) = request.headers.get("authorization").and_then(basic) {
+        let decode = |s: &str| {
+            form::parse(format!("v={s}").as_bytes(), 1)
+                .ok()
+                .and_then(|p| p.get("v", true).map(|v| v.into_owned()))
+        };
+        return ClientAuth {
+            id: Some(ClientId::new(decode(&id).unwrap_or(id))),
+            secret: Some(Secret::new(decode(&secret).unwrap_or(secret))),
+            via: ClientAuthVia::BasicHeader,
+        };
+    }
+    match params.get("client_id", true).filter(|id| !id.is_empty()) {
+        Some(id) => ClientAuth {
+            id: Some(ClientId::new(id.into_owned())),
+            secret: params
+                .get("client_secret", true)
+                .map(|s| Secret::new(s.into_owned())),
+            via: ClientAuthVia::Body,
+        },
+        None => ClientAuth {
+            id: None,
+            secret: None,
+            via: ClientAuthVia::None,
+        },
+    }
+}
+
+fn introspection_body(active: ActiveToken) -> Value {
+    let mut body = Map::new();
+    body.insert("active".into(), Value::Bool(true));
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            body.insert(name.into(), value);
+        }
+    };
+    put("scope", active.scope.map(Value::from));
+    put("client_id", Some(active.client_id.into()));
+    put("username", active.username.map(Value::from));
+    put(
+        "token_type",
+        Some(match active.kind {
+            TokenKind::Access => "Bearer".into(),
+            TokenKind::Refresh => "refresh_token".into(),
+        }),
+    );
+    put("exp", Some(active.exp.into()));
+    put("iat", active.iat.map(Value::from));
+    put("nbf", active.nbf.map(Value::from));
+    put("sub", Some(active.sub.into()));
+    put("aud", active.aud.map(Value::from));
+    put("iss", active.iss.map(Value::from));
+    put("jti", active.jti.map(Value::from));
+    put("sid", Some(active.sid.into()));
+    put("role", active.role.map(Value::from));
+    Value::Object(body)
+}
+
+fn jwks(engine: &Engine, request: &WireRequest<'_>) -> WireResponse {
+    if request.method != "GET" && request.method != "HEAD" {
+        return error(405, "invalid_request", "use GET", &[("Allow", "GET, HEAD")]);
+    }
+    let set = engine.keys().jwks(engine.now());
+    let body = serde_json::to_vec(&set).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
+    WireResponse {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            // Short enough that a retired key disappears from caches soon after it is dropped.
+            ("Cache-Control".into(), "public, max-age=300".into()),
+        ],
+        body,
+    }
+}
+
+fn ok(body: Vec<u8>) -> WireResponse {
+    let mut headers = vec![
+        ("Cache-Control".to_owned(), "no-store".to_owned()),
+        ("Pragma".to_owned(), "no-cache".to_owned()),
+    ];
+    if !body.is_empty() {
+        headers.insert(0, ("Content-Type".into(), "application/json".into()));
+    }
+    WireResponse {
+        status: 200,
+        headers,
+        body,
+    }
+}
+
+fn error(status: u16, code: &str, description: &str, extra: &[(&str, &str)]) -> WireResponse {
+    let mut headers = vec![
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        ("Cache-Control".to_owned(), "no-store".to_owned()),
+        ("Pragma".to_owned(), "no-cache".to_owned()),
+    ];
+    headers.extend(
+        extra
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    let body = json!({ "error": code, "error_description": description });
+    WireResponse {
+        status,
+        headers,
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// The one place endpoint outcomes become RFC errors. Client authentication failures are 401
+/// with a challenge and say nothing about the token.
+fn failure(outcome: &GrantError) -> WireResponse {
+    const CHALLENGE: &[(&str, &str)] = &[("WWW-Authenticate", "Basic realm=\"tokengate\"")];
+    match outcome {
+        GrantError::MissingClientId
+        | GrantError::UnknownClient
+        | GrantError::InvalidClientSecret => error(
+            401,
+            "invalid_client",
+            "client authentication failed",
+            CHALLENGE,
+        ),
+        GrantError::TokenNotOwned => error(
+            400,
+            "unauthorized_client",
+            "the token was not issued to this client",
+            &[],
+        ),
+        GrantError::MalformedBody(why) => error(400, "invalid_request", why, &[]),
+        GrantError::StoreUnavailable(_) | GrantError::StoreFull => error(
+            503,
+            "temporarily_unavailable",
+            "the token service is temporarily unavailable",
+            &[("Retry-After", "1")],
+        ),
+        GrantError::UnsupportedGrantType
+        | GrantError::UnauthorizedClient(_)
+        | GrantError::MissingParameter(_)
+        | GrantError::InvalidPasswordProof(_)
+        | GrantError::AuthenticationFailed
+        | GrantError::InvalidRefreshToken
+        | GrantError::RefreshTokenReused
+        | GrantError::Throttled { .. }
+        | GrantError::BodyTooLarge { .. }
+        | GrantError::UnsupportedMediaType(_)
+        | GrantError::MethodNotAllowed(_)
+        | GrantError::Internal(_) => {
+            tracing::error!(outcome = %outcome, "introspection or revocation failed");
+            error(
+                500,
+                "server_error",
+                "the cause is in the gateway's log",
+                &[],
+            )
+        }
+    }
+}
+
+/// The answer for an endpoint request refused before it was read (a body over the limit).
+pub fn refuse(outcome: &GrantError) -> WireResponse {
+    match outcome {
+        GrantError::BodyTooLarge { limit } => error(
+            413,
+            "invalid_request",
+            &format!("the body is larger than {limit} bytes"),
+            &[],
+        ),
+        other => failure(other),
+    }
+}

@@ -1,0 +1,290 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009): what the engine knows about a
+//! token a resource server or client presents, and how a client ends one. A token is active
+//! only while it is unexpired, its signature key is live, it is not revoked, its session is not
+//! revoked, and no later login superseded it (the single-active-token marker).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Client, ClientAuth, Engine, GrantError, RefreshToken, SessionId, jti_key, opaque_key,
+    store_error, token_key,
+};
+use crate::store::{RefreshRecord, Subject};
+
+/// Which kind of token was introspected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    /// The `token_type_hint` / introspection `token_type` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        }
+    }
+
+    pub fn from_hint(hint: &str) -> Option<Self> {
+        match hint {
+            "access_token" => Some(TokenKind::Access),
+            "refresh_token" => Some(TokenKind::Refresh),
+            _ => None,
+        }
+    }
+}
+
+/// What introspection reports about an active token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub kind: TokenKind,
+    pub client_id: String,
+    pub sub: String,
+    pub username: Option<String>,
+    pub role: Option<String>,
+    pub scope: Option<String>,
+    pub exp: i64,
+    pub iat: Option<i64>,
+    pub nbf: Option<i64>,
+    pub jti: Option<String>,
+    pub iss: Option<String>,
+    pub aud: Option<String>,
+    pub sid: String,
+}
+
+impl Engine {
+    /// Authenticates a caller of the introspection or revocation endpoint: a registered client,
+    /// with its secret when it is confidential.
+    pub fn authenticate_caller(&self, auth: &ClientAuth) -> Result<Arc<Client>, GrantError> {
+        let id = auth.id.as_ref().ok_or(GrantError::MissingClientId)?;
+        let client = self
+            .directory
+            .client(id)
+            .ok_or(GrantError::InvalidClientSecret)?;
+        client.authenticate(auth.secret.as_ref())?;
+        Ok(client)
+    }
+
+    /// Reports on a token; `None` means inactive (unknown, expired, revoked or superseded).
+    /// The hint only decides which kind is looked up first (RFC 7662 §2.1).
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: Option<TokenKind>,
+    ) -> Result<Option<ActiveToken>, GrantError> {
+        let now = self.clock.now();
+        let order = match hint {
+            Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
+            _ => [TokenKind::Access, TokenKind::Refresh],
+        };
+        for kind in order {
+            let found = match kind {
+                TokenKind::Access => self.active_access(token, now).await?,
+                TokenKind::Refresh => self.active_refresh(token, now).await?,
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn active_access(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveToken>, GrantError> {
+        let claims = match self.keys.verify(token, now) {
+            Some(claims) => claims,
+            None => match self
+                .store
+                .get_access(&opaque_key(token), now)
+                .await
+                .map_err(store_error)?
+            {
+                Some(record) => record.claims,
+                None => return Ok(None),
+            },
+        };
+        if claims.exp <= now.timestamp() || claims.nbf > now.timestamp() {
+            return Ok(None);
+        }
+        if self
+            .store
+            .is_access_revoked(&jti_key(&claims.jti), now)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(None);
+        }
+        let Ok(session) = claims.sid.parse().map(SessionId) else {
+            return Ok(None);
+        };
+        if self
+            .store
+            .is_session_revoked(session, now)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(None);
+        }
+        // Only user tokens carry a name; only user tokens can be superseded by a login.
+        if claims.name.is_some() {
+            let subject = Subject {
+                user: Some(super::UserId::new(claims.sub.as_str())),
+                client: super::ClientId::new(claims.client_id.as_str()),
+            };
+            if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
+                && marker.session != session
+                && claims.iat <= marker.at.timestamp()
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ActiveToken {
+            kind: TokenKind::Access,
+            client_id: claims.client_id,
+            sub: claims.sub,
+            username: claims.name,
+            role: claims.role,
+            scope: claims.scope,
+            exp: claims.exp,
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            jti: Some(claims.jti),
+            iss: Some(claims.iss),
+            aud: claims.aud,
+            sid: claims.sid,
+        }))
+    }
+
+    /// A live refresh token whose session is neither revoked nor superseded.
+    async fn live_refresh(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshRecord>, GrantError> {
+        let key = token_key(&RefreshToken::new(token));
+        let Some(record) = self
+            .store
+            .peek_refresh(&key, now)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        if self
+            .store
+            .is_session_revoked(record.session, now)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(None);
+        }
+        let subject = Subject {
+            user: record.user.clone(),
+            client: record.client.clone(),
+        };
+        if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
+            && marker.session != record.session
+            && record.session_started < marker.at
+        {
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    async fn active_refresh(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveToken>, GrantError> {
+        let Some(record) = self.live_refresh(token, now).await? else {
+            return Ok(None);
+        };
+        let user = record
+            .user
+            .as_ref()
+            .and_then(|id| self.directory.user_by_id(id));
+        Ok(Some(ActiveToken {
+            kind: TokenKind::Refresh,
+            client_id: record.client.to_string(),
+            sub: record
+                .user
+                .as_ref()
+                .map_or_else(|| record.client.to_string(), |u| u.to_string()),
+            username: user.as_ref().map(|u| u.username.to_string()),
+            role: user
+                .as_ref()
+                .and_then(|u| u.role.as_ref().map(|r| r.to_string())),
+            scope: record.scope.as_ref().map(|s| s.to_string()),
+            exp: record.expires_at.timestamp(),
+            iat: None,
+            nbf: None,
+            jti: None,
+            iss: None,
+            aud: None,
+            sid: record.session.to_string(),
+        }))
+    }
+
+    /// Revokes a token for `caller` (RFC 7009). Unknown or already inactive tokens are not an
+    /// error. Revoking a refresh token ends its whole session, access tokens included. A caller
+    /// may revoke only tokens issued to it, unless `privileged` (a resource server allowed to
+    /// introspect every token).
+    pub async fn revoke(
+        &self,
+        token: &str,
+        hint: Option<TokenKind>,
+        caller: &Client,
+        privileged: bool,
+    ) -> Result<(), GrantError> {
+        let now = self.clock.now();
+        let owned = |client_id: &str| privileged || caller.id.as_str() == client_id;
+        let refresh_first = hint == Some(TokenKind::Refresh);
+        if refresh_first && self.revoke_refresh(token, now, &owned).await? {
+            return Ok(());
+        }
+        if let Some(active) = self.active_access(token, now).await? {
+            if !owned(&active.client_id) {
+                return Err(GrantError::TokenNotOwned);
+            }
+            let until = DateTime::from_timestamp(active.exp, 0).unwrap_or(now);
+            let jti = active.jti.unwrap_or_default();
+            return self
+                .store
+                .revoke_access(jti_key(&jti), until, now)
+                .await
+                .map_err(store_error);
+        }
+        if !refresh_first {
+            self.revoke_refresh(token, now, &owned).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session of a live refresh token; `false` when the token is not one.
+    async fn revoke_refresh(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        owned: &dyn Fn(&str) -> bool,
+    ) -> Result<bool, GrantError> {
+        let Some(record) = self.live_refresh(token, now).await? else {
+            return Ok(false);
+        };
+        if !owned(record.client.as_str()) {
+            return Err(GrantError::TokenNotOwned);
+        }
+        let until = record.expires_at.max(now + self.max_access_ttl);
+        self.store
+            .revoke_session(record.session, until, now)
+            .await
+            .map_err(store_error)?;
+        Ok(true)
+    }
+}

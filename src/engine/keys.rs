@@ -1,0 +1,318 @@
+//! Access tokens as signed JWTs: the claims every dialect's token carries, and the keyring that
+//! signs and verifies them. HS256 keys are secrets; ES256 and RS256 keys publish their public
+//! half as a JWKS so resource servers verify tokens without calling the gateway. A retired key
+//! stays published (and accepted by introspection) until `verify_until`, so rotation never
+//! strands tokens already issued. Keys are injected, so golden tests use a fixed one.
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::types::Secret;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub aud: Option<String>,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scope: Option<String>,
+    pub sid: String,
+    /// Present on user tokens only: the user's name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<String>,
+}
+
+/// Why a key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the HS256 secret must be at least 32 bytes (RFC 7518 §3.2), got {0}")]
+    TooShort(usize),
+    #[error("not a usable {alg:?} PEM key: {why}")]
+    Pem { alg: Algorithm, why: String },
+    #[error("unsupported algorithm {0:?}; supported: HS256, ES256, RS256")]
+    Algorithm(String),
+    #[error("no key with kid {0:?}")]
+    UnknownKid(String),
+    #[error("key {0:?} has no private part and cannot sign")]
+    VerifyOnly(String),
+    #[error("kid {0:?} is used by two keys")]
+    DuplicateKid(String),
+}
+
+/// One key of the keyring.
+pub struct Key {
+    kid: String,
+    alg: Algorithm,
+    header: Header,
+    /// `None` for a retired, verify-only key.
+    encoding: Option<EncodingKey>,
+    decoding: DecodingKey,
+    /// The public JWK of an asymmetric key (never for HS256).
+    public: Option<Jwk>,
+    /// After this instant the key is neither published nor accepted.
+    verify_until: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("signs", &self.encoding.is_some())
+            .field("verify_until", &self.verify_until)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pem_error(alg: Algorithm) -> impl Fn(jsonwebtoken::errors::Error) -> KeyError {
+    move |e| KeyError::Pem {
+        alg,
+        why: e.to_string(),
+    }
+}
+
+/// Parses `HS256`, `ES256`, `RS256`.
+pub fn algorithm(name: &str) -> Result<Algorithm, KeyError> {
+    match name {
+        "HS256" => Ok(Algorithm::HS256),
+        "ES256" => Ok(Algorithm::ES256),
+        "RS256" => Ok(Algorithm::RS256),
+        other => Err(KeyError::Algorithm(other.to_owned())),
+    }
+}
+
+impl Key {
+    /// An HS256 key. Without a configured kid, one is derived from the secret (a short SHA-256
+    /// prefix), so it changes when the secret does without revealing it.
+    pub fn hs256(secret: &Secret, kid: Option<String>) -> Result<Self, KeyError> {
+        let bytes = secret.expose().as_bytes();
+        if bytes.len() < 32 {
+            return Err(KeyError::TooShort(bytes.len()));
+        }
+        use sha2::Digest;
+        let kid = kid.unwrap_or_else(|| hex::encode(&sha2::Sha256::digest(bytes)[..8]));
+        Ok(Self::assemble(
+            kid,
+            Algorithm::HS256,
+            Some(EncodingKey::from_secret(bytes)),
+            DecodingKey::from_secret(bytes),
+            None,
+        ))
+    }
+
+    /// An ES256 or RS256 key from its private PEM (PKCS#8 or the algorithm's own format).
+    pub fn private_pem(kid: String, alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
+        let encoding = match alg {
+            Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(pem),
+            other => return Err(KeyError::Algorithm(format!("{other:?}"))),
+        }
+        .map_err(pem_error(alg))?;
+        let jwk = Jwk::from_encoding_key(&encoding, alg).map_err(pem_error(alg))?;
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(pem_error(alg))?;
+        Ok(Self::assemble(
+            kid,
+            alg,
+            Some(encoding),
+            decoding,
+            Some(jwk),
+        ))
+    }
+
+    /// A verify-only ES256 or RS256 key from its public PEM (a retired key).
+    pub fn public_pem(kid: String, alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
+        let decoding = match alg {
+            Algorithm::ES256 => DecodingKey::from_ec_pem(pem),
+            Algorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+            other => return Err(KeyError::Algorithm(format!("{other:?}"))),
+        }
+        .map_err(pem_error(alg))?;
+        let jwk = Jwk::from_decoding_key(&decoding, Some(alg)).map_err(pem_error(alg))?;
+        Ok(Self::assemble(kid, alg, None, decoding, Some(jwk)))
+    }
+
+    fn assemble(
+        kid: String,
+        alg: Algorithm,
+        encoding: Option<EncodingKey>,
+        decoding: DecodingKey,
+        public: Option<Jwk>,
+    ) -> Self {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.clone());
+        let public = public.map(|mut jwk| {
+            jwk.common.key_id = Some(kid.clone());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            jwk.common.key_algorithm = KeyAlgorithm::from_str_opt(alg);
+            jwk
+        });
+        Self {
+            kid,
+            alg,
+            header,
+            encoding,
+            decoding,
+            public,
+            verify_until: None,
+        }
+    }
+
+    /// Keeps a retired key verifiable (and published) until `until`.
+    pub fn verify_until(mut self, until: DateTime<Utc>) -> Self {
+        self.verify_until = Some(until);
+        self
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn can_sign(&self) -> bool {
+        self.encoding.is_some()
+    }
+
+    fn live(&self, now: DateTime<Utc>) -> bool {
+        self.verify_until.is_none_or(|until| now < until)
+    }
+}
+
+trait KeyAlgorithmExt {
+    fn from_str_opt(alg: Algorithm) -> Option<KeyAlgorithm>;
+}
+
+impl KeyAlgorithmExt for KeyAlgorithm {
+    fn from_str_opt(alg: Algorithm) -> Option<KeyAlgorithm> {
+        match alg {
+            Algorithm::ES256 => Some(KeyAlgorithm::ES256),
+            Algorithm::RS256 => Some(KeyAlgorithm::RS256),
+            Algorithm::HS256 => Some(KeyAlgorithm::HS256),
+            _ => None,
+        }
+    }
+}
+
+/// Every key the gateway signs or verifies with; the first signing key is the default.
+#[derive(Debug)]
+pub struct Keyring {
+    keys: Vec<Key>,
+    default: usize,
+}
+
+impl Keyring {
+    /// `default` names the key that signs unless a route names another; `None`: the first key
+    /// that can sign.
+    pub fn new(keys: Vec<Key>, default: Option<&str>) -> Result<Self, KeyError> {
+        for (i, key) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|k| k.kid == key.kid) {
+                return Err(KeyError::DuplicateKid(key.kid.clone()));
+            }
+        }
+        let default = match default {
+            Some(kid) => {
+                let index = keys
+                    .iter()
+                    .position(|k| k.kid == kid)
+                    .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
+                if !keys[index].can_sign() {
+                    return Err(KeyError::VerifyOnly(kid.to_owned()));
+                }
+                index
+            }
+            None => keys
+                .iter()
+                .position(Key::can_sign)
+                .ok_or_else(|| KeyError::UnknownKid("(any signing key)".into()))?,
+        };
+        Ok(Self { keys, default })
+    }
+
+    /// A keyring of one HS256 key.
+    pub fn single(key: Key) -> Self {
+        Self {
+            keys: vec![key],
+            default: 0,
+        }
+    }
+
+    /// Checks that `kid` names a key that can sign (route validation).
+    pub fn check_signer(&self, kid: &str) -> Result<(), KeyError> {
+        match self.keys.iter().find(|k| k.kid == kid) {
+            None => Err(KeyError::UnknownKid(kid.to_owned())),
+            Some(key) if !key.can_sign() => Err(KeyError::VerifyOnly(kid.to_owned())),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub fn default_kid(&self) -> &str {
+        &self.keys[self.default].kid
+    }
+
+    /// Signs with `kid`, or the default key.
+    pub fn sign(&self, kid: Option<&str>, claims: &Claims) -> Result<String, KeyError> {
+        let key = match kid {
+            None => &self.keys[self.default],
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|k| k.kid == kid)
+                .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?,
+        };
+        let encoding = key
+            .encoding
+            .as_ref()
+            .ok_or_else(|| KeyError::VerifyOnly(key.kid.clone()))?;
+        jsonwebtoken::encode(&key.header, claims, encoding).map_err(|e| KeyError::Pem {
+            alg: key.alg,
+            why: e.to_string(),
+        })
+    }
+
+    /// Checks the signature with the key the header names, if that key is still live, and
+    /// returns the claims. Expiry is the caller's business: the caller owns the clock.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let key = match &header.kid {
+            Some(kid) => self.keys.iter().find(|k| &k.kid == kid)?,
+            None => &self.keys[self.default],
+        };
+        // The key decides the algorithm, never the token (no alg confusion).
+        if header.alg != key.alg || !key.live(now) {
+            return None;
+        }
+        let mut validation = Validation::new(key.alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
+    /// The public keys resource servers may verify with now (asymmetric, live keys).
+    pub fn jwks(&self, now: DateTime<Utc>) -> JwkSet {
+        JwkSet {
+            keys: self
+                .keys
+                .iter()
+                .filter(|k| k.live(now))
+                .filter_map(|k| k.public.clone())
+                .collect(),
+        }
+    }
+
+    pub fn has_public_keys(&self) -> bool {
+        self.keys.iter().any(|k| k.public.is_some())
+    }
+}
