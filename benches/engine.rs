@@ -69,8 +69,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(route.parse(black_box(&wire))))
     });
 
-    let signer =
-        Signer::hs256(&Secret::new("bench-signing-secret-0123456789abcdef0123")).expect("key");
+    let keys = Keyring::single(
+        Key::hs256(
+            &Secret::new("bench-signing-secret-0123456789abcdef0123"),
+            None,
+        )
+        .expect("key"),
+    );
     let claims = Claims {
         iss: "tokengate".into(),
         sub: "614a1d03-873d-489e-9ab5-fb53b0a0c64f".into(),
