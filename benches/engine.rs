@@ -52,6 +52,7 @@ fn request<'a>(headers: &'a Vec<(String, String)>, body: &'a [u8]) -> WireReques
         path: "/api/Token",
         headers,
         peer: std::net::Ipv4Addr::LOCALHOST.into(),
+        from_trusted_proxy: false,
         body,
     }
 }
@@ -99,8 +100,9 @@ fn benches(c: &mut Criterion) {
     let grant = runtime
         .block_on(gateway.engine().grant(parsed.clone(), route.policy()))
         .expect("grant");
+    let rendering = route.rendering(&headers).expect("json");
     c.bench_function("vizseek/render_grant", |b| {
-        b.iter(|| black_box(route.render_grant(black_box(&grant))))
+        b.iter(|| black_box(route.render_grant(black_box(&grant), &rendering)))
     });
 
     c.bench_function("engine/client_credentials_grant", |b| {

@@ -259,6 +259,8 @@ fn failure(outcome: &GrantError) -> WireResponse {
         | GrantError::BodyTooLarge { .. }
         | GrantError::UnsupportedMediaType(_)
         | GrantError::MethodNotAllowed(_)
+        | GrantError::NotAcceptable
+        | GrantError::WindowsAuthUnavailable
         | GrantError::Internal(_) => {
             tracing::error!(outcome = %outcome, "introspection or revocation failed");
             error(

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::dialect::{TokenRoute, WireRequest, WireResponse};
+use crate::dialect::{Headers, Rendering, TokenRoute, WireRequest, WireResponse};
 use crate::endpoints::{Endpoint, EndpointSettings};
 use crate::engine::Engine;
 use crate::engine::{ErrorKind, GrantError, GrantType};
@@ -125,32 +125,43 @@ impl Gateway {
         route: &TokenRoute,
         request: &WireRequest<'_>,
     ) -> (WireResponse, Outcome) {
+        let rendering = match route.rendering(request.headers) {
+            Ok(rendering) => rendering,
+            Err(fallback) => return self.fail(route, &fallback, None, GrantError::NotAcceptable),
+        };
         let parsed = match route.parse(request) {
             Ok(parsed) => parsed,
-            Err(error) => return self.fail(route, None, error),
+            Err(error) => return self.fail(route, &rendering, None, error),
         };
         let grant_type = parsed.grant.as_ref().ok().map(|kind| kind.grant_type());
         match self.engine.grant(parsed, route.policy()).await {
             Ok(grant) => (
-                route.render_grant(&grant),
+                route.render_grant(&grant, &rendering),
                 Outcome {
                     grant: Some(grant.grant_type),
                     error: None,
                 },
             ),
-            Err(error) => self.fail(route, grant_type, error),
+            Err(error) => self.fail(route, &rendering, grant_type, error),
         }
     }
 
     /// The answer for a request refused before the dialect read it (a body over the limit, an
     /// unreadable payload), in the route's own error shape.
-    pub fn refuse(&self, route: &TokenRoute, error: GrantError) -> (WireResponse, Outcome) {
-        self.fail(route, None, error)
+    pub fn refuse(
+        &self,
+        route: &TokenRoute,
+        headers: &dyn Headers,
+        error: GrantError,
+    ) -> (WireResponse, Outcome) {
+        let rendering = route.rendering(headers).unwrap_or_else(|fallback| fallback);
+        self.fail(route, &rendering, None, error)
     }
 
     fn fail(
         &self,
         route: &TokenRoute,
+        rendering: &Rendering,
         grant: Option<GrantType>,
         error: GrantError,
     ) -> (WireResponse, Outcome) {
@@ -159,11 +170,16 @@ impl Gateway {
         }
         let kind = error.kind();
         (
-            route.render_error(&error),
+            route.render_error(&error, rendering),
             Outcome {
                 grant,
                 error: Some(kind),
             },
         )
+    }
+
+    /// Whether the socket peer is a configured trusted proxy.
+    pub fn is_trusted_proxy(&self, socket_peer: IpAddr) -> bool {
+        self.trusted_proxies.contains(&socket_peer)
     }
 }

@@ -28,4 +28,5 @@ pub mod endpoints;
 pub mod engine;
 pub mod gateway;
 pub mod http;
+pub mod negotiate;
 pub mod store;

@@ -3,7 +3,8 @@
 -- A refresh token is single-use (rotation): redeeming one twice revokes its session, so a fixed
 -- body would measure the replay path, not the grant. Each request here redeems the refresh token
 -- that an earlier response on this wrk thread returned, as a real client does: the harness seeds
--- one fresh token per connection (from password grants, before the measured run), `response`
+-- one fresh token per connection, plus one because wrk calls request() once to check the script
+-- before it connects (password grants, before the measured run), `response`
 -- queues the token each answer carries and `request` takes the oldest queued one. Every request
 -- is therefore one honest rotation (take the old token, issue and store a new one), and the pool
 -- never runs dry however many requests the run makes. The harness runs wrk with one thread, so

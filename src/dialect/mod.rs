@@ -5,10 +5,12 @@
 //! it turns a [`WireRequest`] into a canonical [`GrantRequest`] and a [`Grant`] or [`GrantError`]
 //! back into a [`WireResponse`]. Nothing here knows the web framework or the storage.
 
+pub mod codec;
 pub mod form;
 pub mod profile;
 pub mod render;
 pub mod value;
+pub mod xml;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,13 +22,15 @@ use crate::engine::{
     ClientAuth, ClientAuthVia, ClientId, ErrorKind, Grant, GrantError, GrantKind, GrantPolicy,
     GrantRequest, GrantType, Param, PasswordProof, RefreshToken, Scope, Secret, Sha1Hex,
 };
+use crate::negotiate;
 pub use profile::Profile;
-use profile::{Codec, CredentialSource, ErrorEntry, PasswordEncoding};
+use profile::{CredentialSource, ErrorEntry, PasswordEncoding, ResponseFormat};
 use render::{CompiledField, compile_fields};
 
 /// The dialects built into the binary: name, profile source.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("vizseek", include_str!("../../dialects/vizseek.toml")),
+    ("swagger", include_str!("../../dialects/swagger.toml")),
     ("owin", include_str!("../../dialects/owin.toml")),
 ];
 
@@ -68,6 +72,9 @@ pub struct WireRequest<'a> {
     pub headers: &'a dyn Headers,
     /// The caller's address, after trusted-proxy resolution.
     pub peer: IpAddr,
+    /// Whether the connection came from a configured trusted proxy (which may vouch for a
+    /// Windows principal).
+    pub from_trusted_proxy: bool,
     pub body: &'a [u8],
 }
 
@@ -158,6 +165,7 @@ impl TokenRoute {
             refresh_for_client_credentials: profile.refresh_for_client_credentials,
             refresh_format: profile.refresh_format,
             single_active_token: profile.single_active_token,
+            report_not_before: fields.iter().any(|f| f.source == value::Source::NotBefore),
             issuer: profile.issuer.clone(),
             audience: profile.audience.clone(),
             access_format: profile.access_token_format,
@@ -210,23 +218,7 @@ impl TokenRoute {
             return Err(GrantError::MethodNotAllowed(request.method.to_owned()));
         }
         let spec = &self.profile.request;
-        let content_type = request.headers.get("content-type");
-        let media_type = content_type.map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-        let codec = media_type
-            .as_deref()
-            .and_then(|mt| spec.body.get(mt))
-            .or_else(|| spec.body.get("*"));
-        let params = match codec {
-            Some(Codec::KatanaForm) => form::parse(request.body, spec.max_params)
-                .map_err(|e| GrantError::MalformedBody(e.to_string()))?,
-            None => return Err(GrantError::UnsupportedMediaType(media_type)),
-        };
+        let params = self.read_body(request)?;
         let names = &spec.fields;
         let case_sensitive = spec.names_case_sensitive;
         let param = |name: &str| params.get(name, case_sensitive);
@@ -238,10 +230,14 @@ impl TokenRoute {
         {
             None => Err(GrantError::UnsupportedGrantType),
             Some(GrantType::ClientCredentials) => Ok(GrantKind::ClientCredentials),
-            Some(GrantType::Password) => self.password_grant(
-                param(&names.username).map(|u| u.into_owned()),
-                param(&names.password).as_deref(),
-            ),
+            Some(GrantType::Password) => match self.windows_principal(request, &param) {
+                Ok(Some(principal)) => Ok(GrantKind::Windows { principal }),
+                Ok(None) => self.password_grant(
+                    param(&names.username).map(|u| u.into_owned()),
+                    param(&names.password).as_deref(),
+                ),
+                Err(e) => Err(e),
+            },
             Some(GrantType::RefreshToken) => match param(&names.refresh_token) {
                 Some(token) if !token.is_empty() => Ok(GrantKind::RefreshToken(RefreshToken::new(
                     token.into_owned(),
@@ -258,6 +254,66 @@ impl TokenRoute {
             scope,
             peer: request.peer,
         })
+    }
+
+    /// The body by the codec its Content-Type selects. An empty body has no parameters and
+    /// needs no codec (Web API binds it to a null model without asking a formatter).
+    fn read_body(&self, request: &WireRequest<'_>) -> Result<form::Params, GrantError> {
+        if request.body.is_empty() {
+            return Ok(form::Params::default());
+        }
+        let spec = &self.profile.request;
+        let content_type = request.headers.get("content-type");
+        let (media_type, charset) = match content_type.map(negotiate::media_type_of) {
+            Some(Some((media_type, charset))) => (Some(media_type), charset),
+            // An unparsable Content-Type is reported as it was sent.
+            Some(None) => (content_type.map(|ct| ct.trim().to_owned()), None),
+            None => (None, None),
+        };
+        let codec = media_type
+            .as_deref()
+            .and_then(|mt| spec.body.get(mt))
+            .or_else(|| spec.body.get("*"));
+        match codec {
+            Some(codec) => codec::read(*codec, request.body, charset.as_deref(), spec),
+            None => Err(GrantError::UnsupportedMediaType(media_type)),
+        }
+    }
+
+    /// `Some(principal)` when the request asks for integrated Windows authentication and a
+    /// trusted proxy vouches for the principal; an error when it asks but nobody vouches.
+    fn windows_principal<'p>(
+        &self,
+        request: &WireRequest<'_>,
+        param: &dyn Fn(&str) -> Option<std::borrow::Cow<'p, str>>,
+    ) -> Result<Option<String>, GrantError> {
+        let Some(name) = &self.profile.request.fields.windows_authentication else {
+            return Ok(None);
+        };
+        let wanted = match param(name).as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(GrantError::MalformedBody(format!(
+                    "{name} must be true, false, 1 or 0, not {other:?}"
+                )));
+            }
+        };
+        if !wanted {
+            return Ok(None);
+        }
+        let principal = self
+            .profile
+            .request
+            .windows_principal_header
+            .as_deref()
+            .filter(|_| request.from_trusted_proxy)
+            .and_then(|header| request.headers.get(header))
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        principal
+            .map(|p| Some(p.to_owned()))
+            .ok_or(GrantError::WindowsAuthUnavailable)
     }
 
     fn password_grant(
@@ -313,27 +369,72 @@ impl TokenRoute {
         })
     }
 
+    /// How this request's answer is written: the fixed JSON of the profile, or Web API's
+    /// negotiation over the request's `Accept`, `Accept-Charset` and `Content-Type`. `Err`
+    /// carries the JSON fallback to write a 406 with, when the route opts into 406.
+    pub fn rendering(&self, headers: &dyn Headers) -> Result<Rendering, Rendering> {
+        let spec = &self.profile.response;
+        match spec.format {
+            ResponseFormat::Json => Ok(Rendering {
+                format: negotiate::Format::Json,
+                content_type: spec.content_type.clone().unwrap_or_default(),
+                utf16: false,
+            }),
+            ResponseFormat::Negotiate => {
+                let no_match = if spec.not_acceptable {
+                    negotiate::NoMatch::NotAcceptable
+                } else {
+                    negotiate::NoMatch::FallBackToJson
+                };
+                let chosen = negotiate::negotiate(
+                    headers.get("accept"),
+                    headers.get("accept-charset"),
+                    headers.get("content-type"),
+                    no_match,
+                );
+                match chosen {
+                    Some(chosen) => Ok(Rendering {
+                        format: chosen.format,
+                        content_type: chosen.content_type(),
+                        utf16: chosen.charset == "utf-16",
+                    }),
+                    None => Err(Rendering {
+                        format: negotiate::Format::Json,
+                        content_type: "application/json; charset=utf-8".into(),
+                        utf16: false,
+                    }),
+                }
+            }
+        }
+    }
+
     /// Writes a successful grant.
-    pub fn render_grant(&self, grant: &Grant) -> WireResponse {
+    pub fn render_grant(&self, grant: &Grant, rendering: &Rendering) -> WireResponse {
         let values = value::GrantValues {
             grant,
             expires_in: self.profile.response.expires_in,
         };
-        let body = render::json(&self.fields, |source| values.get(source));
-        self.response(200, &[], body)
+        let xml = self.profile.response.xml.as_ref();
+        let body = render::body(rendering.format, xml, &self.fields, |source| {
+            values.get(source)
+        });
+        self.response(200, &[], body, rendering)
     }
 
     /// Writes an error, as this dialect's error table says.
-    pub fn render_error(&self, outcome: &GrantError) -> WireResponse {
+    pub fn render_error(&self, outcome: &GrantError, rendering: &Rendering) -> WireResponse {
         let kind = outcome.kind();
         let Some(compiled) = self.errors.get(&kind) else {
             // `compile` refuses a profile without a row for every outcome.
-            return self.response(500, &[], Vec::new());
+            return self.response(500, &[], Vec::new(), rendering);
         };
         let entry = &compiled.entry;
         let values = value::ErrorValues::new(&entry.error, &entry.description, outcome);
-        let fields = compiled.fields.as_ref().unwrap_or(&self.error_fields);
-        let body = render::json(fields, |source| values.get(source));
+        let (fields, xml) = match &compiled.fields {
+            Some(fields) => (fields, entry.xml.as_ref()),
+            None => (&self.error_fields, self.profile.error_response.xml.as_ref()),
+        };
+        let body = render::body(rendering.format, xml, fields, |source| values.get(source));
         if entry.headers.iter().any(|(_, v)| v.contains('{')) {
             let detail = outcome.detail();
             let headers: Vec<_> = entry
@@ -341,23 +442,42 @@ impl TokenRoute {
                 .iter()
                 .map(|(n, v)| (n.clone(), v.replace("{detail}", &detail)))
                 .collect();
-            return self.response(entry.status, &headers, body);
+            return self.response(entry.status, &headers, body, rendering);
         }
-        self.response(entry.status, &entry.headers, body)
+        self.response(entry.status, &entry.headers, body, rendering)
     }
 
-    fn response(&self, status: u16, extra: &[(String, String)], body: Vec<u8>) -> WireResponse {
+    fn response(
+        &self,
+        status: u16,
+        extra: &[(String, String)],
+        body: Vec<u8>,
+        rendering: &Rendering,
+    ) -> WireResponse {
         let spec = &self.profile.response;
         let mut headers = Vec::with_capacity(1 + spec.headers.len() + extra.len());
-        headers.push(("Content-Type".to_owned(), spec.content_type.clone()));
+        headers.push(("Content-Type".to_owned(), rendering.content_type.clone()));
         headers.extend(spec.headers.iter().cloned());
         headers.extend(extra.iter().cloned());
+        let body = if rendering.utf16 {
+            render::utf16(&body)
+        } else {
+            body
+        };
         WireResponse {
             status,
             headers,
             body,
         }
     }
+}
+
+/// How one answer is written: format, `Content-Type`, and whether the body is UTF-16.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendering {
+    pub format: negotiate::Format,
+    pub content_type: String,
+    pub utf16: bool,
 }
 
 /// `Authorization: Basic base64(id:secret)`, UTF-8, split at the first `:` (Katana's

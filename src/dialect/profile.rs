@@ -55,8 +55,15 @@ pub struct Profile {
 #[serde(deny_unknown_fields)]
 pub struct RequestSpec {
     /// Body codec by media type (`type/subtype`, lowercase). `"*"` matches any media type and
-    /// a missing Content-Type.
+    /// a missing Content-Type. An empty body needs no codec: it has no parameters.
     pub body: BTreeMap<String, Codec>,
+    /// For the `datacontract_xml` codec: the request contract.
+    #[serde(default)]
+    pub xml: Option<XmlRequestSpec>,
+    /// Integrated Windows authentication (`WindowsAuthentication=true`): accepted only from a
+    /// trusted proxy that passes the authenticated principal in this header. Absent: refused.
+    #[serde(default)]
+    pub windows_principal_header: Option<String>,
     pub names_case_sensitive: bool,
     pub password: PasswordEncoding,
     /// Where client credentials are looked for; the first source with a client id wins.
@@ -69,8 +76,41 @@ pub struct RequestSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Codec {
-    /// Katana's `ReadFormAsync`: see `dialect::form`.
+    /// Katana's `ReadFormAsync`: see `dialect::form`. Also what Web API's form formatter reads.
     KatanaForm,
+    /// A JSON object, property names matched case-insensitively (Json.NET), unknown ignored.
+    Json,
+    /// DataContractSerializer XML: see `dialect::xml`.
+    DatacontractXml,
+}
+
+/// A DataContract: root element name and namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlContractSpec {
+    pub root: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+/// The request contract of the `datacontract_xml` codec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlRequestSpec {
+    pub root: String,
+    pub namespace: String,
+    /// `any` (accept members in any order) or `data_contract` (skip out-of-order and unknown
+    /// members silently, as DataContractSerializer does).
+    #[serde(default)]
+    pub member_order: XmlMemberOrder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XmlMemberOrder {
+    #[default]
+    Any,
+    DataContract,
 }
 
 /// How the `password` parameter encodes the password.
@@ -101,17 +141,41 @@ pub struct RequestFields {
     pub password: String,
     pub refresh_token: String,
     pub scope: String,
+    /// The boolean asking for integrated Windows authentication; absent: not read.
+    #[serde(default)]
+    pub windows_authentication: Option<String>,
 }
 
 /// How a successful grant is written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseSpec {
-    pub content_type: String,
+    /// `json` (always, with `content_type`) or `negotiate` (JSON or XML as ASP.NET Web API's
+    /// content negotiation picks, `Content-Type` echoing the choice).
+    #[serde(default)]
+    pub format: ResponseFormat,
+    /// The `Content-Type` of `json` answers.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// With `negotiate`: answer 406 when nothing acceptable matches, instead of Web API's
+    /// fallback to JSON.
+    #[serde(default)]
+    pub not_acceptable: bool,
+    /// With `negotiate`: the XML contract of the success body.
+    #[serde(default)]
+    pub xml: Option<XmlContractSpec>,
     /// Sent with every answer of this route, success or error, in this order.
     pub headers: Vec<(String, String)>,
     pub expires_in: ExpiresIn,
     pub fields: Vec<FieldSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    #[default]
+    Json,
+    Negotiate,
 }
 
 /// How `expires_in` is computed.
@@ -173,6 +237,9 @@ pub enum Absent {
 #[serde(deny_unknown_fields)]
 pub struct ErrorResponseSpec {
     pub fields: Vec<FieldSpec>,
+    /// With a negotiating response: the XML contract of error bodies.
+    #[serde(default)]
+    pub xml: Option<XmlContractSpec>,
 }
 
 /// One row of the error table: how an engine outcome looks in this dialect.
@@ -190,6 +257,9 @@ pub struct ErrorEntry {
     /// A body shape of its own, for outcomes a framework answered before the token logic.
     #[serde(default)]
     pub fields: Option<Vec<FieldSpec>>,
+    /// The XML contract of that body shape (e.g. Web API's `<Error>` with no namespace).
+    #[serde(default)]
+    pub xml: Option<XmlContractSpec>,
 }
 
 /// Checks the parts of a profile that serde cannot: returns every problem with its key path

@@ -57,6 +57,10 @@ pub enum GrantError {
     MethodNotAllowed(String),
     #[error("the token was not issued to this client")]
     TokenNotOwned,
+    #[error("no acceptable response format")]
+    NotAcceptable,
+    #[error("integrated Windows authentication is only accepted through a trusted proxy")]
+    WindowsAuthUnavailable,
     #[error("the token store is unavailable: {0}")]
     StoreUnavailable(String),
     #[error("the token store is full")]
@@ -87,6 +91,8 @@ pub enum ErrorKind {
     MissingContentType,
     MethodNotAllowed,
     TokenNotOwned,
+    NotAcceptable,
+    WindowsAuthUnavailable,
     StoreUnavailable,
     StoreFull,
     Internal,
@@ -94,7 +100,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, so profile validation can insist that each one has an entry.
-    pub const ALL: [ErrorKind; 22] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::MissingClientId,
         ErrorKind::UnknownClient,
         ErrorKind::InvalidClientSecret,
@@ -114,6 +120,8 @@ impl ErrorKind {
         ErrorKind::MissingContentType,
         ErrorKind::MethodNotAllowed,
         ErrorKind::TokenNotOwned,
+        ErrorKind::NotAcceptable,
+        ErrorKind::WindowsAuthUnavailable,
         ErrorKind::StoreUnavailable,
         ErrorKind::StoreFull,
         ErrorKind::Internal,
@@ -140,6 +148,8 @@ impl ErrorKind {
             ErrorKind::MissingContentType => "missing_content_type",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::TokenNotOwned => "token_not_owned",
+            ErrorKind::NotAcceptable => "not_acceptable",
+            ErrorKind::WindowsAuthUnavailable => "windows_auth_unavailable",
             ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::StoreFull => "store_full",
             ErrorKind::Internal => "internal",
@@ -180,6 +190,8 @@ impl GrantError {
             GrantError::UnsupportedMediaType(Some(_)) => ErrorKind::UnsupportedMediaType,
             GrantError::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             GrantError::TokenNotOwned => ErrorKind::TokenNotOwned,
+            GrantError::NotAcceptable => ErrorKind::NotAcceptable,
+            GrantError::WindowsAuthUnavailable => ErrorKind::WindowsAuthUnavailable,
             GrantError::StoreUnavailable(_) => ErrorKind::StoreUnavailable,
             GrantError::StoreFull => ErrorKind::StoreFull,
             GrantError::Internal(_) => ErrorKind::Internal,

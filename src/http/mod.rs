@@ -137,10 +137,12 @@ async fn handle(
         Target::Endpoint(_) => endpoints::BODY_LIMIT,
     };
     let body = read_body(&headers, payload, limit).await;
+    let from_trusted_proxy = gateway.is_trusted_proxy(socket_peer);
     fn wire<'a>(
         request: &'a HttpRequest,
         headers: &'a ActixHeaders<'a>,
         peer: std::net::IpAddr,
+        from_trusted_proxy: bool,
         body: &'a [u8],
     ) -> WireRequest<'a> {
         WireRequest {
@@ -148,6 +150,7 @@ async fn handle(
             path: request.path(),
             headers,
             peer,
+            from_trusted_proxy,
             body,
         }
     }
@@ -156,10 +159,13 @@ async fn handle(
             let (response, outcome) = match &body {
                 Ok(body) => {
                     gateway
-                        .handle(route, &wire(&request, &headers, peer, body))
+                        .handle(
+                            route,
+                            &wire(&request, &headers, peer, from_trusted_proxy, body),
+                        )
                         .await
                 }
-                Err(error) => gateway.refuse(route, error.clone()),
+                Err(error) => gateway.refuse(route, &headers, error.clone()),
             };
             tracing::info!(
                 route = route.path(),
@@ -178,7 +184,10 @@ async fn handle(
             let response = match &body {
                 Ok(body) => {
                     gateway
-                        .handle_endpoint(endpoint, &wire(&request, &headers, peer, body))
+                        .handle_endpoint(
+                            endpoint,
+                            &wire(&request, &headers, peer, from_trusted_proxy, body),
+                        )
                         .await
                 }
                 Err(error) => endpoints::refuse(error),

@@ -3,12 +3,13 @@
 //! | module | what it pins |
 //! |---|---|
 //! | `golden` | every exchange in `fixtures/<dialect>/`, byte for byte, fixed clock, key and ids |
-//! | `vizseek` | the VizSeek dialect's behaviours that are not a single exchange |
+//! | `vizseek` | Katana `expires_in` arithmetic, JWT claims, per-route overrides |
 //! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token |
 //! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
 //! | `config` | the demo config loads; each invalid file fails naming the right key |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits |
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
+//! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
 //! | `layering` | `engine`, `dialect`, `store` and `negotiate` never import actix |
 
 mod bad_input;
@@ -19,4 +20,5 @@ mod layering;
 mod owin;
 mod refresh;
 mod server;
+mod swagger;
 mod vizseek;

@@ -125,6 +125,7 @@ fn two_hundred_concurrent_redemptions_of_one_token_yield_exactly_one_success() {
                         path: &path,
                         headers: &headers,
                         peer: "127.0.0.1".parse().expect("ip"),
+                        from_trusted_proxy: false,
                         body: body.as_bytes(),
                     };
                     gateway.handle(route, &request).await.0.status

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::{DEMO_PASSWORD_SHA1, form};
@@ -10,6 +11,15 @@ use crate::helpers::{DEMO_PASSWORD_SHA1, form};
 struct Server {
     child: Child,
     base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// The log so far; waits briefly for lines of requests just answered.
+    fn log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.lock().expect("log").join("\n")
+    }
 }
 
 impl Drop for Server {
@@ -24,6 +34,7 @@ fn start() -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -52,8 +63,14 @@ fn start() -> Server {
         "the first log line says the demo config is in use: {first:?}"
     );
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().expect("log").push(line);
+        }
+    });
+    Server { child, base, log }
 }
 
 #[tokio::test]
@@ -138,5 +155,59 @@ fn sigterm_stops_the_server_gracefully() {
             "still running 15 s after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn the_request_log_names_route_grant_and_outcome_but_never_a_secret() {
+    let server = start();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/Token", server.base);
+    let post = |body: String| {
+        http.post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let login = form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("username", "user@example.com"),
+        ("password", DEMO_PASSWORD_SHA1),
+    ]);
+    let json: serde_json::Value = post(login)
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let refresh = json["refresh_token"].as_str().expect("rt").to_owned();
+    let again = form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "demo-client"),
+        ("refresh_token", &refresh),
+    ]);
+    post(again.clone()).await.expect("refresh");
+    post(again).await.expect("replay, logged as a warning");
+    let secret = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-confidential"),
+        ("client_secret", "demo-secret"),
+    ]);
+    post(secret).await.expect("confidential");
+
+    let log = server.log();
+    assert!(
+        log.contains("grant=\"password\"") && log.contains("outcome=\"granted\""),
+        "{log}"
+    );
+    assert!(log.contains("outcome=\"refresh_token_reused\""), "{log}");
+    assert!(log.contains("latency_us="), "{log}");
+    let access = json["access_token"].as_str().expect("at");
+    for secret in [DEMO_PASSWORD_SHA1, "demo-secret", &refresh, access] {
+        assert!(
+            !log.contains(secret),
+            "the log shows a secret: {secret}\n{log}"
+        );
     }
 }
