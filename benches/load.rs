@@ -144,6 +144,8 @@ impl Scenario {
 struct Settings {
     seconds: u32,
     connections: Vec<u32>,
+    /// Baseline/gateway pairs per cell; the table shows the median.
+    rounds: usize,
     starts: usize,
     rust_log: String,
     server_core: usize,
@@ -283,6 +285,7 @@ fn run(sections: &[Section]) -> Result<(), String> {
             })
             .collect::<Result<_, _>>()?,
         starts: env_number("LOAD_STARTS", 10)?.max(1),
+        rounds: env_number("LOAD_ROUNDS", 1)?.max(1),
         rust_log: std::env::var("LOAD_RUST_LOG").unwrap_or_else(|_| "info".into()),
         server_core: 0,
         load_core: if cpus >= 2 { 1 } else { 0 },
@@ -577,6 +580,60 @@ fn latency(us: f64) -> String {
     }
 }
 
+/// The run whose requests per CPU-second is the median of the rounds (the lower middle one for
+/// an even count).
+fn median(mut runs: Vec<Measured>) -> Option<Measured> {
+    runs.sort_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()));
+    runs.get(runs.len().saturating_sub(1) / 2).copied()
+}
+
+/// One cell of the table on one server.
+struct Cell<'a> {
+    scenario: &'a Scenario,
+    connections: u32,
+    answer_bytes: usize,
+    is_gateway: bool,
+}
+
+impl Cell<'_> {
+    fn run(
+        &self,
+        server: &Server,
+        work: &WorkDir,
+        settings: &Settings,
+        id: usize,
+    ) -> Result<Measured, String> {
+        let seeds = match self.scenario.grant {
+            // Fresh tokens, issued before the measured window: one per connection, plus one
+            // because wrk calls request() once to check the script before it connects.
+            Grant::Refresh { issue_with } if self.is_gateway => issue_refresh_tokens(
+                server,
+                self.scenario,
+                issue_with,
+                self.connections as usize + 1,
+            )?,
+            _ => Vec::new(),
+        };
+        let script = wrk::write_script(
+            &work.file(&format!("run-{id}.lua")),
+            &self.scenario.script(&seeds),
+        )?;
+        let path = if self.is_gateway {
+            self.scenario.path.to_owned()
+        } else {
+            format!("/{}", self.answer_bytes)
+        };
+        let load = Load {
+            script: &script,
+            url: format!("http://{}{path}", server.addr),
+            connections: self.connections,
+            seconds: settings.seconds,
+            core: settings.load_core,
+        };
+        measure(server, &load, settings)
+    }
+}
+
 fn http_section(
     settings: &Settings,
     work: &WorkDir,
@@ -627,7 +684,7 @@ fn http_section(
         .iter()
         .filter(|p| matches!(p, Probe::Ready { .. }))
         .count();
-    let total = ready * settings.connections.len() * 2;
+    let total = ready * settings.connections.len() * 2 * settings.rounds;
     let mut done = 0;
     for (scenario, probe) in SCENARIOS.iter().zip(&probes) {
         let answer_bytes = match probe {
@@ -647,83 +704,65 @@ fn http_section(
             }
         };
         for &connections in &settings.connections {
-            // Baseline first, then the gateway, for every cell: drift hits both alike.
-            let mut base = None;
-            for (is_gateway, server) in [(false, &baseline), (true, gateway)] {
-                let seeds = match scenario.grant {
-                    // One fresh token per connection; issued before the measured window.
-                    Grant::Refresh { issue_with } if is_gateway => {
-                        // One more than connections: wrk calls request() once to check the
-                        // script before it connects, and that token is never sent.
-                        issue_refresh_tokens(
-                            server,
-                            scenario,
-                            issue_with,
-                            connections as usize + 1,
-                        )?
-                    }
-                    _ => Vec::new(),
-                };
-                let script = wrk::write_script(
-                    &work.file(&format!("run-{done}.lua")),
-                    &scenario.script(&seeds),
-                )?;
-                let path = if is_gateway {
-                    scenario.path.to_owned()
-                } else {
-                    format!("/{answer_bytes}")
-                };
-                let load = Load {
-                    script: &script,
-                    url: format!("http://{}{path}", server.addr),
-                    connections,
-                    seconds: settings.seconds,
-                    core: settings.load_core,
-                };
-                let measured = measure(server, &load, settings)?;
-                done += 1;
-                progress(format!(
-                    "[{done}/{total}] {} c={connections} {}: {:.0} req/s, {:.0} per CPU-s, p99 {}, {} errors",
+            let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+            for _ in 0..settings.rounds {
+                // Baseline first, then the gateway, for every cell: drift hits both alike.
+                for (is_gateway, server) in [(false, &baseline), (true, gateway)] {
+                    let cell = Cell {
+                        scenario,
+                        connections,
+                        answer_bytes,
+                        is_gateway,
+                    };
+                    let measured = cell.run(server, work, settings, done)?;
+                    done += 1;
+                    progress(format!(
+                        "[{done}/{total}] {} c={connections} {}: {:.0} req/s, {:.0} per CPU-s, p99 {}, {} errors",
+                        scenario.name,
+                        if is_gateway { "tokengate" } else { "baseline" },
+                        measured.rps(),
+                        measured.per_cpu_second(),
+                        latency(measured.figures.p99_us),
+                        measured.figures.errors()
+                    ));
+                    runs[usize::from(is_gateway)].push(measured);
+                }
+            }
+            let [base, gate] = runs.map(median);
+            let (base, gate) = (
+                base.ok_or("no baseline run")?,
+                gate.ok_or("no gateway run")?,
+            );
+            for (name, server, measured, ratios) in [
+                (
                     scenario.name,
-                    if is_gateway { "tokengate" } else { "baseline" },
-                    measured.rps(),
-                    measured.per_cpu_second(),
-                    latency(measured.figures.p99_us),
-                    measured.figures.errors()
-                ));
-                let name = if is_gateway { "" } else { scenario.name };
-                let server_name = if is_gateway {
-                    "tokengate".to_string()
-                } else {
-                    format!("baseline ({answer_bytes} B)")
-                };
-                let (ratio, p99_ratio) = match (is_gateway, base) {
-                    (true, Some(base)) => {
-                        let base: Measured = base;
-                        (
-                            format!(
-                                "**{:.2}x**",
-                                measured.per_cpu_second() / base.per_cpu_second().max(1e-9)
-                            ),
-                            format!(
-                                "{:.2}x",
-                                measured.figures.p99_us / base.figures.p99_us.max(1e-9)
-                            ),
-                        )
-                    }
-                    _ => (String::new(), String::new()),
-                };
+                    format!("baseline ({answer_bytes} B)"),
+                    base,
+                    (String::new(), String::new()),
+                ),
+                (
+                    "",
+                    "tokengate".to_string(),
+                    gate,
+                    (
+                        format!(
+                            "**{:.2}x**",
+                            gate.per_cpu_second() / base.per_cpu_second().max(1e-9)
+                        ),
+                        format!("{:.2}x", gate.figures.p99_us / base.figures.p99_us.max(1e-9)),
+                    ),
+                ),
+            ] {
                 rows.push(format!(
-                    "| {name} | {connections} | {server_name} | {:.0} | {:.0} | {} | {} | {ratio} | {p99_ratio} | {} |",
+                    "| {name} | {connections} | {server} | {:.0} | {:.0} | {} | {} | {} | {} | {} |",
                     measured.rps(),
                     measured.per_cpu_second(),
                     latency(measured.figures.p50_us),
                     latency(measured.figures.p99_us),
+                    ratios.0,
+                    ratios.1,
                     measured.figures.errors()
                 ));
-                if !is_gateway {
-                    base = Some(measured);
-                }
             }
         }
     }
