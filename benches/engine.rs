@@ -1,6 +1,8 @@
-//! Criterion benchmarks of the engine and the VizSeek dialect, each measuring one thing:
-//! parsing a form request, minting a JWT, rendering a grant, one whole client_credentials grant
-//! through the engine, and the same through the framework-free gateway (parse + grant + render).
+//! Criterion benchmarks of the engine and the dialects, each measuring one thing: parsing a
+//! VizSeek form, a Swagger JSON and a DataContract XML request; minting a JWT; rendering a grant
+//! as VizSeek JSON, Swagger JSON and Swagger XML; Web API content negotiation; one whole
+//! client_credentials grant through the engine, and the same through the framework-free gateway
+//! (parse + grant + render).
 //! Run: `cargo bench --bench engine`.
 
 use std::hint::black_box;
@@ -12,6 +14,7 @@ use tokengate::dialect::WireRequest;
 use tokengate::engine::{Claims, FixedClock, Key, Keyring, OsIds, Secret};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
+use tokengate::negotiate::{NoMatch, negotiate};
 
 const CONFIG: &str = r#"
 [signing]
@@ -21,6 +24,9 @@ id = "demo-client"
 [[route]]
 dialect = "vizseek"
 path = "/api/Token"
+[[route]]
+dialect = "swagger"
+path = "/api/v1/auth/token"
 "#;
 
 fn gateway() -> Gateway {
@@ -115,6 +121,70 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("gateway/vizseek_client_credentials", |b| {
         b.iter(|| runtime.block_on(gateway.handle(route, black_box(&wire))))
+    });
+
+    swagger(c, &runtime, &gateway);
+}
+
+/// The exact bytes Mono's DataContractSerializer writes for a password TokenRequest.
+const MONO_XML: &[u8] = b"<TokenRequest xmlns=\"http://schemas.datacontract.org/2004/07/IO.Swagger.Models\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><WindowsAuthentication i:nil=\"true\"/><client_id>demo-client</client_id><client_secret i:nil=\"true\"/><grant_type>password</grant_type><password>P@ssw0rd!</password><refresh_token i:nil=\"true\"/><scope i:nil=\"true\"/><username>user@example.com</username></TokenRequest>";
+const SWAGGER_JSON: &[u8] = br#"{"grant_type":"password","client_id":"demo-client","username":"user@example.com","password":"P@ssw0rd!"}"#;
+
+fn swagger(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gateway) {
+    let route = gateway.route("/api/v1/auth/token").expect("swagger route");
+    let json_headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let xml_headers = vec![
+        ("Content-Type".to_owned(), "application/xml; charset=utf-8".to_owned()),
+        ("Accept".to_owned(), "application/xml".to_owned()),
+    ];
+    let swagger_request = |headers, body| WireRequest {
+        path: "/api/v1/auth/token",
+        ..request(headers, body)
+    };
+    let json = swagger_request(&json_headers, SWAGGER_JSON);
+    let xml = swagger_request(&xml_headers, MONO_XML);
+    c.bench_function("swagger/parse_json_request", |b| {
+        b.iter(|| black_box(route.parse(black_box(&json))))
+    });
+    c.bench_function("swagger/parse_xml_request", |b| {
+        b.iter(|| black_box(route.parse(black_box(&xml))))
+    });
+
+    let app_body: &[u8] = br#"{"grant_type":"client_credentials","client_id":"demo-client"}"#;
+    let app = swagger_request(&json_headers, app_body);
+    let parsed = route.parse(&app).expect("parses");
+    let grant = runtime
+        .block_on(gateway.engine().grant(parsed, route.policy()))
+        .expect("grant");
+    let as_json = route.rendering(&json_headers).expect("json");
+    let as_xml = route.rendering(&xml_headers).expect("xml");
+    c.bench_function("swagger/render_json", |b| {
+        b.iter(|| black_box(route.render_grant(black_box(&grant), &as_json)))
+    });
+    c.bench_function("swagger/render_xml", |b| {
+        b.iter(|| black_box(route.render_grant(black_box(&grant), &as_xml)))
+    });
+
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    c.bench_function("negotiate/browser_accept", |b| {
+        b.iter(|| {
+            black_box(negotiate(
+                Some(black_box(browser)),
+                None,
+                Some("application/json"),
+                NoMatch::FallBackToJson,
+            ))
+        })
+    });
+    c.bench_function("negotiate/no_accept", |b| {
+        b.iter(|| {
+            black_box(negotiate(
+                None,
+                None,
+                Some(black_box("application/xml; charset=utf-8")),
+                NoMatch::FallBackToJson,
+            ))
+        })
     });
 }
 

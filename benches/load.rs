@@ -26,8 +26,8 @@
 //! - **memory**: RSS per live refresh token after 1 000 000 grants through the engine, and after
 //!   they expire (see `load/memory.rs`).
 //!
-//! Settings: `LOAD_SECONDS`, `LOAD_CONNECTIONS` (default `16,64`), `LOAD_STARTS`,
-//! `LOAD_RUST_LOG` (tokengate's `RUST_LOG`, default `info`: it logs one line per request, as
+//! Settings: `LOAD_SECONDS`, `LOAD_CONNECTIONS` (default `16,64`), `LOAD_ROUNDS` (baseline/gateway
+//! pairs per cell, default 1; the table shows the median), `LOAD_STARTS`, `LOAD_RUST_LOG` (tokengate's `RUST_LOG`, default `info`: it logs one line per request, as
 //! deployed). Results go to stdout as markdown; progress to stderr. Every child (servers, wrk)
 //! stops by itself or is killed when the bench exits, panics or gets SIGINT/SIGTERM; all
 //! traffic is to 127.0.0.1. Files: `load/bench.toml` (the gateway's configuration),
@@ -749,7 +749,10 @@ fn http_section(
                             "**{:.2}x**",
                             gate.per_cpu_second() / base.per_cpu_second().max(1e-9)
                         ),
-                        format!("{:.2}x", gate.figures.p99_us / base.figures.p99_us.max(1e-9)),
+                        format!(
+                            "{:.2}x",
+                            gate.figures.p99_us / base.figures.p99_us.max(1e-9)
+                        ),
                     ),
                 ),
             ] {
@@ -788,7 +791,8 @@ fn http_section(
     Ok(table)
 }
 
-/// The in-process argon2 verify rate of the demo hash (run pinned to the server's core).
+/// The in-process argon2 verify rate of the demo hash (run pinned to the server's core): prints
+/// `VERIFY_RATE <verifies> <wall seconds> <own CPU ticks>`.
 fn verify_rate(seconds: &str, phc: &str) -> Result<(), String> {
     use tokengate::engine::{PasswordProof, Sha1Hex, StoredHash};
     let seconds: f64 = seconds.parse().map_err(|_| "seconds")?;
@@ -797,17 +801,26 @@ fn verify_rate(seconds: &str, phc: &str) -> Result<(), String> {
     if !hash.verify(&proof) {
         return Err("the bench's password does not verify against its hash".into());
     }
+    let pid = std::process::id();
+    let ticks = procs::cpu_ticks(pid)?;
     let started = Instant::now();
     let mut n = 0u64;
     while started.elapsed().as_secs_f64() < seconds {
         std::hint::black_box(hash.verify(std::hint::black_box(&proof)));
         n += 1;
     }
-    println!("VERIFY_RATE {}", n as f64 / started.elapsed().as_secs_f64());
+    let wall = started.elapsed().as_secs_f64();
+    println!("VERIFY_RATE {n} {wall} {}", procs::cpu_ticks(pid)? - ticks);
     Ok(())
 }
 
-fn measure_verify_rate(settings: &Settings, config: &BenchConfig) -> Result<f64, String> {
+/// Verifies per wall second and per CPU-second of the verifying process.
+struct VerifyRate {
+    wall: f64,
+    cpu: f64,
+}
+
+fn measure_verify_rate(settings: &Settings, config: &BenchConfig) -> Result<VerifyRate, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut command = procs::pinned(settings.server_core, exe);
     command
@@ -815,11 +828,25 @@ fn measure_verify_rate(settings: &Settings, config: &BenchConfig) -> Result<f64,
         .stdout(Stdio::piped());
     let output = ChildGuard::spawn(&mut command, "verify-rate child")?.wait_output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
+    let numbers: Vec<f64> = stdout
         .lines()
         .find_map(|l| l.strip_prefix("VERIFY_RATE "))
-        .and_then(|rate| rate.trim().parse().ok())
-        .ok_or_else(|| format!("verify-rate child ({}) printed: {stdout}", output.status))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    match numbers[..] {
+        [n, wall, ticks] if wall > 0.0 && ticks > 0.0 => Ok(VerifyRate {
+            wall: n / wall,
+            cpu: n / (ticks / settings.ticks),
+        }),
+        _ => Err(format!(
+            "verify-rate child ({}) printed: {stdout}",
+            output.status
+        )),
+    }
 }
 
 fn scenario(name: &str) -> Result<&'static Scenario, String> {
@@ -859,7 +886,10 @@ fn flood_section(
 
     progress("flood: argon2 verify rate, pinned to the server core, 3 s");
     let rate = measure_verify_rate(settings, config)?;
-    progress(format!("flood: {rate:.1} verifies/s"));
+    progress(format!(
+        "flood: {:.1} verifies/s, {:.1} per CPU-s",
+        rate.wall, rate.cpu
+    ));
 
     progress("flood: password grants alone, 16 connections");
     let alone = measure(
@@ -918,22 +948,35 @@ fn flood_section(
             idle.figures.errors() + flooded.figures.errors()
         );
     }
-    let expected = rate * config.hash_workers as f64;
-    println!();
+    let workers = config.hash_workers as f64;
     println!(
-        "Password grants: argon2id verify of the demo hash in-process (`StoredHash::verify`, \
-         pinned to core 0): **{rate:.1}/s** ({:.1} ms each) x hash_workers {} = {expected:.1}/s \
-         expected. tokengate alone (16 connections, {} s): **{:.1} grants/s = {:.1}% of expected** \
-         (target >= 95%), p50 {}, p99 {}, {:.1} per server CPU-s, {} errors. During the flood \
-         (sharing the core with client_credentials): {:.1} grants/s.\n",
-        1000.0 / rate.max(1e-9),
-        config.hash_workers,
-        settings.seconds,
+        "Password grants against the demo hash's own argon2id verify rate (`StoredHash::verify` \
+         in a process pinned to core 0) x hash_workers ({}), target >= 95%:\n",
+        config.hash_workers
+    );
+    println!(
+        "| measure | argon2 verify x hash_workers | tokengate password grants (16 conns, {} s) | ratio |",
+        settings.seconds
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| per CPU-second (stable) | {:.1} | {:.1} | **{:.1}%** |",
+        rate.cpu * workers,
+        alone.per_cpu_second(),
+        100.0 * alone.per_cpu_second() / (rate.cpu * workers).max(1e-9)
+    );
+    println!(
+        "| per wall-clock second | {:.1} | {:.1} | {:.1}% |",
+        rate.wall * workers,
         alone.rps(),
-        100.0 * alone.rps() / expected.max(1e-9),
+        100.0 * alone.rps() / (rate.wall * workers).max(1e-9)
+    );
+    println!(
+        "\nOne verify: {:.1} ms of CPU. Password grants alone: p50 {}, p99 {}, {} errors; during \
+         the flood (sharing the core with client_credentials): {:.1} grants/s.\n",
+        1000.0 / rate.cpu.max(1e-9),
         latency(alone.figures.p50_us),
         latency(alone.figures.p99_us),
-        alone.per_cpu_second(),
         alone.figures.errors(),
         flood.ok() as f64 / flood.duration_s.max(1e-9),
     );
