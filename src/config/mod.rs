@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::dialect::{self, Profile, TokenRoute};
 use crate::endpoints::EndpointSettings;
 use crate::engine::keys::algorithm;
+use crate::engine::throttle::ThrottleSettings;
 use crate::engine::{
     AttrValue, Attributes, Client, ClientId, Directory, GrantType, Key, Keyring, Role, Secret,
     StoredHash, User, UserId, Username,
@@ -57,6 +58,8 @@ struct RawConfig {
     signing: RawSigning,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    throttle: RawThrottle,
     #[serde(default = "default_introspection")]
     introspection: RawEndpoint,
     #[serde(default = "default_revocation")]
@@ -136,6 +139,40 @@ struct RawKey {
     private_key_file: Option<PathBuf>,
     public_key_file: Option<PathBuf>,
     verify_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `[throttle]`: failed password attempts allowed per user and per address in each window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottle {
+    #[serde(default = "default_failures_per_user")]
+    failures_per_user: u32,
+    #[serde(default = "default_failures_per_address")]
+    failures_per_address: u32,
+    #[serde(default = "default_window")]
+    window: String,
+}
+
+impl Default for RawThrottle {
+    fn default() -> Self {
+        Self {
+            failures_per_user: default_failures_per_user(),
+            failures_per_address: default_failures_per_address(),
+            window: default_window(),
+        }
+    }
+}
+
+fn default_failures_per_user() -> u32 {
+    ThrottleSettings::default().failures_per_user
+}
+
+fn default_failures_per_address() -> u32 {
+    ThrottleSettings::default().failures_per_address
+}
+
+fn default_window() -> String {
+    "5m".into()
 }
 
 /// `[introspection]`, `[revocation]`, `[jwks]`: an empty path turns an endpoint off.
@@ -246,6 +283,7 @@ pub struct Settings {
     pub signing: SigningKey,
     pub store: StoreSettings,
     pub endpoints: EndpointSettings,
+    pub throttle: ThrottleSettings,
     pub directory: Directory,
     pub routes: Vec<TokenRoute>,
 }
@@ -329,6 +367,26 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         };
 
     let signing = signing(&raw.signing, base.as_deref(), &mut problems);
+
+    let throttle = match humantime::parse_duration(&raw.throttle.window)
+        .ok()
+        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        .filter(|d| *d > chrono::TimeDelta::zero())
+    {
+        Some(window) => ThrottleSettings {
+            failures_per_user: raw.throttle.failures_per_user,
+            failures_per_address: raw.throttle.failures_per_address,
+            window,
+            ..ThrottleSettings::default()
+        },
+        None => {
+            problems.push(problem(
+                "throttle.window",
+                format!("{:?} is not a duration such as \"5m\"", raw.throttle.window),
+            ));
+            ThrottleSettings::default()
+        }
+    };
 
     let store = match raw.store.kind.as_str() {
         "memory" if raw.store.max_entries > 0 => Some(StoreSettings::Memory {
@@ -510,6 +568,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
             signing,
             store,
             endpoints,
+            throttle,
             directory,
             routes,
         }),

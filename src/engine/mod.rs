@@ -9,6 +9,7 @@ pub mod error;
 pub mod introspect;
 pub mod keys;
 pub mod password;
+pub mod throttle;
 pub mod types;
 
 use std::sync::Arc;
@@ -169,6 +170,7 @@ pub struct EngineParts {
     pub max_access_ttl: TimeDelta,
     /// How many password hashes may be verified at once, off the async workers.
     pub hash_workers: usize,
+    pub throttle: throttle::ThrottleSettings,
 }
 
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$GMSvL9ngIzxVl9PKUodX7g$+gXVgNvw3H/WKnG01YRfrDhxK2Wj4OZw1w1gCpSp4tE";
@@ -182,6 +184,7 @@ pub struct Engine {
     keys: Keyring,
     max_access_ttl: TimeDelta,
     hash_permits: Semaphore,
+    throttle: throttle::Throttle,
     /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
     /// password and timing does not reveal which names exist.
     decoy_hash: StoredHash,
@@ -237,6 +240,7 @@ impl Engine {
             keys: parts.keys,
             max_access_ttl: parts.max_access_ttl,
             hash_permits: Semaphore::new(parts.hash_workers.max(1)),
+            throttle: throttle::Throttle::new(parts.throttle),
             decoy_hash,
         })
     }
@@ -301,7 +305,9 @@ impl Engine {
                 .await
             }
             GrantKind::Password { username, proof } => {
-                let user = self.authenticate_user(&username, proof, &client).await?;
+                let user = self
+                    .authenticate_user(&username, proof, &client, request.peer)
+                    .await?;
                 let session = self.new_session();
                 let issued = self
                     .issue(IssueInput {
@@ -367,7 +373,13 @@ impl Engine {
         username: &str,
         proof: PasswordProof,
         client: &Arc<Client>,
+        peer: std::net::IpAddr,
     ) -> Result<Arc<User>, GrantError> {
+        let now = self.clock.now();
+        if let Some(retry_after_secs) = self.throttle.check(username, peer, now) {
+            tracing::warn!(%peer, retry_after_secs, "password attempts throttled");
+            return Err(GrantError::Throttled { retry_after_secs });
+        }
         let user = self.directory.user(username);
         let hash = match &user {
             Some(user) => user.password.clone(),
@@ -375,8 +387,14 @@ impl Engine {
         };
         let verified = self.verify_off_workers(hash, proof).await?;
         match user {
-            Some(user) if verified && user.may_use(&client.id) => Ok(user),
-            _ => Err(GrantError::AuthenticationFailed),
+            Some(user) if verified && user.may_use(&client.id) => {
+                self.throttle.succeeded(username);
+                Ok(user)
+            }
+            _ => {
+                self.throttle.failed(username, peer, now);
+                Err(GrantError::AuthenticationFailed)
+            }
         }
     }
 

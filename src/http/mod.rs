@@ -93,6 +93,7 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         ids: runtime.ids,
         keys,
         max_access_ttl,
+        throttle: settings.throttle,
         hash_workers,
     })?;
     Ok(Gateway::new(

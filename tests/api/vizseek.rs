@@ -119,3 +119,44 @@ async fn a_route_overrides_one_text_and_enables_app_refresh_without_code() {
         404
     );
 }
+
+#[actix_web::test]
+async fn repeated_failures_throttle_the_user_without_saying_so() {
+    let app = service(Arc::new(gateway_from(
+        &fixture_config(),
+        at("2020-09-13T09:35:33.0004Z"),
+    )))
+    .await;
+    let attempt = |password: &'static str| {
+        form(&[
+            ("grant_type", "password"),
+            ("client_id", "demo-client"),
+            ("username", "user@example.com"),
+            ("password", password),
+        ])
+    };
+    let wrong = "0000000000000000000000000000000000000000";
+    for _ in 0..10 {
+        let answer = send(&app, "POST", "/api/Token", &[FORM], attempt(wrong)).await;
+        assert_eq!(
+            answer.json()["error_description"],
+            "User authentication failed."
+        );
+        assert!(answer.header("retry-after").is_none());
+    }
+    // Now even the right password is refused, with the same text and a Retry-After.
+    let answer = send(
+        &app,
+        "POST",
+        "/api/Token",
+        &[FORM],
+        attempt(DEMO_PASSWORD_SHA1),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        answer.json()["error_description"],
+        "User authentication failed."
+    );
+    assert_eq!(answer.header("retry-after"), Some("300"));
+}
