@@ -134,7 +134,10 @@ fn swagger(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gatew
     let route = gateway.route("/api/v1/auth/token").expect("swagger route");
     let json_headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     let xml_headers = vec![
-        ("Content-Type".to_owned(), "application/xml; charset=utf-8".to_owned()),
+        (
+            "Content-Type".to_owned(),
+            "application/xml; charset=utf-8".to_owned(),
+        ),
         ("Accept".to_owned(), "application/xml".to_owned()),
     ];
     let swagger_request = |headers, body| WireRequest {
