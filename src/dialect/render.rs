@@ -34,6 +34,20 @@ pub fn compile_fields(fields: &[FieldSpec], error: bool) -> Result<Vec<CompiledF
         .collect()
 }
 
+/// A member's typed value: `None` when the member is left out, `Some(None)` when it is null.
+fn member<'a>(
+    field: &'a CompiledField,
+    get: &impl Fn(&'a Source) -> Value<'a>,
+) -> Option<Option<Scalar<'a>>> {
+    let scalar = typed(get(&field.source), field.kind);
+    let omit = match (&scalar, field.absent) {
+        (None, Absent::Omit | Absent::OmitEmpty) => true,
+        (Some(Scalar::Str(s)), Absent::OmitEmpty) => s.is_empty(),
+        _ => false,
+    };
+    (!omit).then_some(scalar)
+}
+
 /// Writes `fields` in `format`; XML needs the contract (`xml`), JSON ignores it.
 pub fn body<'a>(
     format: Format,
@@ -54,18 +68,10 @@ fn xml_body<'a>(
     fields: &'a [CompiledField],
     get: impl Fn(&'a Source) -> Value<'a>,
 ) -> Vec<u8> {
-    let mut members: Vec<(&str, Option<XmlScalar<'a>>)> = Vec::with_capacity(fields.len());
-    for field in fields {
-        let scalar = typed(get(&field.source), field.kind);
-        let omit = match (&scalar, field.absent) {
-            (None, Absent::Omit | Absent::OmitEmpty) => true,
-            (Some(Scalar::Str(s)), Absent::OmitEmpty) => s.is_empty(),
-            _ => false,
-        };
-        if !omit {
-            members.push((field.name.as_str(), scalar.map(xml_scalar)));
-        }
-    }
+    let mut members: Vec<(&str, Option<XmlScalar<'a>>)> = fields
+        .iter()
+        .filter_map(|field| Some((field.name.as_str(), member(field, &get)?.map(xml_scalar))))
+        .collect();
     let mut out = Vec::with_capacity(768);
     if contract.namespace.is_empty() {
         plain_xml(&mut out, &contract.root, &members);
@@ -132,15 +138,9 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
     out.push(b'{');
     let mut first = true;
     for field in fields {
-        let scalar = typed(get(&field.source), field.kind);
-        let omit = match (&scalar, field.absent) {
-            (None, Absent::Omit | Absent::OmitEmpty) => true,
-            (Some(Scalar::Str(s)), Absent::OmitEmpty) => s.is_empty(),
-            _ => false,
-        };
-        if omit {
+        let Some(scalar) = member(field, &get) else {
             continue;
-        }
+        };
         if !first {
             out.push(b',');
         }

@@ -177,22 +177,7 @@ impl Engine {
         else {
             return Ok(None);
         };
-        if self
-            .store
-            .is_session_revoked(record.session, now)
-            .await
-            .map_err(store_error)?
-        {
-            return Ok(None);
-        }
-        let subject = Subject {
-            user: record.user.clone(),
-            client: record.client.clone(),
-        };
-        if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
-            && marker.session != record.session
-            && record.session_started < marker.at
-        {
+        if !self.session_live(&record, now).await? {
             return Ok(None);
         }
         Ok(Some(record))

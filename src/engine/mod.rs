@@ -444,22 +444,7 @@ impl Engine {
                 .await?;
             return Err(GrantError::InvalidRefreshToken);
         }
-        if self
-            .store
-            .is_session_revoked(record.session, requested_at)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(GrantError::InvalidRefreshToken);
-        }
-        let subject = Subject {
-            user: record.user.clone(),
-            client: record.client.clone(),
-        };
-        if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
-            && marker.session != record.session
-            && record.session_started < marker.at
-        {
+        if !self.session_live(&record, requested_at).await? {
             return Err(GrantError::InvalidRefreshToken);
         }
         let user = match &record.user {
@@ -483,6 +468,31 @@ impl Engine {
             policy,
         })
         .await
+    }
+
+    /// Whether a refresh token's session still stands: not revoked, and not superseded by a
+    /// later login of the same user and client (the single-active-token marker).
+    async fn session_live(
+        &self,
+        record: &RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GrantError> {
+        if self
+            .store
+            .is_session_revoked(record.session, now)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(false);
+        }
+        let subject = Subject {
+            user: record.user.clone(),
+            client: record.client.clone(),
+        };
+        let marker = self.store.not_before(&subject).await.map_err(store_error)?;
+        Ok(marker.is_none_or(|marker| {
+            marker.session == record.session || record.session_started >= marker.at
+        }))
     }
 
     async fn revoke_session(
