@@ -418,20 +418,15 @@ impl Engine {
                 tracing::warn!(session = %session, "refresh token replayed; session revoked");
                 return Err(GrantError::RefreshTokenReused);
             }
-            Taken::Unknown => return Err(GrantError::InvalidRefreshToken),
+            // The take checked the session's revocation atomically (see `Taken`).
+            Taken::SessionRevoked { .. } | Taken::Unknown => {
+                return Err(GrantError::InvalidRefreshToken);
+            }
         };
         if record.client != client.id {
             // Someone holds another client's token: treat it as stolen.
             self.revoke_session(record.session, requested_at, policy)
                 .await?;
-            return Err(GrantError::InvalidRefreshToken);
-        }
-        if self
-            .store
-            .is_session_revoked(record.session, requested_at)
-            .await
-            .map_err(store_error)?
-        {
             return Err(GrantError::InvalidRefreshToken);
         }
         let subject = Subject {
