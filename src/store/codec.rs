@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AccessRecord, NotBefore, RefreshRecord, Subject, TokenKey};
+use super::{AccessRecord, NotBefore, RefreshRecord, Subject};
 use crate::engine::{ClientId, Scope, SessionId, UserId};
 
 /// The tag of a live refresh token's value.
@@ -233,11 +233,6 @@ pub fn decode_access(bytes: &[u8]) -> Result<AccessRecord, DecodeError> {
     serde_json::from_slice(bytes)
         .map(|claims| AccessRecord { claims })
         .map_err(|_| DecodeError("claims"))
-}
-
-/// The key bytes of a token key (the hash itself).
-pub fn token_bytes(key: &TokenKey) -> &[u8; 32] {
-    &key.0
 }
 
 #[cfg(test)]
