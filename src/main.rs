@@ -40,11 +40,16 @@ enum Command {
     ///
     /// Example: route[1].dialect: unknown dialect "vizseak"; known: vizseek
     /// Environment overrides (TOKENGATE__...) are applied, as `serve` would apply them.
+    /// With --connect, also open the store and check that it answers (Redis reachable within
+    /// [store] timeout, the database file writable and not held by another process).
     #[command(verbatim_doc_comment)]
     Check {
         /// The TOML configuration file; the embedded demo when omitted.
         #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Also check that the configured store is reachable.
+        #[arg(long)]
+        connect: bool,
     },
     /// Read a password and print the stored-hash string a [[user]] accepts as password_hash.
     ///
@@ -62,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config),
-        Command::Check { config } => check(config),
+        Command::Check { config, connect } => check(config, connect),
         Command::HashPassword => hash_password(),
     }
 }
@@ -131,7 +136,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn check(config: Option<PathBuf>) -> ExitCode {
+fn check(config: Option<PathBuf>, connect: bool) -> ExitCode {
     let source = source(config);
     match config::load(&source) {
         Ok(settings) => {
@@ -142,10 +147,23 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                 settings.directory.user_count()
             );
             println!("  listens on {}", settings.bind);
+            println!("  store: {}", settings.store.describe());
             for route in &settings.routes {
                 println!("  {} -> {}", route.path(), route.dialect());
             }
-            ExitCode::SUCCESS
+            if !connect {
+                return ExitCode::SUCCESS;
+            }
+            match connect_store(&settings.store) {
+                Ok(()) => {
+                    println!("store is reachable: {}", settings.store.describe());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("store is not reachable: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(errors) => {
             for problem in &errors.0 {
@@ -155,6 +173,18 @@ fn check(config: Option<PathBuf>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Opens the store and asks it whether it can serve, as `/healthz` would.
+fn connect_store(store: &config::StoreSettings) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async {
+        let store = store.open().map_err(|e| e.to_string())?;
+        store.health().await.map_err(|e| e.to_string())
+    })
 }
 
 fn hash_password() -> ExitCode {

@@ -177,7 +177,12 @@ impl Engine {
         else {
             return Ok(None);
         };
-        if !self.session_live(&record, now).await? {
+        let revoked = self
+            .store
+            .is_session_revoked(record.session, now)
+            .await
+            .map_err(store_error)?;
+        if revoked || self.superseded(&record).await? {
             return Ok(None);
         }
         Ok(Some(record))

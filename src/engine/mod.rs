@@ -436,7 +436,10 @@ impl Engine {
                 tracing::warn!(session = %session, "refresh token replayed; session revoked");
                 return Err(GrantError::RefreshTokenReused);
             }
-            Taken::Unknown => return Err(GrantError::InvalidRefreshToken),
+            // The take checked the session's revocation atomically (see `Taken`).
+            Taken::SessionRevoked { .. } | Taken::Unknown => {
+                return Err(GrantError::InvalidRefreshToken);
+            }
         };
         if record.client != client.id {
             // Someone holds another client's token: treat it as stolen.
@@ -444,7 +447,9 @@ impl Engine {
                 .await?;
             return Err(GrantError::InvalidRefreshToken);
         }
-        if !self.session_live(&record, requested_at).await? {
+        // The take already refused a revoked session atomically; a later login may still
+        // have superseded this one.
+        if self.superseded(&record).await? {
             return Err(GrantError::InvalidRefreshToken);
         }
         let user = match &record.user {
@@ -470,28 +475,16 @@ impl Engine {
         .await
     }
 
-    /// Whether a refresh token's session still stands: not revoked, and not superseded by a
-    /// later login of the same user and client (the single-active-token marker).
-    async fn session_live(
-        &self,
-        record: &RefreshRecord,
-        now: DateTime<Utc>,
-    ) -> Result<bool, GrantError> {
-        if self
-            .store
-            .is_session_revoked(record.session, now)
-            .await
-            .map_err(store_error)?
-        {
-            return Ok(false);
-        }
+    /// Whether a later login of the same user and client superseded this refresh token's
+    /// session (the single-active-token marker).
+    async fn superseded(&self, record: &RefreshRecord) -> Result<bool, GrantError> {
         let subject = Subject {
             user: record.user.clone(),
             client: record.client.clone(),
         };
         let marker = self.store.not_before(&subject).await.map_err(store_error)?;
-        Ok(marker.is_none_or(|marker| {
-            marker.session == record.session || record.session_started >= marker.at
+        Ok(marker.is_some_and(|marker| {
+            marker.session != record.session && record.session_started < marker.at
         }))
     }
 

@@ -11,14 +11,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
-use crate::config::{Settings, SigningKey, StoreSettings};
+use crate::config::{Settings, SigningKey};
 use crate::dialect::{Headers, WireRequest, WireResponse};
 use crate::endpoints;
 use crate::engine::{
     Clock, Engine, EngineParts, GrantError, IdSource, Key, Keyring, OsIds, Secret, SystemClock,
 };
 use crate::gateway::{Gateway, Target};
-use crate::store::{MemoryStore, TokenStore};
+use crate::store::StoreError;
 
 struct ActixHeaders<'a>(&'a HeaderMap);
 
@@ -55,6 +55,8 @@ pub enum StartError {
     Key(#[from] crate::engine::keys::KeyError),
     #[error("cannot prepare password verification: {0}")]
     Hash(#[from] crate::engine::password::HashError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -79,9 +81,8 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         .map(|route| route.policy().access_token_ttl)
         .max()
         .unwrap_or_default();
-    let store: Arc<dyn TokenStore> = match settings.store {
-        StoreSettings::Memory { max_entries } => Arc::new(MemoryStore::new(max_entries)),
-    };
+    let store = settings.store.open()?;
+    tracing::info!(store = %settings.store.describe(), "store opened");
     let hash_workers = match settings.hash_workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

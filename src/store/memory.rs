@@ -186,6 +186,12 @@ impl MemoryStore {
         }
     }
 
+    fn session_revoked(&self, session: SessionId, now: DateTime<Utc>) -> bool {
+        self.revoked_sessions
+            .get(&session)
+            .is_some_and(|until| *until > now)
+    }
+
     /// Counts one more entry, or refuses when the cap is reached. Reserving before inserting
     /// keeps concurrent inserts from overshooting the cap together.
     fn reserve(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -238,6 +244,12 @@ impl TokenStore for MemoryStore {
                     expires_at: record.expires_at,
                 };
                 match std::mem::replace(&mut *slot, used) {
+                    // Checked while the token's shard is locked: see `Taken::SessionRevoked`.
+                    Slot::Live(record) if self.session_revoked(record.session, now) => {
+                        Taken::SessionRevoked {
+                            session: record.session,
+                        }
+                    }
                     Slot::Live(record) => Taken::Live(record),
                     Slot::Used { session, .. } => Taken::AlreadyUsed { session },
                 }
@@ -277,10 +289,7 @@ impl TokenStore for MemoryStore {
         session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .revoked_sessions
-            .get(&session)
-            .is_some_and(|until| *until > now))
+        Ok(self.session_revoked(session, now))
     }
 
     async fn set_not_before(&self, subject: &Subject, marker: NotBefore) -> Result<(), StoreError> {

@@ -1,16 +1,60 @@
 //! Refresh-token, session and not-before state behind one async trait, shaped for a network
 //! store: every operation the engine needs is a single atomic call (insert with expiry, take,
-//! revoke a session, read or set a not-before marker). Backends: [`memory`] now; an embedded
-//! durable store and Redis implement the same trait later.
+//! revoke a session, read or set a not-before marker). Backends: [`memory`] (one process,
+//! nothing survives a restart), [`file`] (an embedded redb file: survives restarts and crashes)
+//! and [`redis`] (shared by any number of gateways). `tests/api/store.rs` runs one conformance
+//! suite against all three.
 
+pub mod codec;
+pub mod file;
 pub mod memory;
+pub mod redis;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::engine::{ClientId, Scope, SessionId, UserId};
 
+pub use self::redis::{RedisOptions, RedisStore};
+pub use file::{FileOptions, FileStore};
 pub use memory::MemoryStore;
+
+use std::sync::Arc;
+
+/// Which store backs the engine, validated from `[store]`.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    Memory { max_entries: usize },
+    File(FileOptions),
+    Redis(RedisOptions),
+}
+
+impl StoreSettings {
+    /// Opens the store. The file store opens its file now (and fails if another process has
+    /// it); the Redis store connects on first use, so a gateway starts while Redis is down.
+    pub fn open(&self) -> Result<Arc<dyn TokenStore>, StoreError> {
+        Ok(match self {
+            StoreSettings::Memory { max_entries } => Arc::new(MemoryStore::new(*max_entries)),
+            StoreSettings::File(options) => Arc::new(FileStore::open(options)?),
+            StoreSettings::Redis(options) => Arc::new(RedisStore::new(options)?),
+        })
+    }
+
+    /// Where the store is, for messages: `memory`, the file's path, or the Redis URL without
+    /// its password.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSettings::Memory { max_entries } => format!("memory (max_entries {max_entries})"),
+            StoreSettings::File(options) => format!("file {}", options.path.display()),
+            StoreSettings::Redis(options) => format!(
+                "redis {} (key_prefix {:?}, timeout {} ms)",
+                self::redis::redacted(options.url.expose()),
+                options.key_prefix,
+                options.timeout.as_millis()
+            ),
+        }
+    }
+}
 
 /// The store's key for a refresh token: the SHA-256 of the token, so a dump of the store
 /// holds nothing a client could redeem.
@@ -44,6 +88,11 @@ pub enum Taken {
     /// The token was taken before: a replay. The session it belonged to is named so the
     /// caller can revoke it.
     AlreadyUsed { session: SessionId },
+    /// The token was live but its session is revoked: it is now used, and must be refused.
+    /// The revocation is checked in the same atomic step as the take, so a replay of the same
+    /// token racing this take (which revokes the session) cannot make the winner fail too:
+    /// of two gateways redeeming one token at once, exactly one succeeds.
+    SessionRevoked { session: SessionId },
     /// Never issued, expired, or forgotten.
     Unknown,
 }
@@ -89,8 +138,9 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Atomically takes a refresh token: of any number of concurrent callers, one gets `Live`.
-    /// A taken token is remembered until it would have expired, so a replay is recognised.
+    /// Atomically takes a refresh token: of any number of concurrent callers, one gets `Live`
+    /// (or `SessionRevoked`, when its session was revoked before the take). A taken token is
+    /// remembered until it would have expired, so a replay is recognised.
     async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError>;
 
     /// Revokes every refresh token of a session, present and future, until `until`.

@@ -127,3 +127,112 @@ pub const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencod
 
 /// The SHA-1 hex of the demo password.
 pub const DEMO_PASSWORD_SHA1: &str = "076d3e6c4b9f654b5b220b9045b7458ab6b4cbc6";
+
+/// A directory under the system's temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("tokengate-{label}-{}", unique()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// A name no other test, process or run uses: pid, time, counter.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The Redis the store tests use: `TOKENGATE_TEST_REDIS`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("TOKENGATE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether the test Redis answers. When it does not, the test calling this says so on the
+/// terminal (past the test harness's capture) and passes, unless `TOKENGATE_REQUIRE_REDIS=1`
+/// (CI), which makes it fail.
+pub async fn redis_available(test: &str) -> bool {
+    let url = redis_url();
+    let ping = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
+    };
+    let reachable = tokio::time::timeout(std::time::Duration::from_secs(2), ping)
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    if reachable {
+        return true;
+    }
+    if std::env::var("TOKENGATE_REQUIRE_REDIS").as_deref() == Ok("1") {
+        panic!("redis unreachable at {url} and TOKENGATE_REQUIRE_REDIS=1");
+    }
+    use std::io::Write;
+    // Written to the process's stderr directly: the harness captures eprintln! of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: redis unreachable at {url} ({test})"
+    );
+    false
+}
+
+/// A key prefix of its own for one test, so parallel tests and runs never share keys.
+pub fn redis_prefix() -> String {
+    format!("tokengate-test:{}:", unique())
+}
+
+/// Deletes every key under `prefix` (markers have no TTL; the rest would expire anyway).
+pub async fn redis_clear(prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url().as_str()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let mut cursor = 0u64;
+    loop {
+        let Ok((next, keys)): Result<(u64, Vec<Vec<u8>>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: Result<u64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}

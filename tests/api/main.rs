@@ -10,9 +10,12 @@
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits |
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
+//! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic take (1 000 races), replay, sessions, markers, access tokens, expiry |
+//! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
 //! | `layering` | `engine`, `dialect`, `store` and `negotiate` never import actix |
 
 mod bad_input;
+mod cluster;
 mod config;
 mod golden;
 mod helpers;
@@ -20,5 +23,6 @@ mod layering;
 mod owin;
 mod refresh;
 mod server;
+mod store;
 mod swagger;
 mod vizseek;

@@ -1,0 +1,466 @@
+//! The shared store: state in Redis, so any number of gateways agree. Every trait call is one
+//! round trip: a plain command, or a Lua script where a read and a write must be one atomic
+//! step (take a refresh token, extend a session revocation, move a not-before marker forward).
+//! Keys expire by Redis TTLs (the record's lifetime from the caller's `now`), and records carry
+//! their own expiry so reads honour `now` exactly; nothing is ever scanned.
+//!
+//! The connection is a `redis` connection manager, made on first use (a gateway starts while
+//! Redis is down) and re-established by itself after Redis returns. Every call is bounded by
+//! the configured timeout and fails with [`StoreError::Unavailable`], never hangs.
+//!
+//! Keys, under the configured prefix (values in [`super::codec`]'s encoding):
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record or used marker | until the token expires |
+//! | `s:` + session id (16 bytes) | revoked until | until then |
+//! | `n:` + subject (client, user) | not-before marker | none (one per user and client) |
+//! | `a:` + SHA-256 of an opaque access token | claims (JSON) | until the token expires |
+//! | `x:` + SHA-256 of a revoked access token's reference | revoked until | until then |
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::OnceCell;
+
+use super::codec::{self, Slot};
+use super::{
+    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+};
+use crate::engine::{Secret, SessionId};
+
+/// The default bound on one store call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "tokengate:";
+
+/// `[store] kind = "redis"`.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]host:port[/db]`; a secret, since it may hold a password.
+    pub url: Secret,
+    /// Prepended to every key, so several deployments (or test runs) share one Redis.
+    pub key_prefix: String,
+    /// The longest any store call may take, connecting included.
+    pub timeout: Duration,
+}
+
+/// Checks a Redis URL without connecting; the error never repeats the URL.
+pub fn check_url(url: &Secret) -> Result<(), String> {
+    redis::Client::open(url.expose()).map(|_| ()).map_err(|e| {
+        format!(
+            "not a Redis URL ({:?}); expected redis://[user:password@]host:port[/db]",
+            e.kind()
+        )
+    })
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Takes a refresh token: a live record becomes a used marker (its first 29 bytes: tag,
+/// session, expiry) keeping its TTL, and the old value is returned with whether its session
+/// is revoked (checked in the same atomic step, see `Taken::SessionRevoked`); a used marker
+/// is returned as is; a missing or (by the caller's clock) expired one is nil. ARGV: now's
+/// seconds, nanos, and the prefix of session keys. The session key is built here, not passed
+/// in KEYS, because it is inside the value: fine on one Redis, not on a cluster.
+const TAKE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local s, n = struct.unpack('>i8>I4', v, 18)
+local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
+if s < now_s or (s == now_s and n <= now_n) then return false end
+if string.byte(v, 1) ~= 76 then return {v, 0} end
+redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29), 'KEEPTTL')
+local rev = redis.call('GET', ARGV[3] .. string.sub(v, 2, 17))
+if rev then
+  local us, un = struct.unpack('>i8>I4', rev)
+  if us > now_s or (us == now_s and un > now_n) then return {v, 1} end
+end
+return {v, 0}
+";
+
+/// Sets a value holding an instant first unless the stored one is later (or, with ARGV[5] =
+/// '1', not earlier). ARGV: value, its seconds, its nanos, TTL in ms ('0': none), strictness.
+const MOVE_FORWARD: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local s, n = struct.unpack('>i8>I4', cur)
+  local new_s, new_n = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if s > new_s or (s == new_s and (n > new_n or (ARGV[5] == '1' and n == new_n))) then
+    return 0
+  end
+end
+if ARGV[4] == '0' then
+  redis.call('SET', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+end
+return 1
+";
+
+/// See the module docs.
+pub struct RedisStore {
+    client: redis::Client,
+    manager: OnceCell<ConnectionManager>,
+    prefix: Vec<u8>,
+    timeout: Duration,
+    target: String,
+    take: redis::Script,
+    move_forward: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds from `now` until `until`, rounded up; `None` when already past.
+fn ttl_ms(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<u64> {
+    let delta = until.signed_duration_since(now);
+    let micros = delta.num_microseconds().unwrap_or(i64::MAX);
+    (micros > 0).then(|| (micros as u64).div_ceil(1000))
+}
+
+impl RedisStore {
+    /// Prepares the store; nothing connects until the first call.
+    pub fn new(options: &RedisOptions) -> Result<Self, StoreError> {
+        let target = redacted(options.url.expose());
+        let client = redis::Client::open(options.url.expose())
+            .map_err(|e| StoreError::Unavailable(format!("redis at {target}: {:?}", e.kind())))?;
+        Ok(Self {
+            client,
+            manager: OnceCell::new(),
+            prefix: options.key_prefix.as_bytes().to_vec(),
+            timeout: options.timeout,
+            target,
+            take: redis::Script::new(TAKE),
+            move_forward: redis::Script::new(MOVE_FORWARD),
+        })
+    }
+
+    /// Where the store points, without credentials.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn key(&self, kind: &[u8], id: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + kind.len() + id.len());
+        key.extend_from_slice(&self.prefix);
+        key.extend_from_slice(kind);
+        key.extend_from_slice(id);
+        key
+    }
+
+    fn unavailable(&self, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable(format!("redis at {}: {error}", self.target))
+    }
+
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(manager) = self.manager.get() {
+            return Ok(manager.clone());
+        }
+        // Made inside the runtime of the first call (it spawns its reconnect task there).
+        // Retries are few and short: the caller's timeout bounds each call anyway, and a
+        // failed call starts a new reconnection, so the gateway recovers on the next request.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|e| self.unavailable(e))?;
+        // Two first calls racing each make one; the loser's is dropped unused.
+        let _ = self.manager.set(manager);
+        self.manager
+            .get()
+            .cloned()
+            .ok_or_else(|| self.unavailable("no connection"))
+    }
+
+    /// Runs one command or script within the timeout.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        call: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let manager = self.connection()?;
+        match tokio::time::timeout(self.timeout, call(manager)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.unavailable(error)),
+            Err(_) => {
+                Err(self.unavailable(format!("no answer within {} ms", self.timeout.as_millis())))
+            }
+        }
+    }
+
+    async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(async move |mut conn| {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn set_px(&self, key: Vec<u8>, value: Vec<u8>, ttl: u64) -> Result<(), StoreError> {
+        self.run(async move |mut conn| {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    /// See [`MOVE_FORWARD`].
+    async fn move_forward(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        at: DateTime<Utc>,
+        ttl: Option<u64>,
+        strictly_later: bool,
+    ) -> Result<(), StoreError> {
+        let script = &self.move_forward;
+        self.run(async move |mut conn| {
+            script
+                .key(key)
+                .arg(value)
+                .arg(at.timestamp())
+                .arg(at.timestamp_subsec_nanos())
+                .arg(ttl.unwrap_or(0))
+                .arg(if strictly_later { "1" } else { "0" })
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn decoded<T>(
+        &self,
+        value: Option<Vec<u8>>,
+        decode: impl FnOnce(&[u8]) -> Result<T, codec::DecodeError>,
+    ) -> Option<T> {
+        let value = value?;
+        match decode(&value) {
+            Ok(decoded) => Some(decoded),
+            Err(e) => {
+                // Someone else's value under our prefix, or damage: "not there".
+                tracing::warn!(error = %e, "redis store: ignoring a value that does not decode");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn insert_refresh(
+        &self,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Already expired: nothing could take it, so nothing is written.
+        let Some(ttl) = ttl_ms(record.expires_at, now) else {
+            return Ok(());
+        };
+        self.set_px(self.key(b"r:", &key.0), codec::encode_live(&record), ttl)
+            .await
+    }
+
+    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError> {
+        let key = self.key(b"r:", &key.0);
+        let sessions = self.key(b"s:", b"");
+        let script = &self.take;
+        let taken = self
+            .run(async move |mut conn| {
+                script
+                    .key(key)
+                    .arg(now.timestamp())
+                    .arg(now.timestamp_subsec_nanos())
+                    .arg(sessions)
+                    .invoke_async::<Option<(Vec<u8>, i64)>>(&mut conn)
+                    .await
+            })
+            .await?;
+        let (value, revoked) = match taken {
+            Some((value, revoked)) => (Some(value), revoked == 1),
+            None => (None, false),
+        };
+        Ok(match self.decoded(value, codec::decode_slot) {
+            None => Taken::Unknown,
+            Some(Slot::Live(record)) if revoked => Taken::SessionRevoked {
+                session: record.session,
+            },
+            Some(Slot::Live(record)) => Taken::Live(record),
+            Some(Slot::Used { session, .. }) => Taken::AlreadyUsed { session },
+        })
+    }
+
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(ttl) = ttl_ms(until, now) else {
+            return Ok(());
+        };
+        let key = self.key(b"s:", session.0.as_bytes());
+        let value = codec::instant(until).to_vec();
+        // Only ever extended: an equal or later revocation stays.
+        self.move_forward(key, value, until, Some(ttl), true).await
+    }
+
+    async fn is_session_revoked(
+        &self,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let value = self.get(self.key(b"s:", session.0.as_bytes())).await?;
+        Ok(self
+            .decoded(value, codec::decode_instant)
+            .is_some_and(|until| until > now))
+    }
+
+    async fn set_not_before(&self, subject: &Subject, marker: NotBefore) -> Result<(), StoreError> {
+        let key = self.key(b"n:", &codec::subject_key(subject));
+        let value = codec::encode_not_before(&marker);
+        self.move_forward(key, value, marker.at, None, false).await
+    }
+
+    async fn not_before(&self, subject: &Subject) -> Result<Option<NotBefore>, StoreError> {
+        let value = self
+            .get(self.key(b"n:", &codec::subject_key(subject)))
+            .await?;
+        Ok(self.decoded(value, codec::decode_not_before))
+    }
+
+    async fn peek_refresh(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let value = self.get(self.key(b"r:", &key.0)).await?;
+        Ok(match self.decoded(value, codec::decode_slot) {
+            Some(Slot::Live(record)) if record.expires_at > now => Some(record),
+            _ => None,
+        })
+    }
+
+    async fn insert_access(
+        &self,
+        key: TokenKey,
+        record: AccessRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let expires_at = DateTime::from_timestamp(record.claims.exp, 0).unwrap_or(now);
+        let Some(ttl) = ttl_ms(expires_at, now) else {
+            return Ok(());
+        };
+        let value = codec::encode_access(&record).map_err(|e| self.unavailable(e))?;
+        self.set_px(self.key(b"a:", &key.0), value, ttl).await
+    }
+
+    async fn get_access(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccessRecord>, StoreError> {
+        let value = self.get(self.key(b"a:", &key.0)).await?;
+        Ok(self
+            .decoded(value, codec::decode_access)
+            .filter(|record| record.claims.exp > now.timestamp()))
+    }
+
+    async fn revoke_access(
+        &self,
+        key: TokenKey,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(ttl) = ttl_ms(until, now) else {
+            return Ok(());
+        };
+        let key = self.key(b"x:", &key.0);
+        let value = codec::instant(until).to_vec();
+        self.run(async move |mut conn| {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<Option<String>>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn is_access_revoked(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let value = self.get(self.key(b"x:", &key.0)).await?;
+        Ok(self
+            .decoded(value, codec::decode_instant)
+            .is_some_and(|until| until > now))
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.run(async move |mut conn| redis::cmd("PING").query_async::<String>(&mut conn).await)
+            .await
+            .map(|_| ())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(
+            redacted("redis://user:s3cret@10.0.0.1:6379/2"),
+            "redis://***@10.0.0.1:6379/2"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        let bad = check_url(&Secret::new("http://user:s3cret@x")).expect_err("not redis");
+        assert!(!bad.contains("s3cret"), "{bad}");
+    }
+
+    #[test]
+    fn ttls_round_up_and_vanish_when_past() {
+        let now = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
+        let later = DateTime::from_timestamp(1_600_000_010, 300_001).expect("valid");
+        assert_eq!(ttl_ms(later, now), Some(10_001));
+        assert_eq!(ttl_ms(now, now), None);
+        assert_eq!(ttl_ms(now, later), None);
+    }
+}
