@@ -9,12 +9,14 @@ use crate::engine::GrantError;
 /// Elements deeper than this in an XML body are refused (a TokenRequest is two levels deep).
 const XML_MAX_DEPTH: usize = 32;
 
-/// Reads a non-empty body with `codec`.
+/// Reads a non-empty body with `codec`. `xml_members` are the request contract's member names
+/// in DataContract order ([`member_names`], computed once per route).
 pub fn read(
     codec: Codec,
     body: &[u8],
     charset: Option<&str>,
     spec: &RequestSpec,
+    xml_members: &[&str],
 ) -> Result<Params, GrantError> {
     let malformed = |why: String| GrantError::MalformedBody(why);
     match codec {
@@ -28,8 +30,6 @@ pub fn read(
                     "datacontract_xml codec without request.xml".into(),
                 ));
             };
-            let members = member_names(spec);
-            let members: Vec<&str> = members.iter().map(String::as_str).collect();
             let order = match contract.member_order {
                 XmlMemberOrder::Any => xml::MemberOrder::AnyOrder,
                 XmlMemberOrder::DataContract => xml::MemberOrder::DataContract,
@@ -41,7 +41,7 @@ pub fn read(
             let contract = xml::XmlContract {
                 root: &contract.root,
                 namespace: &contract.namespace,
-                members: &members,
+                members: xml_members,
             };
             let text = xml::decode_text(body, charset).map_err(|e| malformed(e.to_string()))?;
             let pairs = xml::read_members(text.as_bytes(), &contract, order, &limits)
@@ -58,7 +58,7 @@ pub fn read(
 }
 
 /// The wire names of the request contract's members, in DataContract (ordinal) order.
-fn member_names(spec: &RequestSpec) -> Vec<String> {
+pub fn member_names(spec: &RequestSpec) -> Vec<String> {
     let f = &spec.fields;
     let mut names: Vec<String> = [
         Some(&f.grant_type),

@@ -104,6 +104,8 @@ pub struct TokenRoute {
     profile: Profile,
     policy: GrantPolicy,
     path_lower: String,
+    /// The XML request contract's member names in DataContract order.
+    xml_members: Vec<String>,
     fields: Vec<CompiledField>,
     error_fields: Vec<CompiledField>,
     errors: HashMap<ErrorKind, CompiledError>,
@@ -174,6 +176,7 @@ impl TokenRoute {
         Ok(Self {
             dialect: dialect.to_owned(),
             path_lower: profile.path.to_ascii_lowercase(),
+            xml_members: codec::member_names(&profile.request),
             profile,
             policy,
             fields,
@@ -275,7 +278,10 @@ impl TokenRoute {
             .and_then(|mt| spec.body.get(mt))
             .or_else(|| spec.body.get("*"));
         match codec {
-            Some(codec) => codec::read(*codec, request.body, charset.as_deref(), spec),
+            Some(codec) => {
+                let members: Vec<&str> = self.xml_members.iter().map(String::as_str).collect();
+                codec::read(*codec, request.body, charset.as_deref(), spec, &members)
+            }
             None => Err(GrantError::UnsupportedMediaType(media_type)),
         }
     }
