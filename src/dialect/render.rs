@@ -134,7 +134,8 @@ pub fn utf16(body: &[u8]) -> Vec<u8> {
 
 /// Writes `fields` as one compact JSON object, reading each value through `get`.
 pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'a>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
+    // A JWT alone is 400-900 bytes: start big enough not to grow.
+    let mut out = Vec::with_capacity(1024);
     out.push(b'{');
     let mut first = true;
     for field in fields {
@@ -150,7 +151,11 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
         match scalar {
             None => out.extend_from_slice(b"null"),
             Some(Scalar::Str(s)) => json_string(&mut out, &s),
-            Some(Scalar::Int(n)) => out.extend_from_slice(n.to_string().as_bytes()),
+            Some(Scalar::Int(n)) => {
+                use std::io::Write as _;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{n}");
+            }
             Some(Scalar::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Some(Scalar::Float(f)) => match serde_json::to_vec(&f) {
                 Ok(bytes) => out.extend_from_slice(&bytes),
@@ -166,6 +171,12 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
 fn json_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
+    // Tokens, ids and most texts need no escaping: copy them in one go.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         let escape: &[u8] = match byte {
