@@ -242,7 +242,7 @@ fn failure(outcome: &GrantError) -> WireResponse {
             &[],
         ),
         GrantError::MalformedBody(why) => error(400, "invalid_request", why, &[]),
-        GrantError::StoreUnavailable(_) | GrantError::StoreFull => error(
+        GrantError::StoreUnavailable(_) | GrantError::StoreFull | GrantError::Overloaded => error(
             503,
             "temporarily_unavailable",
             "the token service is temporarily unavailable",

@@ -57,6 +57,8 @@ pub enum GrantError {
     MethodNotAllowed(String),
     #[error("the token was not issued to this client")]
     TokenNotOwned,
+    #[error("too many password verifications are waiting")]
+    Overloaded,
     #[error("no acceptable response format")]
     NotAcceptable,
     #[error("integrated Windows authentication is only accepted through a trusted proxy")]
@@ -91,6 +93,7 @@ pub enum ErrorKind {
     MissingContentType,
     MethodNotAllowed,
     TokenNotOwned,
+    Overloaded,
     NotAcceptable,
     WindowsAuthUnavailable,
     StoreUnavailable,
@@ -100,7 +103,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, so profile validation can insist that each one has an entry.
-    pub const ALL: [ErrorKind; 24] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::MissingClientId,
         ErrorKind::UnknownClient,
         ErrorKind::InvalidClientSecret,
@@ -120,6 +123,7 @@ impl ErrorKind {
         ErrorKind::MissingContentType,
         ErrorKind::MethodNotAllowed,
         ErrorKind::TokenNotOwned,
+        ErrorKind::Overloaded,
         ErrorKind::NotAcceptable,
         ErrorKind::WindowsAuthUnavailable,
         ErrorKind::StoreUnavailable,
@@ -148,6 +152,7 @@ impl ErrorKind {
             ErrorKind::MissingContentType => "missing_content_type",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::TokenNotOwned => "token_not_owned",
+            ErrorKind::Overloaded => "overloaded",
             ErrorKind::NotAcceptable => "not_acceptable",
             ErrorKind::WindowsAuthUnavailable => "windows_auth_unavailable",
             ErrorKind::StoreUnavailable => "store_unavailable",
@@ -190,6 +195,7 @@ impl GrantError {
             GrantError::UnsupportedMediaType(Some(_)) => ErrorKind::UnsupportedMediaType,
             GrantError::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             GrantError::TokenNotOwned => ErrorKind::TokenNotOwned,
+            GrantError::Overloaded => ErrorKind::Overloaded,
             GrantError::NotAcceptable => ErrorKind::NotAcceptable,
             GrantError::WindowsAuthUnavailable => ErrorKind::WindowsAuthUnavailable,
             GrantError::StoreUnavailable(_) => ErrorKind::StoreUnavailable,

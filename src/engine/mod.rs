@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod directory;
 pub mod error;
+pub mod hasher;
 pub mod introspect;
 pub mod keys;
 pub mod password;
@@ -15,7 +16,6 @@ pub mod types;
 use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use tokio::sync::Semaphore;
 
 pub use clock::{Clock, FixedClock, IdSource, OsIds, SeededIds, SystemClock};
 pub use directory::{AttrValue, Attributes, Client, Directory, User};
@@ -175,6 +175,15 @@ pub struct EngineParts {
 
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$GMSvL9ngIzxVl9PKUodX7g$+gXVgNvw3H/WKnG01YRfrDhxK2Wj4OZw1w1gCpSp4tE";
 
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the decoy password hash is unusable: {0}")]
+    Hash(#[from] password::HashError),
+    #[error("cannot start the password verification threads: {0}")]
+    Threads(std::io::Error),
+}
+
 /// See the module docs.
 pub struct Engine {
     directory: Directory,
@@ -183,7 +192,7 @@ pub struct Engine {
     ids: Arc<dyn IdSource>,
     keys: Keyring,
     max_access_ttl: TimeDelta,
-    hash_permits: Semaphore,
+    hashes: hasher::HashPool,
     throttle: throttle::Throttle,
     /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
     /// password and timing does not reveal which names exist.
@@ -228,7 +237,7 @@ fn hashed_key(value: &str) -> TokenKey {
 }
 
 impl Engine {
-    pub fn new(parts: EngineParts) -> Result<Self, password::HashError> {
+    pub fn new(parts: EngineParts) -> Result<Self, EngineError> {
         // A constant hash of a random password nobody knows: parsing it costs nothing at
         // startup, verifying it costs exactly what a real user's hash costs.
         let decoy_hash = StoredHash::parse(DECOY_HASH)?;
@@ -239,7 +248,7 @@ impl Engine {
             ids: parts.ids,
             keys: parts.keys,
             max_access_ttl: parts.max_access_ttl,
-            hash_permits: Semaphore::new(parts.hash_workers.max(1)),
+            hashes: hasher::HashPool::new(parts.hash_workers).map_err(EngineError::Threads)?,
             throttle: throttle::Throttle::new(parts.throttle),
             decoy_hash,
         })
@@ -385,7 +394,7 @@ impl Engine {
             Some(user) => user.password.clone(),
             None => self.decoy_hash.clone(),
         };
-        let verified = self.verify_off_workers(hash, proof).await?;
+        let verified = self.hashes.verify(hash, proof).await?;
         match user {
             Some(user) if verified && user.may_use(&client.id) => {
                 self.throttle.succeeded(username);
@@ -396,23 +405,6 @@ impl Engine {
                 Err(GrantError::AuthenticationFailed)
             }
         }
-    }
-
-    /// Runs an argon2 verification on the blocking pool, at most `hash_workers` at a time, so
-    /// a flood of password grants queues here instead of starving the async workers.
-    async fn verify_off_workers(
-        &self,
-        hash: StoredHash,
-        proof: PasswordProof,
-    ) -> Result<bool, GrantError> {
-        let _permit = self
-            .hash_permits
-            .acquire()
-            .await
-            .map_err(|_| GrantError::Internal("password verification pool closed".into()))?;
-        tokio::task::spawn_blocking(move || hash.verify(&proof))
-            .await
-            .map_err(|e| GrantError::Internal(format!("password verification failed: {e}")))
     }
 
     async fn redeem(

@@ -53,8 +53,8 @@ pub enum StartError {
     },
     #[error("invalid signing key: {0}")]
     Key(#[from] crate::engine::keys::KeyError),
-    #[error("cannot prepare password verification: {0}")]
-    Hash(#[from] crate::engine::password::HashError),
+    #[error("cannot build the engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
     #[error("server error: {0}")]
