@@ -14,9 +14,9 @@ use super::error::GrantError;
 use super::password::StoredHash;
 use super::types::PasswordProof;
 
-/// How many verifications may wait per thread: about half a second of work at argon2's default
+/// How many verifications may wait per thread: about two seconds of work at argon2's default
 /// cost, beyond which answering "try again" beats making the client wait.
-const QUEUE_PER_WORKER: usize = 32;
+const QUEUE_PER_WORKER: usize = 128;
 
 struct Job {
     hash: StoredHash,
