@@ -295,71 +295,39 @@ impl Engine {
             return Err(GrantError::UnauthorizedClient(grant_type));
         }
         let requested_at = self.clock.now();
-        match kind {
-            GrantKind::ClientCredentials => {
-                let session = self.new_session();
-                let refresh = policy.refresh_for_client_credentials;
-                self.issue(IssueInput {
-                    grant_type,
-                    client,
-                    user: None,
-                    scope: granted_scope(request.scope),
-                    session,
-                    session_started: requested_at,
-                    requested_at,
-                    with_refresh: refresh,
-                    peer: request.peer,
-                    policy,
-                })
-                .await
+        // A new session for a new sign-in; a refresh continues its own.
+        let user = match kind {
+            GrantKind::RefreshToken(token) => {
+                return self
+                    .redeem(&token, client, requested_at, request.peer, policy)
+                    .await;
             }
-            GrantKind::Password { username, proof } => {
-                let user = self
-                    .authenticate_user(&username, proof, &client, request.peer)
-                    .await?;
-                let session = self.new_session();
-                let issued = self
-                    .issue(IssueInput {
-                        grant_type,
-                        client,
-                        user: Some(user),
-                        scope: granted_scope(request.scope),
-                        session,
-                        session_started: requested_at,
-                        requested_at,
-                        with_refresh: true,
-                        peer: request.peer,
-                        policy,
-                    })
-                    .await?;
-                Ok(issued)
-            }
-            GrantKind::Windows { principal } => {
-                let user = self
-                    .directory
+            GrantKind::ClientCredentials => None,
+            GrantKind::Password { username, proof } => Some(
+                self.authenticate_user(&username, proof, &client, request.peer)
+                    .await?,
+            ),
+            GrantKind::Windows { principal } => Some(
+                self.directory
                     .user(&principal)
                     .filter(|user| user.may_use(&client.id))
-                    .ok_or(GrantError::AuthenticationFailed)?;
-                let session = self.new_session();
-                self.issue(IssueInput {
-                    grant_type,
-                    client,
-                    user: Some(user),
-                    scope: granted_scope(request.scope),
-                    session,
-                    session_started: requested_at,
-                    requested_at,
-                    with_refresh: true,
-                    peer: request.peer,
-                    policy,
-                })
-                .await
-            }
-            GrantKind::RefreshToken(token) => {
-                self.redeem(&token, client, requested_at, request.peer, policy)
-                    .await
-            }
-        }
+                    .ok_or(GrantError::AuthenticationFailed)?,
+            ),
+        };
+        let with_refresh = user.is_some() || policy.refresh_for_client_credentials;
+        self.issue(IssueInput {
+            grant_type,
+            client,
+            user,
+            scope: granted_scope(request.scope),
+            session: self.new_session(),
+            session_started: requested_at,
+            requested_at,
+            with_refresh,
+            peer: request.peer,
+            policy,
+        })
+        .await
     }
 
     fn authenticate_client(
