@@ -136,7 +136,7 @@ fn db_error(error: impl Into<redb::Error>) -> StoreError {
 /// The expiry-index key of an item due at `at`.
 fn expiry_key(at: DateTime<Utc>, tag: u8, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + key.len());
-    out.extend_from_slice(&bucket_bytes(bucket_of(at)));
+    out.extend_from_slice(&bucket_bytes(super::expiry_second(at)));
     out.push(tag);
     out.extend_from_slice(key);
     out
@@ -145,16 +145,6 @@ fn expiry_key(at: DateTime<Utc>, tag: u8, key: &[u8]) -> Vec<u8> {
 fn bucket_bytes(second: i64) -> [u8; 8] {
     // Flipping the sign bit makes the big-endian bytes of an i64 sort in numeric order.
     ((second as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-fn bucket_of(at: DateTime<Utc>) -> i64 {
-    // An item expiring at 10.3 s is retired from the bucket of second 11.
-    let secs = at.timestamp();
-    if at.timestamp_subsec_nanos() > 0 {
-        secs + 1
-    } else {
-        secs
-    }
 }
 
 impl FileStore {

@@ -77,16 +77,6 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-fn bucket_of(at: DateTime<Utc>) -> i64 {
-    // An item expiring at 10.3 s is retired from the bucket of second 11.
-    let secs = at.timestamp();
-    if at.timestamp_subsec_nanos() > 0 {
-        secs + 1
-    } else {
-        secs
-    }
-}
-
 impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
         Self {
@@ -112,7 +102,10 @@ impl MemoryStore {
     }
 
     fn schedule(&self, item: Expiring, at: DateTime<Utc>) {
-        self.wheel().entry(bucket_of(at)).or_default().push(item);
+        self.wheel()
+            .entry(super::expiry_second(at))
+            .or_default()
+            .push(item);
     }
 
     fn wheel(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, Vec<Expiring>>> {

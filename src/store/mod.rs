@@ -56,6 +56,17 @@ impl StoreSettings {
     }
 }
 
+/// The whole second at or after which something expiring at `at` is gone: an item expiring at
+/// 10.3 s is retired with second 11 (the backends' expiry sweeps work in whole seconds).
+pub(crate) fn expiry_second(at: DateTime<Utc>) -> i64 {
+    let secs = at.timestamp();
+    if at.timestamp_subsec_nanos() > 0 {
+        secs + 1
+    } else {
+        secs
+    }
+}
+
 /// The store's key for a refresh token: the SHA-256 of the token, so a dump of the store
 /// holds nothing a client could redeem.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
