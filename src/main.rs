@@ -39,7 +39,7 @@ enum Command {
     },
     /// Validate a configuration and print every problem with its key path; exit 1 if any.
     ///
-    /// Example: route[1].dialect: unknown dialect "vizseak"; known: vizseek
+    /// Example: route[1].dialect: unknown dialect "vizseak"; known: vizseek, swagger, owin
     /// Environment overrides (TOKENGATE__...) are applied, as `serve` would apply them.
     /// With --connect, also open the store and check that it answers (Redis reachable within
     /// [store] timeout, the database file writable and not held by another process).

@@ -117,7 +117,9 @@ fn check_prints_every_problem_and_exits_1() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("route[1].dialect: unknown dialect \"vizseak\"; known: vizseek"),
+        stderr.contains(
+            "route[1].dialect: unknown dialect \"vizseak\"; known: vizseek, swagger, owin"
+        ),
         "{stderr}"
     );
 }
