@@ -2,9 +2,8 @@
 //! Redis, the file store through `kill -9`, Redis going away and coming back (through a proxy
 //! the test switches off and on), and `tokengate check --connect`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::helpers::{
     DEMO_PASSWORD_SHA1, FORM, TempDir, form, redis_available, redis_clear, redis_prefix, redis_url,
-    repo_path, send, service,
+    repo_path, send, service, spawn_gateway,
 };
 
 /// A gateway process; killed (SIGKILL) when dropped.
@@ -64,34 +63,19 @@ fn redis_store(prefix: &str) -> String {
 
 /// Starts the binary on `config_path` and waits for its listening line.
 fn start(config_path: &Path) -> Gateway {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokengate"));
+    command
         .args(["serve", "--config"])
         .arg(config_path)
-        .env("RUST_LOG", "warn,tokengate=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut seen = Vec::new();
-    let base = loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("exited before listening:\n{}", seen.join("\n"));
-        };
-        if let Some(at) = line.find("address=") {
-            let addr = line[at + "address=".len()..]
-                .split_whitespace()
-                .next()
-                .expect("addr");
-            break format!("http://{addr}");
-        }
-        seen.push(line);
-    };
+        .env("RUST_LOG", "warn,tokengate=info");
+    let spawned = spawn_gateway(command);
     // Keep draining the log so the server never blocks on a full pipe.
+    let lines = spawned.rest;
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Gateway { child, base }
+    Gateway {
+        child: spawned.child,
+        base: spawned.base,
+    }
 }
 
 fn write_config(dir: &TempDir, name: &str, text: &str) -> std::path::PathBuf {

@@ -53,6 +53,17 @@ pub async fn service(
     actix_test::init_service(App::new().configure(configure(gateway))).await
 }
 
+/// An in-process actix service, as `service` builds it.
+pub trait TestApp:
+    Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
+{
+}
+
+impl<S> TestApp for S where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
+{
+}
+
 /// A response reduced to what tests compare.
 #[derive(Debug)]
 pub struct Answer {
@@ -234,5 +245,50 @@ pub async fn redis_clear(prefix: &str) {
             return;
         }
         cursor = next;
+    }
+}
+
+/// A `tokengate` process that has logged its listening line.
+pub struct Spawned {
+    pub child: std::process::Child,
+    /// `http://IP:PORT`
+    pub base: String,
+    /// The log lines before the listening line, in order.
+    pub before: Vec<String>,
+    /// The rest of the log, still to be drained (the server blocks on a full pipe otherwise).
+    pub rest: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+/// Starts the built binary with `command`'s arguments and environment, stdout piped, and waits
+/// for the `address=IP:PORT` line.
+pub fn spawn_gateway(mut command: std::process::Command) -> Spawned {
+    use std::io::BufRead;
+    let mut child = command
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut rest = std::io::BufReader::new(stdout).lines();
+    let mut before = Vec::new();
+    let base = loop {
+        let Some(Ok(line)) = rest.next() else {
+            panic!("exited before listening:\n{}", before.join("\n"));
+        };
+        if let Some(at) = line.find("address=") {
+            let addr = line[at + "address=".len()..]
+                .split_whitespace()
+                .next()
+                .expect("addr");
+            break format!("http://{addr}");
+        }
+        before.push(line);
+    };
+    Spawned {
+        child,
+        base,
+        before,
+        rest,
     }
 }

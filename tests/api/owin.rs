@@ -7,7 +7,9 @@ use base64::Engine as _;
 use chrono::TimeDelta;
 use tokengate::engine::FixedClock;
 
-use crate::helpers::{Answer, FORM, form, gateway_from, golden_instant, repo_path, send, service};
+use crate::helpers::{
+    Answer, FORM, TestApp, form, gateway_from, golden_instant, repo_path, send, service,
+};
 
 const RESOURCE_SERVER: &str = "demo-confidential:demo-secret";
 
@@ -35,14 +37,7 @@ macro_rules! app {
     }};
 }
 
-async fn login<S>(app: &S, path: &str) -> serde_json::Value
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse,
-            Error = actix_web::Error,
-        >,
-{
+async fn login<S: TestApp>(app: &S, path: &str) -> serde_json::Value {
     let body = form(&[
         ("grant_type", "password"),
         ("username", "user@example.com"),
@@ -53,14 +48,7 @@ where
     answer.json()
 }
 
-async fn introspect<S>(app: &S, token: &str, caller: Option<&str>) -> Answer
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse,
-            Error = actix_web::Error,
-        >,
-{
+async fn introspect<S: TestApp>(app: &S, token: &str, caller: Option<&str>) -> Answer {
     let auth = caller.map(basic);
     let mut headers = vec![FORM];
     if let Some(auth) = &auth {
@@ -76,14 +64,7 @@ where
     .await
 }
 
-async fn revoke<S>(app: &S, token: &str, caller: &str, hint: Option<&str>) -> Answer
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse,
-            Error = actix_web::Error,
-        >,
-{
+async fn revoke<S: TestApp>(app: &S, token: &str, caller: &str, hint: Option<&str>) -> Answer {
     let auth = basic(caller);
     let mut pairs = vec![("token", token)];
     if let Some(hint) = hint {

@@ -2,16 +2,9 @@
 
 use chrono::TimeDelta;
 
-use crate::helpers::{DEMO_PASSWORD_SHA1, FORM, form, send, service, vizseek_gateway};
+use crate::helpers::{DEMO_PASSWORD_SHA1, FORM, TestApp, form, send, service, vizseek_gateway};
 
-async fn login<S>(app: &S) -> serde_json::Value
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse,
-            Error = actix_web::Error,
-        >,
-{
+async fn login<S: TestApp>(app: &S) -> serde_json::Value {
     let body = form(&[
         ("grant_type", "password"),
         ("client_id", "demo-client"),

@@ -1,12 +1,11 @@
 //! The built binary over a real socket: startup, the demo's routes, /healthz, 404, body limits
 //! on a kept-alive connection, and graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::helpers::{DEMO_PASSWORD_SHA1, form};
+use crate::helpers::{DEMO_PASSWORD_SHA1, Spawned, form, spawn_gateway};
 
 struct Server {
     child: Child,
@@ -31,35 +30,19 @@ impl Drop for Server {
 
 /// Starts `tokengate` (the demo config) on a free port and waits for its listening line.
 fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokengate"));
+    command
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut first = None;
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("a listening line before exit")
-            .expect("utf8");
-        first.get_or_insert_with(|| line.clone());
-        if let Some(at) = line.find("address=") {
-            let addr = line[at + "address=".len()..]
-                .split_whitespace()
-                .next()
-                .expect("addr");
-            break format!("http://{addr}");
-        }
-    };
+        .env("RUST_LOG", "info");
+    let Spawned {
+        child,
+        base,
+        before,
+        rest: lines,
+    } = spawn_gateway(command);
+    let first = before.first();
     assert!(
-        first
-            .as_deref()
-            .is_some_and(|l| l.contains("embedded demo configuration")),
+        first.is_some_and(|l| l.contains("embedded demo configuration")),
         "the first log line says the demo config is in use: {first:?}"
     );
     // Keep draining the log so the server never blocks on a full pipe.
