@@ -1,9 +1,8 @@
 //! The `tokengate` command line: `serve` (the default), `check` and `hash-password`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use clap::{Parser, Subcommand};
 use tokengate::config::{self, Source};
@@ -64,6 +63,9 @@ enum Command {
     HashPassword,
 }
 
+#[global_allocator]
+static ALLOCATOR: tokengate::Allocator = tokengate::Allocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { config: None }) {
@@ -77,86 +79,8 @@ fn source(config: Option<PathBuf>) -> Source {
     config.map_or(Source::Demo, Source::File)
 }
 
-/// Logs go to standard output through a 64 KiB buffer shared by the workers and flushed every
-/// 100 ms (and when full, and at exit), the way a web server's buffered access log works: the
-/// line every request logs costs formatting and a copy, not a `write(2)` and a thread wake-up
-/// per line. A crash loses at most the last 100 ms of lines.
-fn init_logging() -> FlushOnDrop {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let buffer = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stdout(),
-    )));
-    let flusher = buffer.clone();
-    let started = std::thread::Builder::new()
-        .name("tokengate-log-flush".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                flush(&flusher);
-            }
-        });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(SharedBuffer(buffer.clone()))
-        .init();
-    if let Err(e) = started {
-        tracing::warn!("no log flusher thread ({e}): log lines appear as the buffer fills");
-    }
-    FlushOnDrop(buffer)
-}
-
-type LogBuffer = Arc<Mutex<std::io::BufWriter<std::io::Stdout>>>;
-
-fn flush(buffer: &LogBuffer) {
-    let mut buffer = buffer
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Nowhere to report a failing standard output.
-    let _ = buffer.flush();
-}
-
-struct SharedBuffer(LogBuffer);
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedBuffer {
-    type Writer = LockedBuffer<'a>;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        LockedBuffer(
-            self.0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
-    }
-}
-
-/// The buffer, held for one log line.
-struct LockedBuffer<'a>(std::sync::MutexGuard<'a, std::io::BufWriter<std::io::Stdout>>);
-
-impl Write for LockedBuffer<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.write(bytes)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        // The flusher thread decides when lines leave; a per-line flush would defeat the buffer.
-        Ok(())
-    }
-}
-
-/// Flushes the log buffer when `serve` returns.
-struct FlushOnDrop(LogBuffer);
-
-impl Drop for FlushOnDrop {
-    fn drop(&mut self) {
-        flush(&self.0);
-    }
-}
-
 fn serve(config: Option<PathBuf>) -> ExitCode {
-    let _flush_on_exit = init_logging();
+    let _flush_on_exit = tokengate::logging::init();
     let source = source(config);
     match &source {
         Source::File(path) => tracing::info!(config = %path.display(), "tokengate starting"),
