@@ -7,7 +7,7 @@
 //!
 //! Refresh tokens are nearly all of the state on a busy gateway (one per sign-in and refresh,
 //! each kept for the refresh TTL), so they are held compactly: the budget is 160 resident bytes
-//! per live token (ten million in 1.6 GiB).
+//! per live token (ten million in 1.6 GiB), and the memory goes back to the OS once they expire.
 //!
 //! - The `tokens` table maps a 16-byte [`Key16`] (half of the token's SHA-256) to a 44-byte
 //!   [`Packed`] record held inline: session id 16, session start and expiry as i64 nanoseconds
@@ -28,10 +28,15 @@
 //! tokens issued meanwhile, which end up scattered over every page the old tokens used, so those
 //! pages cannot go back to the OS (measured: after expiry, boxed records kept twice the RSS of
 //! inline ones); a table is one allocation and leaves whole when it is shrunk.
+//!
+//! Memory goes back once a table is mostly empty: every [`COMPACT_CHECK_EVERY`] retirements the
+//! store looks at its tables, shrinks any that is below a quarter of its capacity and then asks
+//! the allocator to return free pages (`malloc_trim` with glibc). Like retirement, this happens
+//! as inserts advance the wheel.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -49,6 +54,16 @@ pub const DEFAULT_MAX_ENTRIES: usize = 2_000_000;
 /// How many expiry-wheel items one insert may retire; enough to keep up with any insert rate
 /// (each insert adds at most two items) while bounding the work on one request.
 const SWEEP_BUDGET: usize = 8;
+
+/// Retirements between two looks at whether a table has become sparse. A look read-locks every
+/// shard of each table, so it is kept off the per-request path; a shrink costs time in
+/// proportion to the table, and the table must have lost most of its entries since the last one
+/// (it holds at least half its capacity after a shrink and is shrunk only below a quarter), so
+/// the cost per retirement stays constant.
+const COMPACT_CHECK_EVERY: usize = 4096;
+
+/// Tables with fewer slots than this are left as they are: too small to matter.
+const COMPACT_MIN_CAPACITY: usize = 4096;
 
 /// The most distinct client and user ids [`Names`] keeps. They come from the configured
 /// directory, so this is never reached by a real configuration; it only keeps a fault elsewhere
@@ -362,6 +377,19 @@ impl Scopes {
         lock(&self.table).release(id);
     }
 
+    /// Gives back what a past crowd of distinct scopes left: trailing free ids and spare room.
+    fn compact(&self) {
+        let mut table = lock(&self.table);
+        while matches!(table.slots.last(), Some(None)) {
+            table.slots.pop();
+        }
+        let last_id = table.slots.len();
+        table.free.retain(|&id| id as usize <= last_id);
+        table.slots.shrink_to_fit();
+        table.free.shrink_to_fit();
+        table.ids.shrink_to_fit();
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         lock(&self.table).ids.len()
@@ -391,6 +419,10 @@ pub struct MemoryStore {
     wheel: Mutex<BTreeMap<i64, Vec<Expiring>>>,
     entries: AtomicUsize,
     max_entries: usize,
+    /// Retirements so far, for [`COMPACT_CHECK_EVERY`].
+    retired: AtomicUsize,
+    /// Set while one thread compacts, so that others do not queue behind it to do it again.
+    compacting: AtomicBool,
 }
 
 impl Default for MemoryStore {
@@ -421,6 +453,8 @@ impl MemoryStore {
             wheel: Mutex::new(BTreeMap::new()),
             entries: AtomicUsize::new(0),
             max_entries,
+            retired: AtomicUsize::new(0),
+            compacting: AtomicBool::new(false),
         }
     }
 
@@ -463,9 +497,11 @@ impl MemoryStore {
             }
         }
         // Map removals happen outside the wheel lock so inserts never wait on them.
-        for item in due {
-            self.retire(item, now);
-        }
+        let retired = due
+            .into_iter()
+            .filter(|item| self.retire(*item, now))
+            .count();
+        self.after_retiring(retired);
     }
 
     /// Removes an item if it is still expired; whether an entry left.
@@ -503,6 +539,32 @@ impl MemoryStore {
             self.entries.fetch_sub(1, Ordering::Relaxed);
         }
         removed
+    }
+
+    /// Shrinks tables the sweep has left mostly empty and hands the freed pages back to the OS;
+    /// looks only once every [`COMPACT_CHECK_EVERY`] retirements.
+    fn after_retiring(&self, retired: usize) {
+        if retired == 0 {
+            return;
+        }
+        let before = self.retired.fetch_add(retired, Ordering::Relaxed);
+        if before / COMPACT_CHECK_EVERY == (before + retired) / COMPACT_CHECK_EVERY {
+            return;
+        }
+        if self.compacting.swap(true, Ordering::Acquire) {
+            return;
+        }
+        // Each shrink write-locks one shard at a time while it rehashes that shard; no other
+        // lock is held.
+        let mut shrunk = shrink_if_sparse(&self.tokens);
+        shrunk |= shrink_if_sparse(&self.access);
+        shrunk |= shrink_if_sparse(&self.revoked_access);
+        shrunk |= shrink_if_sparse(&self.revoked_sessions);
+        if shrunk {
+            self.scopes.compact();
+            release_free_memory();
+        }
+        self.compacting.store(false, Ordering::Release);
     }
 
     fn session_revoked(&self, session: SessionId, now: DateTime<Utc>) -> bool {
@@ -554,6 +616,33 @@ impl MemoryStore {
         }
     }
 }
+
+fn shrink_if_sparse<K, V, S>(map: &DashMap<K, V, S>) -> bool
+where
+    K: Eq + Hash,
+    S: BuildHasher + Clone,
+{
+    let capacity = map.capacity();
+    if capacity < COMPACT_MIN_CAPACITY || map.len() >= capacity / 4 {
+        return false;
+    }
+    map.shrink_to_fit();
+    true
+}
+
+/// Asks glibc to give free memory back to the OS: freeing a large table returns it to malloc,
+/// which keeps it in the process (and in RSS) unless it sits at the top of the heap.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists; it is
+    // thread-safe and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 #[async_trait]
 impl TokenStore for MemoryStore {
@@ -961,12 +1050,44 @@ mod tests {
         assert_eq!(admin, read, "the freed id is reused");
         scopes.release(admin);
         scopes.release(write);
+        scopes.compact();
         assert_eq!(scopes.len(), 0);
+        assert!(lock(&scopes.table).slots.is_empty());
     }
 
     #[test]
     fn the_key_hash_is_the_keys_own_prefix() {
         let key = Key16::of(&key(3));
         assert_eq!(KeyPrefix.hash_one(key), key.prefix());
+    }
+
+    #[test]
+    fn the_table_shrinks_once_its_tokens_have_expired() {
+        block_on(async {
+            let store = MemoryStore::default();
+            let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
+            for i in 0..40_000 {
+                let rec = full_record(t0 + TimeDelta::seconds(10));
+                store.insert_refresh(key(i), rec, t0).await.expect("insert");
+            }
+            let full = store.tokens.capacity();
+            assert!(full >= 40_000);
+            let later = t0 + TimeDelta::seconds(60);
+            // Enough inserts to retire the 40 000 at 8 each.
+            for i in 100_000..106_000 {
+                let rec = record(later + TimeDelta::seconds(10));
+                store
+                    .insert_refresh(key(i), rec, later)
+                    .await
+                    .expect("insert");
+            }
+            assert_eq!(store.len(), 6_000);
+            let shrunk = store.tokens.capacity();
+            assert!(
+                shrunk * 4 <= full,
+                "capacity {full} after the fill, {shrunk} after expiry"
+            );
+            assert_eq!(store.scopes.len(), 0, "expired tokens let go of the scope");
+        });
     }
 }
