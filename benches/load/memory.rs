@@ -179,14 +179,16 @@ pub fn run() -> Result<(), String> {
         }
     );
     println!(
-        "| then {} more grants | {TOKENS} | {:.1} MiB | the second million {} |",
+        "| then {} more grants | {TOKENS} | {:.1} MiB | the second million {} ({:.0} bytes per \
+         live token) |",
         TOKENS - SWEEP_GRANTS,
         mib(refilled),
         if refilled <= full + grown / 10 {
             "fits in the memory the first left (RSS grew < 10% of the first fill)"
         } else {
             "needed new memory"
-        }
+        },
+        refilled.saturating_sub(before) as f64 / TOKENS as f64
     );
     println!(
         "\nPeak RSS (VmHWM) {:.1} MiB. The store's own entry count is not reachable through the \
