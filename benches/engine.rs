@@ -16,10 +16,6 @@ use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
 use tokengate::negotiate::{NoMatch, negotiate};
 
-/// The allocator the server runs on, so the figures are the server's.
-#[global_allocator]
-static ALLOCATOR: tokengate::Allocator = tokengate::Allocator;
-
 const CONFIG: &str = r#"
 [signing]
 secret = "bench-signing-secret-0123456789abcdef0123"

@@ -53,12 +53,6 @@ use std::time::{Duration, Instant};
 use procs::{ChildGuard, Server};
 use wrk::{Figures, Load, Script};
 
-/// The allocator `tokengate` runs on, so the memory child measures what the server holds. The
-/// baseline server (also this binary) runs on it too: the comparison is of the code, not of the
-/// allocator.
-#[global_allocator]
-static ALLOCATOR: tokengate::Allocator = tokengate::Allocator;
-
 /// The gateway's configuration; `[[route]]`s of dialects this build lacks are dropped at run time.
 const BENCH_TOML: &str = include_str!("load/bench.toml");
 const TOKENGATE: &str = env!("CARGO_BIN_EXE_tokengate");

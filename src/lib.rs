@@ -32,9 +32,3 @@ pub mod logging;
 pub mod negotiate;
 pub mod store;
 
-/// The allocator `tokengate` runs on, for the binary and the benches that measure it: mimalloc
-/// serves the many small, short-lived allocations of a request at about half of glibc's cost
-/// per call (measured with callgrind under the load bench: allocation fell from 15% to 7% of a
-/// client_credentials request's instructions), and returns freed pages to the system without
-/// `malloc_trim`.
-pub use mimalloc::MiMalloc as Allocator;

@@ -63,9 +63,6 @@ enum Command {
     HashPassword,
 }
 
-#[global_allocator]
-static ALLOCATOR: tokengate::Allocator = tokengate::Allocator;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { config: None }) {
