@@ -179,6 +179,20 @@ pub fn negotiate_headers(headers: &RequestHeaders<'_>, no_match: NoMatch) -> Opt
 /// (negotiation itself compares it raw, as Web API does). `None` if the value does not parse.
 #[must_use]
 pub fn media_type_of(content_type: &str) -> Option<(String, Option<String>)> {
+    // The common case, a bare `type/subtype`, is what the full parse would return, lowercased.
+    let bytes = content_type.as_bytes();
+    let kind_len = token_len(bytes, 0);
+    if kind_len > 0
+        && bytes.get(kind_len) == Some(&b'/')
+        && kind_len + 1 + token_len(bytes, kind_len + 1) == bytes.len()
+        && bytes.len() > kind_len + 1
+    {
+        return Some((content_type.to_ascii_lowercase(), None));
+    }
+    parsed_media_type_of(content_type)
+}
+
+fn parsed_media_type_of(content_type: &str) -> Option<(String, Option<String>)> {
     let parsed = parse_single_media_range(content_type)?;
     let charset = parsed
         .param_value("charset")
@@ -1146,6 +1160,31 @@ mod tests {
             let got = media_type_of(input);
             let got = got.as_ref().map(|(m, c)| (m.as_str(), c.as_deref()));
             assert_eq!(got, expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn the_bare_media_type_shortcut_agrees_with_the_full_parse() {
+        for input in [
+            "application/xml",
+            "Application/XML",
+            "text/json",
+            "*/*",
+            "a/",
+            "/b",
+            "/",
+            "a/b/c",
+            "a//b",
+            "a/b ",
+            "a/b;",
+            "a/\u{e9}",
+            "x-custom.type+json/v1",
+        ] {
+            assert_eq!(
+                media_type_of(input),
+                parsed_media_type_of(input),
+                "input {input:?}"
+            );
         }
     }
 
