@@ -31,4 +31,3 @@ pub mod http;
 pub mod logging;
 pub mod negotiate;
 pub mod store;
-

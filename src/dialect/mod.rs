@@ -580,7 +580,7 @@ mod tests {
     fn negotiation_outcomes_are_kept_per_header_combination_up_to_a_bound() {
         let memo = NegotiationMemo::default();
         let calls = std::cell::Cell::new(0);
-        let mut ask = |headers: [Option<&str>; 3], answer: &str| {
+        let ask = |headers: [Option<&str>; 3], answer: &str| {
             memo.get_or_insert(headers, || {
                 calls.set(calls.get() + 1);
                 json(answer)
@@ -595,7 +595,10 @@ mod tests {
         assert_eq!(ask([None, Some("a/b"), None], "charset"), json("charset"));
         assert_eq!(calls.get(), 4);
         for i in 0..2 * NegotiationMemo::MAX_ENTRIES {
-            ask([Some(&format!("x/{i}")), None, None], "made up");
+            assert_eq!(
+                ask([Some(&format!("x/{i}")), None, None], "made up"),
+                json("made up")
+            );
         }
         assert_eq!(memo.0.len(), NegotiationMemo::MAX_ENTRIES);
         // Known combinations are still answered from the memo; new ones are computed each time.
@@ -609,7 +612,10 @@ mod tests {
         assert_eq!(calls.get(), before + 2);
         let long = "a/".repeat(NegotiationMemo::MAX_KEY_BYTES);
         let small = NegotiationMemo::default();
-        small.get_or_insert([Some(&long), None, None], || json("long"));
+        assert_eq!(
+            small.get_or_insert([Some(&long), None, None], || json("long")),
+            json("long")
+        );
         assert_eq!(small.0.len(), 0);
     }
 
