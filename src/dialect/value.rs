@@ -170,7 +170,7 @@ impl<'a> GrantValues<'a> {
             Source::Role => user
                 .and_then(|u| u.role.as_ref())
                 .map_or(Value::Absent, |r| str(r.as_str())),
-            Source::PeerIp => Value::Str(Cow::Owned(grant.peer.to_string())),
+            Source::PeerIp => Value::Str(Cow::Owned(IpText::new(grant.peer).as_str().to_owned())),
             Source::ClientAttr(name) => attr(grant.client.attributes.get(name)),
             Source::UserAttr(name) => attr(user.and_then(|u| u.attributes.get(name))),
             Source::Const(text) => str(text),
@@ -250,4 +250,87 @@ pub fn typed(value: Value<'_>, kind: ValueType) -> Option<Scalar<'_>> {
         (Value::Float(f), _) => Scalar::Float(f),
     };
     Some(scalar)
+}
+
+/// An IP address as text, IPv4 written digit by digit rather than through `core::fmt` (four
+/// integer formats and a pad): the request log and the `peer.ip` source write one per request.
+#[derive(Clone, Copy)]
+pub struct IpText {
+    text: [u8; 46],
+    len: u8,
+}
+
+impl IpText {
+    pub fn new(ip: std::net::IpAddr) -> Self {
+        let mut text = [0u8; 46];
+        let mut len = 0;
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text[len] = b'.';
+                        len += 1;
+                    }
+                    if octet >= 100 {
+                        text[len] = b'0' + octet / 100;
+                        len += 1;
+                    }
+                    if octet >= 10 {
+                        text[len] = b'0' + octet / 10 % 10;
+                        len += 1;
+                    }
+                    text[len] = b'0' + octet % 10;
+                    len += 1;
+                }
+            }
+            std::net::IpAddr::V6(v6) => {
+                use std::io::Write as _;
+                let mut cursor = std::io::Cursor::new(&mut text[..]);
+                // The longest IPv6 text is 45 bytes, which fits.
+                let _ = write!(cursor, "{v6}");
+                len = cursor.position() as usize;
+            }
+        }
+        Self {
+            text,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, dots, colons and hex letters are ever written.
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for IpText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod ip_text_tests {
+    use super::IpText;
+
+    #[test]
+    fn ip_text_is_what_display_writes() {
+        let addresses = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.0.100.9",
+            "::1",
+            "::",
+            "2001:db8::8a2e:370:7334",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+            "0:0:0:0:0:ffff:c000:280",
+        ];
+        for address in addresses {
+            let ip: std::net::IpAddr = address.parse().unwrap();
+            assert_eq!(IpText::new(ip).as_str(), ip.to_string(), "{address}");
+        }
+    }
 }
