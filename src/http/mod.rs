@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::config::{Settings, SigningKey};
+use crate::dialect::value::IpText;
 use crate::dialect::{Headers, WireRequest, WireResponse};
 use crate::endpoints;
 use crate::engine::{
@@ -173,7 +174,7 @@ async fn handle(
                 route = route.path(),
                 dialect = route.dialect(),
                 method = %request.method(),
-                peer = %peer,
+                peer = %IpText::new(peer),
                 grant = outcome.grant.map_or("-", |g| g.as_str()),
                 outcome = outcome.error.map_or("granted", |e| e.as_str()),
                 status = response.status,
@@ -197,7 +198,7 @@ async fn handle(
             tracing::info!(
                 endpoint = ?endpoint,
                 method = %request.method(),
-                peer = %peer,
+                peer = %IpText::new(peer),
                 status = response.status,
                 latency_us = started.elapsed().as_micros() as u64,
                 "endpoint request"
@@ -253,11 +254,45 @@ async fn health(gateway: &Gateway) -> HttpResponse {
 
 fn to_actix(response: WireResponse) -> HttpResponse {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
-    for (name, value) in &response.headers {
-        builder.append_header((name.as_str(), value.as_str()));
+    let mut answer = HttpResponse::with_body(status, response.body);
+    let headers = answer.headers_mut();
+    for (name, value) in response.headers {
+        // The value's buffer moves into the header as it is (validated, not copied).
+        match (
+            header_name(&name),
+            HeaderValue::from_maybe_shared(web::Bytes::from(value)),
+        ) {
+            (Ok(name), Ok(value)) => headers.append(name, value),
+            // Profiles are validated at startup; a header that still does not convert is a bug
+            // to hear about, not a reason to fail the answer.
+            (name, value) => tracing::error!(
+                name = ?name.err(),
+                value = ?value.err(),
+                "response header dropped: not a valid HTTP header"
+            ),
+        }
     }
-    builder.body(response.body)
+    answer.map_into_boxed_body()
+}
+
+/// The headers dialects answer with, without parsing their names each time.
+fn header_name(name: &str) -> Result<HeaderName, actix_web::http::header::InvalidHeaderName> {
+    use actix_web::http::header;
+    const KNOWN: [HeaderName; 6] = [
+        header::CONTENT_TYPE,
+        header::CACHE_CONTROL,
+        header::PRAGMA,
+        header::EXPIRES,
+        header::WWW_AUTHENTICATE,
+        header::RETRY_AFTER,
+    ];
+    match KNOWN
+        .iter()
+        .find(|known| known.as_str().eq_ignore_ascii_case(name))
+    {
+        Some(known) => Ok(known.clone()),
+        None => HeaderName::try_from(name),
+    }
 }
 
 /// A bound, not yet running gateway server.
