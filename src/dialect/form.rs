@@ -32,6 +32,11 @@ impl Params {
         Self { pairs }
     }
 
+    /// The pairs in body order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
