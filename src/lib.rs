@@ -28,6 +28,7 @@ pub mod endpoints;
 pub mod engine;
 pub mod gateway;
 pub mod http;
+pub mod json;
 pub mod logging;
 pub mod negotiate;
 pub mod store;

@@ -146,11 +146,11 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
             out.push(b',');
         }
         first = false;
-        json_string(&mut out, &field.name);
+        crate::json::write_string(&mut out, &field.name);
         out.push(b':');
         match scalar {
             None => out.extend_from_slice(b"null"),
-            Some(Scalar::Str(s)) => json_string(&mut out, &s),
+            Some(Scalar::Str(s)) => crate::json::write_string(&mut out, &s),
             Some(Scalar::Int(n)) => {
                 use std::io::Write as _;
                 // Writing into a Vec cannot fail.
@@ -165,59 +165,4 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
     }
     out.push(b'}');
     out
-}
-
-/// A JSON string literal: `"` and `\` and control characters escaped, nothing else.
-fn json_string(out: &mut Vec<u8>, text: &str) {
-    out.push(b'"');
-    let bytes = text.as_bytes();
-    // Tokens, ids and most texts need no escaping: copy them in one go. The scan has no early
-    // exit so that it vectorises; a JWT is hundreds of bytes.
-    let needs_escaping = bytes.iter().fold(false, |dirty, &b| {
-        dirty | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !needs_escaping {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(format!("\\u{byte:04x}").as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escape);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strings_escape_only_what_json_requires() {
-        let mut out = Vec::new();
-        json_string(&mut out, "a/b<c>&\"d\\e\u{1}\né");
-        assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            "\"a/b<c>&\\\"d\\\\e\\u0001\\né\""
-        );
-    }
 }
