@@ -930,7 +930,8 @@ fn paced_table(
 /// The in-process argon2 verify rate of the demo hash (run pinned to the server's core): prints
 /// `VERIFY_RATE <verifies> <wall seconds> <own CPU ticks>`.
 fn verify_rate(seconds: &str, phc: &str) -> Result<(), String> {
-    use tokengate::engine::{PasswordProof, Sha1Hex, StoredHash};
+    use tokengate::domain::{PasswordProof, Sha1Hex};
+    use tokengate::engine::StoredHash;
     let seconds: f64 = seconds.parse().map_err(|_| "seconds")?;
     let hash = StoredHash::parse(phc).map_err(|e| e.to_string())?;
     let proof = PasswordProof::Sha1Hex(Sha1Hex::parse(DEMO_SHA1).map_err(|e| e.to_string())?);

@@ -33,13 +33,12 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use criterion::{Criterion, Throughput};
 use tokengate::config::{Source, load_with_env};
-use tokengate::dialect::WireRequest;
-use tokengate::engine::{ClientId, OsIds, SessionId, SystemClock, UserId};
+use tokengate::domain::{ClientId, RefreshRecord, SessionId, TokenKey, TokenStore, UserId};
+use tokengate::engine::{OsIds, SystemClock};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
-use tokengate::store::{
-    FileOptions, FileStore, RedisOptions, RedisStore, RefreshRecord, TokenKey, TokenStore,
-};
+use tokengate::store::{FileOptions, FileStore, RedisOptions, RedisStore};
+use tokengate::wire::WireRequest;
 
 const CONCURRENCY: usize = 64;
 const HTTP_CONNECTIONS: usize = 64;
@@ -368,7 +367,7 @@ fn footprint(runtime: &tokio::runtime::Runtime, with_redis: bool) {
         let before = used_memory(&mut conn).await;
         let store = Arc::new(
             RedisStore::new(&RedisOptions {
-                url: tokengate::engine::Secret::new(redis_url()),
+                url: tokengate::domain::Secret::new(redis_url()),
                 key_prefix: prefix.clone(),
                 timeout: Duration::from_secs(5),
             })

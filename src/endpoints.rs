@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::dialect::{WireRequest, WireResponse, basic, form};
-use crate::engine::{
-    ActiveToken, ClientAuth, ClientAuthVia, ClientId, Engine, GrantError, Secret, TokenKind,
-};
+use crate::dialect::{basic, form};
+use crate::domain::{ClientId, Secret};
+use crate::engine::{ActiveToken, ClientAuth, ClientAuthVia, Engine, GrantError, TokenKind};
+use crate::wire::{WireRequest, WireResponse};
 
 /// Where the endpoints live and who may introspect.
 #[derive(Debug, Clone)]

@@ -5,10 +5,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::dialect::{Headers, Rendering, TokenRoute, WireRequest, WireResponse};
+use crate::dialect::{Rendering, TokenRoute};
+use crate::domain::GrantType;
 use crate::endpoints::{Endpoint, EndpointSettings};
-use crate::engine::Engine;
-use crate::engine::{ErrorKind, GrantError, GrantType};
+use crate::engine::{Engine, ErrorKind, GrantError};
+use crate::wire::{Headers, WireRequest, WireResponse};
 
 /// What one token request came to, for the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod dialect;
+pub mod domain;
 pub mod endpoints;
 pub mod engine;
 pub mod gateway;
@@ -32,3 +33,4 @@ pub mod json;
 pub mod logging;
 pub mod negotiate;
 pub mod store;
+pub mod wire;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tokengate::config::{self, Source};
-use tokengate::engine::{Secret, StoredHash};
+use tokengate::domain::Secret;
+use tokengate::engine::StoredHash;
 use tokengate::http::{Application, Runtime};
 
 /// A token gateway that speaks the wire dialects of legacy token endpoints (VizSeek's

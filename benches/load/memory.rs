@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokengate::config::{Source, load_with_env};
-use tokengate::engine::{
-    ClientAuth, ClientAuthVia, ClientId, FixedClock, GrantKind, GrantRequest, OsIds,
-};
+use tokengate::domain::ClientId;
+use tokengate::engine::{ClientAuth, ClientAuthVia, FixedClock, GrantKind, GrantRequest, OsIds};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
 

@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::dialect::{self, Profile, TokenRoute};
+use crate::domain::{ClientId, GrantType, Role, Secret, UserId, Username};
 use crate::endpoints::EndpointSettings;
 use crate::engine::keys::algorithm;
 use crate::engine::throttle::ThrottleSettings;
-use crate::engine::{
-    AttrValue, Attributes, Client, ClientId, Directory, GrantType, Key, Keyring, Role, Secret,
-    StoredHash, User, UserId, Username,
-};
+use crate::engine::{AttrValue, Attributes, Client, Directory, Key, Keyring, StoredHash, User};
 
 /// The demo configuration `serve` uses without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("../../fixtures/demo.toml");

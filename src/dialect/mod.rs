@@ -13,16 +13,17 @@ pub mod value;
 pub mod xml;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use base64::Engine as _;
 use chrono::TimeDelta;
 
+use crate::domain::{ClientId, GrantType, PasswordProof, RefreshToken, Scope, Secret, Sha1Hex};
 use crate::engine::{
-    ClientAuth, ClientAuthVia, ClientId, ErrorKind, Grant, GrantError, GrantKind, GrantPolicy,
-    GrantRequest, GrantType, Param, PasswordProof, RefreshToken, Scope, Secret, Sha1Hex,
+    ClientAuth, ClientAuthVia, ErrorKind, Grant, GrantError, GrantKind, GrantPolicy, GrantRequest,
+    Param,
 };
 use crate::negotiate;
+use crate::wire::{Headers, WireRequest, WireResponse};
 pub use profile::Profile;
 use profile::{CredentialSource, ErrorEntry, PasswordEncoding, ResponseFormat};
 use render::{CompiledField, compile_fields};
@@ -49,41 +50,6 @@ pub fn builtin(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(known, _)| *known == name)
         .map(|(_, source)| *source)
-}
-
-/// Request headers, as whatever HTTP layer holds them.
-pub trait Headers: Sync {
-    /// The first value of a header, by case-insensitive name.
-    fn get(&self, name: &str) -> Option<&str>;
-}
-
-impl Headers for Vec<(String, String)> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A request as the dialect sees it: framework-free.
-pub struct WireRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub headers: &'a dyn Headers,
-    /// The caller's address, after trusted-proxy resolution.
-    pub peer: IpAddr,
-    /// Whether the connection came from a configured trusted proxy (which may vouch for a
-    /// Windows principal).
-    pub from_trusted_proxy: bool,
-    pub body: &'a [u8],
-}
-
-/// An answer as the dialect writes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
 }
 
 /// A problem with a route's profile, with its key path.

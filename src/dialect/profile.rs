@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::engine::{AccessFormat, ErrorKind, GrantType, RefreshFormat};
+use crate::domain::GrantType;
+use crate::engine::{AccessFormat, ErrorKind, RefreshFormat};
 
 /// One dialect profile, after a route's overrides were merged into it.
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::error::GrantError;
 use super::password::StoredHash;
-use super::types::{ClientId, GrantType, Role, Secret, UserId, Username};
+use crate::domain::{ClientId, GrantType, Role, Secret, UserId, Username};
 
 /// A value of a client or user attribute (`redirect_url`, `is_editor`, ...), shown by dialects
 /// that have a field for it.

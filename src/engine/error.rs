@@ -34,11 +34,11 @@ pub enum GrantError {
     #[error("grant_type is missing or not supported here")]
     UnsupportedGrantType,
     #[error("this client may not use the {0} grant")]
-    UnauthorizedClient(crate::engine::GrantType),
+    UnauthorizedClient(crate::domain::GrantType),
     #[error("the {} parameter is missing", .0.as_str())]
     MissingParameter(Param),
     #[error("the password is not a SHA-1 hex digest: {0}")]
-    InvalidPasswordProof(crate::engine::Sha1HexError),
+    InvalidPasswordProof(crate::domain::Sha1HexError),
     #[error("wrong user name or password")]
     AuthenticationFailed,
     #[error("the refresh token is unknown, expired or revoked")]

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::error::GrantError;
 use super::password::StoredHash;
-use super::types::PasswordProof;
+use crate::domain::PasswordProof;
 
 /// How many verifications may wait per thread: about two seconds of work at argon2's default
 /// cost, beyond which answering "try again" beats making the client wait.
@@ -105,7 +105,7 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Secret;
+    use crate::domain::Secret;
 
     #[test]
     fn verifies_on_the_pool_and_refuses_beyond_its_queue() {

@@ -7,11 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Client, ClientAuth, Engine, GrantError, RefreshToken, SessionId, jti_key, opaque_key,
-    store_error, token_key,
-};
-use crate::store::{RefreshRecord, Subject};
+use super::{Client, ClientAuth, Engine, GrantError, jti_key, opaque_key, store_error, token_key};
+use crate::domain::{ClientId, RefreshRecord, RefreshToken, SessionId, Subject, UserId};
 
 /// Which kind of token was introspected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,8 +132,8 @@ impl Engine {
         // Only user tokens carry a name; only user tokens can be superseded by a login.
         if claims.name.is_some() {
             let subject = Subject {
-                user: Some(super::UserId::new(claims.sub.as_str())),
-                client: super::ClientId::new(claims.client_id.as_str()),
+                user: Some(UserId::new(claims.sub.as_str())),
+                client: ClientId::new(claims.client_id.as_str()),
             };
             if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
                 && marker.session != session

@@ -10,31 +10,8 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 
-use super::types::Secret;
-
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub iss: String,
-    pub sub: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub aud: Option<String>,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    pub jti: String,
-    pub client_id: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub scope: Option<String>,
-    pub sid: String,
-    /// Present on user tokens only: the user's name.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub role: Option<String>,
-}
+use crate::domain::{Claims, Secret};
 
 /// Why a key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,11 +34,8 @@ pub enum KeyError {
 pub struct Key {
     kid: String,
     alg: Algorithm,
-    header: Header,
     /// `None` for a retired, verify-only key.
-    encoding: Option<EncodingKey>,
-    /// HS256 keys sign through this instead of `encoding` (same bytes, less work per token).
-    hs256: Option<Hs256Signer>,
+    signer: Option<Signer>,
     decoding: DecodingKey,
     /// The public JWK of an asymmetric key (never for HS256).
     public: Option<Jwk>,
@@ -74,7 +48,7 @@ impl std::fmt::Debug for Key {
         f.debug_struct("Key")
             .field("kid", &self.kid)
             .field("alg", &self.alg)
-            .field("signs", &self.encoding.is_some())
+            .field("signs", &self.signer.is_some())
             .field("verify_until", &self.verify_until)
             .finish_non_exhaustive()
     }
@@ -107,15 +81,17 @@ impl Key {
         }
         use sha2::Digest;
         let kid = kid.unwrap_or_else(|| hex::encode(&sha2::Sha256::digest(bytes)[..8]));
-        let mut key = Self::assemble(
+        let mac = Hmac::new_from_slice(bytes).map_err(|e| KeyError::Pem {
+            alg: Algorithm::HS256,
+            why: e.to_string(),
+        })?;
+        Self::assemble(
             kid,
             Algorithm::HS256,
-            Some(EncodingKey::from_secret(bytes)),
+            Some(SignWith::Hmac(mac)),
             DecodingKey::from_secret(bytes),
             None,
-        );
-        key.hs256 = Some(Hs256Signer::new(&key.header, bytes)?);
-        Ok(key)
+        )
     }
 
     /// An ES256 or RS256 key from its private PEM (PKCS#8 or the algorithm's own format).
@@ -128,13 +104,7 @@ impl Key {
         .map_err(pem_error(alg))?;
         let jwk = Jwk::from_encoding_key(&encoding, alg).map_err(pem_error(alg))?;
         let decoding = DecodingKey::from_jwk(&jwk).map_err(pem_error(alg))?;
-        Ok(Self::assemble(
-            kid,
-            alg,
-            Some(encoding),
-            decoding,
-            Some(jwk),
-        ))
+        Self::assemble(kid, alg, Some(SignWith::Key(encoding)), decoding, Some(jwk))
     }
 
     /// A verify-only ES256 or RS256 key from its public PEM (a retired key).
@@ -146,34 +116,36 @@ impl Key {
         }
         .map_err(pem_error(alg))?;
         let jwk = Jwk::from_decoding_key(&decoding, Some(alg)).map_err(pem_error(alg))?;
-        Ok(Self::assemble(kid, alg, None, decoding, Some(jwk)))
+        Self::assemble(kid, alg, None, decoding, Some(jwk))
     }
 
     fn assemble(
         kid: String,
         alg: Algorithm,
-        encoding: Option<EncodingKey>,
+        sign_with: Option<SignWith>,
         decoding: DecodingKey,
         public: Option<Jwk>,
-    ) -> Self {
+    ) -> Result<Self, KeyError> {
         let mut header = Header::new(alg);
         header.kid = Some(kid.clone());
+        let signer = match sign_with {
+            Some(with) => Some(Signer::new(&header, with)?),
+            None => None,
+        };
         let public = public.map(|mut jwk| {
             jwk.common.key_id = Some(kid.clone());
             jwk.common.public_key_use = Some(PublicKeyUse::Signature);
             jwk.common.key_algorithm = KeyAlgorithm::from_str_opt(alg);
             jwk
         });
-        Self {
+        Ok(Self {
             kid,
             alg,
-            header,
-            encoding,
-            hs256: None,
+            signer,
             decoding,
             public,
             verify_until: None,
-        }
+        })
     }
 
     /// Keeps a retired key verifiable (and published) until `until`.
@@ -187,7 +159,7 @@ impl Key {
     }
 
     pub fn can_sign(&self) -> bool {
-        self.encoding.is_some()
+        self.signer.is_some()
     }
 
     fn live(&self, now: DateTime<Utc>) -> bool {
@@ -195,49 +167,63 @@ impl Key {
     }
 }
 
-/// HS256 without the per-token setup `jsonwebtoken::encode` repeats: the header segment is the
-/// same for every token of a key, and HMAC's keyed state (two SHA-256 blocks of key padding) is
-/// computed once and cloned. Every token costs one claims serialisation and the message's own
-/// SHA-256 blocks. The output is byte for byte what `jsonwebtoken::encode` writes (tested), and
-/// verification stays with `jsonwebtoken`.
-struct Hs256Signer {
+/// Signs one key's tokens without the per-token setup `jsonwebtoken::encode` repeats: the
+/// header segment is the same for every token of a key, the claims are written by
+/// [`Claims::write_json`] (the same JSON an opaque token's record holds), and for HS256 the
+/// keyed HMAC state (two SHA-256 blocks of key padding) is computed once and cloned.
+/// Asymmetric keys sign the same message through `jsonwebtoken::crypto::sign`. Verification
+/// stays with `jsonwebtoken`, and a unit test checks that it accepts every token written here.
+struct Signer {
+    alg: Algorithm,
     /// `base64url(header JSON) + "."`.
     header_segment: String,
-    mac: Hmac<sha2::Sha256>,
+    with: SignWith,
 }
 
-impl Hs256Signer {
-    fn new(header: &Header, secret: &[u8]) -> Result<Self, KeyError> {
-        let pem_error = |why: String| KeyError::Pem {
-            alg: Algorithm::HS256,
-            why,
-        };
-        let header_json = serde_json::to_vec(header).map_err(|e| pem_error(e.to_string()))?;
+enum SignWith {
+    Hmac(Hmac<sha2::Sha256>),
+    Key(EncodingKey),
+}
+
+impl Signer {
+    fn new(header: &Header, with: SignWith) -> Result<Self, KeyError> {
+        let header_json = serde_json::to_vec(header).map_err(|e| KeyError::Pem {
+            alg: header.alg,
+            why: e.to_string(),
+        })?;
         let mut header_segment = URL_SAFE_NO_PAD.encode(header_json);
         header_segment.push('.');
-        let mac = Hmac::new_from_slice(secret).map_err(|e| pem_error(e.to_string()))?;
         Ok(Self {
+            alg: header.alg,
             header_segment,
-            mac,
+            with,
         })
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
         let mut claims_json = Vec::with_capacity(384);
         claims.write_json(&mut claims_json);
-        // header + claims at 4/3, the separator and 43 characters of signature.
+        // header + claims at 4/3, the separator and 43 characters of an HS256 signature.
         let mut token =
             Vec::with_capacity(self.header_segment.len() + claims_json.len() * 4 / 3 + 48);
         token.extend_from_slice(self.header_segment.as_bytes());
         append_base64url(&mut token, &claims_json);
-        let mut mac = self.mac.clone();
-        mac.update(&token);
-        token.push(b'.');
-        append_base64url(&mut token, &mac.finalize().into_bytes());
-        String::from_utf8(token).map_err(|e| KeyError::Pem {
-            alg: Algorithm::HS256,
-            why: e.to_string(),
-        })
+        let signature_error = |why: String| KeyError::Pem { alg: self.alg, why };
+        match &self.with {
+            SignWith::Hmac(keyed) => {
+                let mut mac = keyed.clone();
+                mac.update(&token);
+                token.push(b'.');
+                append_base64url(&mut token, &mac.finalize().into_bytes());
+            }
+            SignWith::Key(key) => {
+                let signature = jsonwebtoken::crypto::sign(&token, key, self.alg)
+                    .map_err(|e| signature_error(e.to_string()))?;
+                token.push(b'.');
+                token.extend_from_slice(signature.as_bytes());
+            }
+        }
+        String::from_utf8(token).map_err(|e| signature_error(e.to_string()))
     }
 }
 
@@ -252,53 +238,6 @@ fn append_base64url(out: &mut Vec<u8>, bytes: &[u8]) {
         .encode_slice(bytes, &mut out[start..])
         .unwrap_or(0);
     out.truncate(start + written);
-}
-
-impl Claims {
-    /// The claims as `serde_json::to_vec` writes them (the derive's member order and skipped
-    /// `None`s, serde_json's escaping), without the serializer's per-member dispatch. Tested
-    /// byte for byte against `jsonwebtoken::encode`, which serialises through serde.
-    fn write_json(&self, out: &mut Vec<u8>) {
-        fn text(out: &mut Vec<u8>, name: &str, value: &str) {
-            out.push(b'"');
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
-            crate::json::write_string(out, value);
-            out.push(b',');
-        }
-        fn number(out: &mut Vec<u8>, name: &str, value: i64) {
-            use std::io::Write as _;
-            out.push(b'"');
-            out.extend_from_slice(name.as_bytes());
-            // Writing into a Vec cannot fail.
-            let _ = write!(out, "\":{value},");
-        }
-        out.push(b'{');
-        text(out, "iss", &self.iss);
-        text(out, "sub", &self.sub);
-        if let Some(aud) = &self.aud {
-            text(out, "aud", aud);
-        }
-        number(out, "iat", self.iat);
-        number(out, "nbf", self.nbf);
-        number(out, "exp", self.exp);
-        text(out, "jti", &self.jti);
-        text(out, "client_id", &self.client_id);
-        if let Some(scope) = &self.scope {
-            text(out, "scope", scope);
-        }
-        text(out, "sid", &self.sid);
-        if let Some(name) = &self.name {
-            text(out, "name", name);
-        }
-        if let Some(role) = &self.role {
-            text(out, "role", role);
-        }
-        // The last member's comma becomes the closing brace.
-        if let Some(last) = out.last_mut() {
-            *last = b'}';
-        }
-    }
 }
 
 trait KeyAlgorithmExt {
@@ -382,17 +321,10 @@ impl Keyring {
                 .find(|k| k.kid == kid)
                 .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?,
         };
-        if let Some(signer) = &key.hs256 {
-            return signer.sign(claims);
-        }
-        let encoding = key
-            .encoding
+        key.signer
             .as_ref()
-            .ok_or_else(|| KeyError::VerifyOnly(key.kid.clone()))?;
-        jsonwebtoken::encode(&key.header, claims, encoding).map_err(|e| KeyError::Pem {
-            alg: key.alg,
-            why: e.to_string(),
-        })
+            .ok_or_else(|| KeyError::VerifyOnly(key.kid.clone()))?
+            .sign(claims)
     }
 
     /// Checks the signature with the key the header names, if that key is still live, and
@@ -455,23 +387,85 @@ mod tests {
         }
     }
 
+    /// An independent writer of the claims, through serde: the oracle for [`Claims::write_json`].
+    #[derive(serde::Serialize)]
+    struct Reference<'a> {
+        iss: &'a str,
+        sub: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        aud: Option<&'a str>,
+        iat: i64,
+        nbf: i64,
+        exp: i64,
+        jti: &'a str,
+        client_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<&'a str>,
+        sid: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role: Option<&'a str>,
+    }
+
+    fn reference(c: &Claims) -> Reference<'_> {
+        Reference {
+            iss: &c.iss,
+            sub: &c.sub,
+            aud: c.aud.as_deref(),
+            iat: c.iat,
+            nbf: c.nbf,
+            exp: c.exp,
+            jti: &c.jti,
+            client_id: &c.client_id,
+            scope: c.scope.as_deref(),
+            sid: &c.sid,
+            name: c.name.as_deref(),
+            role: c.role.as_deref(),
+        }
+    }
+
     #[test]
     fn hs256_tokens_are_the_bytes_jsonwebtoken_writes() {
         let secret = Secret::new("a-test-secret-of-at-least-32-bytes!!");
         for kid in [None, Some("k1".to_owned())] {
             let key = Key::hs256(&secret, kid).unwrap();
-            let reference = EncodingKey::from_secret(secret.expose().as_bytes());
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(key.kid().to_owned());
+            let reference_key = EncodingKey::from_secret(secret.expose().as_bytes());
             let ring = Keyring::single(key);
             for optional in [false, true] {
                 let claims = claims(optional);
                 let ours = ring.sign(None, &claims).unwrap();
-                let header = &ring.keys[0].header;
                 assert_eq!(
                     ours,
-                    jsonwebtoken::encode(header, &claims, &reference).unwrap()
+                    jsonwebtoken::encode(&header, &reference(&claims), &reference_key).unwrap()
                 );
                 assert_eq!(ring.verify(&ours, Utc::now()), Some(claims));
             }
+        }
+    }
+
+    #[test]
+    fn rs256_tokens_verify_with_the_published_key() {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/keys/rs256.pem"
+        ))
+        .unwrap();
+        let ring = Keyring::single(Key::private_pem("r1".into(), Algorithm::RS256, &pem).unwrap());
+        for optional in [false, true] {
+            let claims = claims(optional);
+            let token = ring.sign(None, &claims).unwrap();
+            assert_eq!(ring.verify(&token, Utc::now()), Some(claims.clone()));
+            // RS256 (PKCS#1 v1.5) is deterministic: the same bytes as jsonwebtoken's encoder.
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some("r1".into());
+            let reference_key = EncodingKey::from_rsa_pem(&pem).unwrap();
+            assert_eq!(
+                token,
+                jsonwebtoken::encode(&header, &reference(&claims), &reference_key).unwrap()
+            );
         }
     }
 

@@ -11,7 +11,6 @@ pub mod introspect;
 pub mod keys;
 pub mod password;
 pub mod throttle;
-pub mod types;
 
 use std::sync::Arc;
 
@@ -21,12 +20,13 @@ pub use clock::{Clock, FixedClock, IdSource, OsIds, SeededIds, SystemClock};
 pub use directory::{AttrValue, Attributes, Client, Directory, User};
 pub use error::{ErrorKind, GrantError, Param};
 pub use introspect::{ActiveToken, TokenKind};
-pub use keys::{Claims, Key, Keyring};
+pub use keys::{Key, Keyring};
 pub use password::StoredHash;
-pub use types::*;
 
-use crate::store::{
-    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+use crate::domain::{
+    AccessRecord, AccessToken, Claims, ClientId, GrantType, NotBefore, PasswordProof,
+    RefreshRecord, RefreshToken, Scope, Secret, SessionId, StoreError, Subject, Taken, TokenKey,
+    TokenStore,
 };
 
 /// Whether and where the client identifies itself.
@@ -210,9 +210,9 @@ impl std::fmt::Debug for Engine {
 }
 
 fn store_error(error: StoreError) -> GrantError {
-    match error {
+    match &error {
         StoreError::Full(_) => GrantError::StoreFull,
-        StoreError::Unavailable(why) => GrantError::StoreUnavailable(why),
+        StoreError::Unavailable { .. } => GrantError::StoreUnavailable(error.to_string()),
     }
 }
 

@@ -6,7 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
-use super::types::{PasswordProof, Secret, Sha1Hex};
+use crate::domain::{PasswordProof, Secret, Sha1Hex};
 
 /// A parsed stored hash (an argon2id PHC string).
 #[derive(Clone)]

@@ -13,13 +13,13 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::config::{Settings, SigningKey};
 use crate::dialect::value::IpText;
-use crate::dialect::{Headers, WireRequest, WireResponse};
+use crate::domain::{Secret, StoreError};
 use crate::endpoints;
 use crate::engine::{
-    Clock, Engine, EngineParts, GrantError, IdSource, Key, Keyring, OsIds, Secret, SystemClock,
+    Clock, Engine, EngineParts, GrantError, IdSource, Key, Keyring, OsIds, SystemClock,
 };
 use crate::gateway::{Gateway, Target};
-use crate::store::StoreError;
+use crate::wire::{Headers, WireRequest, WireResponse};
 
 struct ActixHeaders<'a>(&'a HeaderMap);
 

@@ -14,8 +14,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AccessRecord, NotBefore, RefreshRecord, Subject};
-use crate::engine::{ClientId, Scope, SessionId, UserId};
+use crate::domain::{
+    AccessRecord, ClientId, NotBefore, RefreshRecord, Scope, SessionId, Subject, UserId,
+};
 
 /// The tag of a live refresh token's value.
 pub const LIVE: u8 = b'L';
@@ -225,8 +226,10 @@ pub fn subject_key(subject: &Subject) -> Vec<u8> {
     out
 }
 
-pub fn encode_access(record: &AccessRecord) -> Result<Vec<u8>, DecodeError> {
-    serde_json::to_vec(&record.claims).map_err(|_| DecodeError("claims do not serialize"))
+pub fn encode_access(record: &AccessRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    record.claims.write_json(&mut out);
+    out
 }
 
 pub fn decode_access(bytes: &[u8]) -> Result<AccessRecord, DecodeError> {

@@ -20,10 +20,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tokio::sync::oneshot;
 
 use super::codec::{self, Slot};
-use super::{
-    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+use crate::domain::{
+    AccessRecord, NotBefore, RefreshRecord, SessionId, StoreError, Subject, Taken, TokenKey,
+    TokenStore,
 };
-use crate::engine::SessionId;
 
 /// Refresh tokens: key hash -> live record or used marker ([`codec`]).
 const REFRESH: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("refresh");
@@ -125,8 +125,8 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-fn unavailable(what: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("{what}: {error}"))
+fn unavailable(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::unavailable(what, error)
 }
 
 fn db_error(error: impl Into<redb::Error>) -> StoreError {
@@ -195,12 +195,12 @@ impl FileStore {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .as_ref()
-            .ok_or_else(|| StoreError::Unavailable("the file store is closing".into()))?
+            .ok_or_else(|| StoreError::unavailable_because("the file store is closing"))?
             .send(Job { op, now, reply })
-            .map_err(|_| StoreError::Unavailable("the file store's writer has stopped".into()))?;
+            .map_err(|_| StoreError::unavailable_because("the file store's writer has stopped"))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the file store's writer has stopped".into()))?
+            .map_err(|_| StoreError::unavailable_because("the file store's writer has stopped"))?
     }
 
     /// Reads one value from a table in a fresh snapshot. The read is a lookup in pages redb
@@ -470,7 +470,7 @@ fn retire(
 
 fn access_value(record: &AccessRecord, expires_at: DateTime<Utc>) -> Result<Vec<u8>, StoreError> {
     let mut value = codec::instant(expires_at).to_vec();
-    value.extend(codec::encode_access(record).map_err(|e| unavailable("file store", e))?);
+    value.extend(codec::encode_access(record));
     Ok(value)
 }
 
@@ -595,8 +595,8 @@ impl TokenStore for FileStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         if !self.writer_alive.load(Ordering::Relaxed) {
-            return Err(StoreError::Unavailable(
-                "the file store's writer has stopped".into(),
+            return Err(StoreError::unavailable_because(
+                "the file store's writer has stopped",
             ));
         }
         let txn = self.db.begin_read().map_err(db_error)?;

@@ -44,10 +44,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use super::{
-    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+use crate::domain::{
+    AccessRecord, ClientId, NotBefore, RefreshRecord, Scope, SessionId, StoreError, Subject, Taken,
+    TokenKey, TokenStore, UserId,
 };
-use crate::engine::{ClientId, Scope, SessionId, UserId};
 
 /// The default cap on stored tokens (live plus remembered-as-used).
 pub const DEFAULT_MAX_ENTRIES: usize = 2_000_000;
@@ -262,7 +262,7 @@ impl Names {
             .ok()
             .filter(|&id| (id as usize) < self.cap)
             .ok_or_else(|| {
-                StoreError::Unavailable(format!(
+                StoreError::unavailable_because(format!(
                     "the memory store holds its maximum of {} distinct client and user ids",
                     self.cap
                 ))
@@ -339,8 +339,8 @@ impl Scopes {
                     .ok()
                     .filter(|&id| id < USED)
                     .ok_or_else(|| {
-                        StoreError::Unavailable(
-                            "the memory store holds its maximum of distinct scopes".into(),
+                        StoreError::unavailable_because(
+                            "the memory store holds its maximum of distinct scopes",
                         )
                     })?;
                 table.slots.push(None);
@@ -862,7 +862,7 @@ impl TokenStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ClientId;
+    use crate::domain::ClientId;
     use chrono::TimeDelta;
 
     fn record(expires_at: DateTime<Utc>) -> RefreshRecord {
@@ -1057,7 +1057,10 @@ mod tests {
         let b = names.intern("b").expect("room");
         assert_ne!(a, b);
         assert_eq!(&*names.name(b), "b");
-        assert!(matches!(names.intern("c"), Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            names.intern("c"),
+            Err(StoreError::Unavailable { .. })
+        ));
         assert_eq!(names.intern("a"), Ok(a), "known names still resolve");
         assert_eq!(names.len(), 2);
     }

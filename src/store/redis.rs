@@ -26,10 +26,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
 use super::codec::{self, Slot};
-use super::{
-    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+use crate::domain::{
+    AccessRecord, NotBefore, RefreshRecord, Secret, SessionId, StoreError, Subject, Taken,
+    TokenKey, TokenStore,
 };
-use crate::engine::{Secret, SessionId};
 
 /// The default bound on one store call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -140,7 +140,10 @@ impl RedisStore {
     pub fn new(options: &RedisOptions) -> Result<Self, StoreError> {
         let target = redacted(options.url.expose());
         let client = redis::Client::open(options.url.expose())
-            .map_err(|e| StoreError::Unavailable(format!("redis at {target}: {:?}", e.kind())))?;
+            // Only the error's kind: its text may quote the URL, credentials included.
+            .map_err(|e| {
+                StoreError::unavailable_because(format!("redis at {target}: {:?}", e.kind()))
+            })?;
         Ok(Self {
             client,
             manager: OnceCell::new(),
@@ -165,8 +168,12 @@ impl RedisStore {
         key
     }
 
-    fn unavailable(&self, error: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable(format!("redis at {}: {error}", self.target))
+    fn unavailable(&self, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::unavailable(format!("redis at {}", self.target), error)
+    }
+
+    fn unavailable_because(&self, why: impl std::fmt::Display) -> StoreError {
+        StoreError::unavailable_because(format!("redis at {}: {why}", self.target))
     }
 
     fn connection(&self) -> Result<ConnectionManager, StoreError> {
@@ -189,7 +196,7 @@ impl RedisStore {
         self.manager
             .get()
             .cloned()
-            .ok_or_else(|| self.unavailable("no connection"))
+            .ok_or_else(|| self.unavailable_because("no connection"))
     }
 
     /// Runs one command or script within the timeout.
@@ -201,9 +208,8 @@ impl RedisStore {
         match tokio::time::timeout(self.timeout, call(manager)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(self.unavailable(error)),
-            Err(_) => {
-                Err(self.unavailable(format!("no answer within {} ms", self.timeout.as_millis())))
-            }
+            Err(_) => Err(self
+                .unavailable_because(format!("no answer within {} ms", self.timeout.as_millis()))),
         }
     }
 
@@ -378,7 +384,7 @@ impl TokenStore for RedisStore {
         let Some(ttl) = ttl_ms(expires_at, now) else {
             return Ok(());
         };
-        let value = codec::encode_access(&record).map_err(|e| self.unavailable(e))?;
+        let value = codec::encode_access(&record);
         self.set_px(self.key(b"a:", &key.0), value, ttl).await
     }
 

@@ -81,11 +81,11 @@ fn secrets_come_from_a_file_relative_to_the_config() {
     let settings = load_with_env(&Source::File(config), false).unwrap_or_else(|e| panic!("{e}"));
     let client = settings
         .directory
-        .client(&tokengate::engine::ClientId::new("c"))
+        .client(&tokengate::domain::ClientId::new("c"))
         .expect("client");
     assert!(
         client
-            .authenticate(Some(&tokengate::engine::Secret::new("s3cret")))
+            .authenticate(Some(&tokengate::domain::Secret::new("s3cret")))
             .is_ok()
     );
     std::fs::remove_dir_all(dir).ok();
@@ -144,6 +144,6 @@ fn hash_password_output_is_accepted_as_a_users_hash() {
     let phc = String::from_utf8(output.stdout).expect("utf8");
     let hash = tokengate::engine::StoredHash::parse(phc.trim()).expect("a valid stored hash");
     let plain =
-        tokengate::engine::PasswordProof::Plain(tokengate::engine::Secret::new("correct horse"));
+        tokengate::domain::PasswordProof::Plain(tokengate::domain::Secret::new("correct horse"));
     assert!(hash.verify(&plain));
 }

@@ -113,7 +113,7 @@ fn two_hundred_concurrent_redemptions_of_one_token_yield_exactly_one_success() {
                 tasks.push(tokio::spawn(async move {
                     let route = gateway.route(&path).expect("route");
                     let headers = vec![(FORM.0.to_owned(), FORM.1.to_owned())];
-                    let request = tokengate::dialect::WireRequest {
+                    let request = tokengate::wire::WireRequest {
                         method: "POST",
                         path: &path,
                         headers: &headers,

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokengate::engine::{Claims, ClientId, Scope, SessionId, UserId};
-use tokengate::store::{
-    AccessRecord, FileOptions, FileStore, MemoryStore, NotBefore, RedisOptions, RedisStore,
-    RefreshRecord, Subject, Taken, TokenKey, TokenStore,
+use tokengate::domain::{
+    AccessRecord, Claims, ClientId, NotBefore, RefreshRecord, Scope, SessionId, Subject, Taken,
+    TokenKey, TokenStore, UserId,
 };
+use tokengate::store::{FileOptions, FileStore, MemoryStore, RedisOptions, RedisStore};
 
 use crate::helpers::{TempDir, redis_available, redis_clear, redis_prefix, redis_url};
 
@@ -57,7 +57,7 @@ pub async fn redis(test: &str) -> Option<Backend> {
     }
     let prefix = redis_prefix();
     let store = RedisStore::new(&RedisOptions {
-        url: tokengate::engine::Secret::new(redis_url()),
+        url: tokengate::domain::Secret::new(redis_url()),
         key_prefix: prefix.clone(),
         timeout: std::time::Duration::from_secs(2),
     })

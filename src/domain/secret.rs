@@ -1,72 +1,10 @@
-//! Newtypes for the values the engine handles, so that a client id, a password digest and a
-//! refresh token cannot be confused, and secrets never reach `Debug` output or logs.
+//! Values that must never be shown: client secrets, passwords and their SHA-1 digests, refresh
+//! and access tokens. Their `Debug` prints a placeholder, so neither a log line nor a panic
+//! message can carry one.
 
 use std::fmt;
-use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
-
-/// Declares a cheap-to-clone string newtype whose value is safe to show.
-macro_rules! public_string {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Arc<str>);
-
-        impl $name {
-            pub fn new(value: impl Into<Arc<str>>) -> Self {
-                Self(value.into())
-            }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&*self.0, f)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-public_string!(
-    /// The identifier a client presents (`client_id`).
-    ClientId
-);
-public_string!(
-    /// A user's stable identifier (`userId`, the JWT `sub`).
-    UserId
-);
-public_string!(
-    /// A user's login name as configured (shown back as `userName`).
-    Username
-);
-public_string!(
-    /// A space-separated scope string, as granted.
-    Scope
-);
-public_string!(
-    /// A user's role, shown in tokens and some dialects' bodies.
-    Role
-);
-
-/// A login session: one refresh-token family, stable across refreshes (`session_state`, the
-/// JWT `sid`). Reuse detection revokes a whole session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub uuid::Uuid);
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
-    }
-}
 
 /// A secret value: a client secret or a plain password. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -190,42 +128,6 @@ impl AccessToken {
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AccessToken(***)")
-    }
-}
-
-/// The grant types the engine knows, by their RFC 6749 names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    ClientCredentials,
-    Password,
-    RefreshToken,
-}
-
-impl GrantType {
-    pub const ALL: [GrantType; 3] = [
-        GrantType::ClientCredentials,
-        GrantType::Password,
-        GrantType::RefreshToken,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::Password => "password",
-            GrantType::RefreshToken => "refresh_token",
-        }
-    }
-
-    /// Exact, case-sensitive match of a wire value, as Katana compares `grant_type`.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|g| g.as_str() == value)
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,0 +1,17 @@
+//! The shared vocabulary at the bottom of the house: identifiers, secrets, grant types, token
+//! claims, and the records and trait of the token store. The engine, the stores and the
+//! dialects all speak it; it imports none of them (only the [`crate::json`] writer beneath it).
+
+pub mod claims;
+pub mod grant;
+pub mod ids;
+pub mod secret;
+pub mod store;
+
+pub use claims::Claims;
+pub use grant::GrantType;
+pub use ids::{ClientId, Role, Scope, SessionId, UserId, Username};
+pub use secret::{AccessToken, PasswordProof, RefreshToken, Secret, Sha1Hex, Sha1HexError};
+pub use store::{
+    AccessRecord, NotBefore, RefreshRecord, StoreError, Subject, Taken, TokenKey, TokenStore,
+};

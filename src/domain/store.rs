@@ -1,0 +1,201 @@
+//! What the engine keeps between requests, as data and one async trait: refresh-token records,
+//! not-before markers, opaque access tokens and revocation marks. The trait is shaped for a
+//! network store (every operation one atomic call); `crate::store` holds the backends that
+//! implement it, so the engine depends on this contract and never on a backend.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::claims::Claims;
+use super::ids::{ClientId, Scope, SessionId, UserId};
+
+/// The store's key for a refresh token: the SHA-256 of the token, so a dump of the store
+/// holds nothing a client could redeem.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKey(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKey({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// What a live refresh token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub session: SessionId,
+    pub client: ClientId,
+    pub user: Option<UserId>,
+    pub scope: Option<Scope>,
+    /// When the session began (the password or client-credentials grant): not-before markers
+    /// are compared against this, not against the latest refresh.
+    pub session_started: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of an atomic take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The token was live; it is now used and cannot be taken again.
+    Live(RefreshRecord),
+    /// The token was taken before: a replay. The session it belonged to is named so the
+    /// caller can revoke it.
+    AlreadyUsed { session: SessionId },
+    /// The token was live but its session is revoked: it is now used, and must be refused.
+    /// The revocation is checked in the same atomic step as the take, so a replay of the same
+    /// token racing this take (which revokes the session) cannot make the winner fail too:
+    /// of two gateways redeeming one token at once, exactly one succeeds.
+    SessionRevoked { session: SessionId },
+    /// Never issued, expired, or forgotten.
+    Unknown,
+}
+
+/// An opaque (reference) access token's record: everything introspection reports about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub claims: Claims,
+}
+
+/// A not-before marker: tokens of the subject issued before `at` are superseded, except those
+/// of `session`, the login that set the marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotBefore {
+    pub at: DateTime<Utc>,
+    pub session: SessionId,
+}
+
+/// Whose tokens a not-before marker applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject {
+    pub user: Option<UserId>,
+    pub client: ClientId,
+}
+
+/// A store operation that could not be carried out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store holds its maximum of {0} entries")]
+    Full(usize),
+    /// The backend cannot answer now; `context` says which and where (never a credential),
+    /// `source` is the backend's own error when there is one.
+    #[error("the store is unavailable: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+/// Equal when they say the same; the sources beneath are not compared (tests compare outcomes).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StoreError::Full(a), StoreError::Full(b)) => a == b,
+            (
+                StoreError::Unavailable { context: a, .. },
+                StoreError::Unavailable { context: b, .. },
+            ) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// Unavailable because of a backend error (a connection, a transaction, a timeout).
+    pub fn unavailable(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable {
+            context: context.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// Unavailable for a reason of the store's own, with no error beneath it.
+    pub fn unavailable_because(context: impl Into<String>) -> Self {
+        StoreError::Unavailable {
+            context: context.into(),
+            source: None,
+        }
+    }
+}
+
+/// The state the engine keeps between requests.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores a new refresh token until its record's `expires_at`.
+    async fn insert_refresh(
+        &self,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Atomically takes a refresh token: of any number of concurrent callers, one gets `Live`
+    /// (or `SessionRevoked`, when its session was revoked before the take). A taken token is
+    /// remembered until it would have expired, so a replay is recognised.
+    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError>;
+
+    /// Revokes every refresh token of a session, present and future, until `until`.
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn is_session_revoked(
+        &self,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the subject's marker; a marker only moves forward in time.
+    async fn set_not_before(&self, subject: &Subject, marker: NotBefore) -> Result<(), StoreError>;
+
+    async fn not_before(&self, subject: &Subject) -> Result<Option<NotBefore>, StoreError>;
+
+    /// Reads a refresh token without taking it (introspection, revocation).
+    async fn peek_refresh(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// Stores an opaque access token until its claims' `exp`.
+    async fn insert_access(
+        &self,
+        key: TokenKey,
+        record: AccessRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn get_access(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccessRecord>, StoreError>;
+
+    /// Marks an access token (opaque, or a JWT by its `jti`) revoked until `until`.
+    async fn revoke_access(
+        &self,
+        key: TokenKey,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn is_access_revoked(
+        &self,
+        key: &TokenKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether the store can serve requests now (for `/healthz`).
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// A short name for logs and `/healthz`.
+    fn kind(&self) -> &'static str;
+}
