@@ -408,7 +408,8 @@ impl BenchConfig {
         if let Some(toml::Value::Array(routes)) = table.get_mut("route") {
             // A route naming an unknown dialect would make tokengate refuse the whole file.
             routes.retain(|route| {
-                dialect_of(route).is_some_and(|d| tokengate::dialect::builtin(&d).is_some())
+                dialect_of(route)
+                    .is_some_and(|d| tokengate::dialect::source::DIALECTS.contains(&d.as_str()))
             });
             dialects = routes.iter().filter_map(dialect_of).collect();
         }

@@ -2,12 +2,10 @@
 //! token introspection (RFC 7662), revocation (RFC 7009) and the JWKS (RFC 7517). Framework-free
 //! like the dialects: a [`WireRequest`] in, a [`WireResponse`] out.
 
-use serde_json::{Map, Value, json};
-
 use crate::dialect::{basic, form};
 use crate::domain::{ClientId, Secret};
-use crate::engine::{ActiveToken, ClientAuth, ClientAuthVia, Engine, GrantError, TokenKind};
-use crate::wire::{WireRequest, WireResponse};
+use crate::engine::{ActiveToken, ClientAuth, ClientAuthVia, EndpointError, Engine, TokenKind};
+use crate::wire::{Refusal, WireRequest, WireResponse};
 
 /// Where the endpoints live and who may introspect.
 #[derive(Debug, Clone)]
@@ -73,16 +71,15 @@ impl EndpointSettings {
         engine: &Engine,
         endpoint: Endpoint,
         request: &WireRequest<'_>,
-    ) -> Result<WireResponse, GrantError> {
-        let params = form::parse(request.body, MAX_PARAMS)
-            .map_err(|e| GrantError::MalformedBody(e.to_string()))?;
+    ) -> Result<WireResponse, CallError> {
+        let params = form::parse(request.body, MAX_PARAMS).map_err(Refusal::malformed)?;
         let auth = caller_auth(request, &params);
         let caller = engine.authenticate_caller(&auth)?;
         let privileged = self.introspection_callers.contains(&caller.id);
         let token = params
             .get("token", true)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| GrantError::MalformedBody("the token parameter is missing".into()))?;
+            .ok_or_else(|| Refusal::malformed(MissingToken))?;
         let hint = params
             .get("token_type_hint", true)
             .and_then(|h| TokenKind::from_hint(&h));
@@ -96,11 +93,18 @@ impl EndpointSettings {
                         &[],
                     ));
                 }
-                let body = match engine.introspect(&token, hint).await? {
-                    Some(active) => introspection_body(active),
-                    None => json!({ "active": false }),
-                };
-                Ok(ok(body.to_string().into_bytes()))
+                let mut body = Vec::with_capacity(512);
+                match engine
+                    .introspect(&token, hint)
+                    .await
+                    .map_err(EndpointError::from)?
+                {
+                    Some(active) => introspection_body(&mut body, &active),
+                    None => crate::json::object(&mut body, |o| {
+                        o.bool("active", false);
+                    }),
+                }
+                Ok(ok(body))
             }
             Endpoint::Revocation => {
                 engine.revoke(&token, hint, &caller, privileged).await?;
@@ -110,6 +114,20 @@ impl EndpointSettings {
         }
     }
 }
+
+/// Why an endpoint call got an error answer.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Engine(#[from] EndpointError),
+}
+
+/// A call without the `token` parameter (RFC 7662 §2.1, RFC 7009 §2.1: it is required).
+#[derive(Debug, thiserror::Error)]
+#[error("the token parameter is missing")]
+struct MissingToken;
 
 /// Client credentials: Basic (RFC 6749 §2.3.1: form-encoded id and secret) or the body.
 fn caller_auth(request: &WireRequest<'_>, params: &form::Params) -> ClientAuth {
@@ -141,34 +159,29 @@ fn caller_auth(request: &WireRequest<'_>, params: &form::Params) -> ClientAuth {
     }
 }
 
-fn introspection_body(active: ActiveToken) -> Value {
-    let mut body = Map::new();
-    body.insert("active".into(), Value::Bool(true));
-    let mut put = |name: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            body.insert(name.into(), value);
-        }
+/// The RFC 7662 answer for an active token, members in name order (as the answer has always
+/// been written).
+fn introspection_body(out: &mut Vec<u8>, active: &ActiveToken) {
+    let token_type = match active.kind {
+        TokenKind::Access => "Bearer",
+        TokenKind::Refresh => "refresh_token",
     };
-    put("scope", active.scope.map(Value::from));
-    put("client_id", Some(active.client_id.into()));
-    put("username", active.username.map(Value::from));
-    put(
-        "token_type",
-        Some(match active.kind {
-            TokenKind::Access => "Bearer".into(),
-            TokenKind::Refresh => "refresh_token".into(),
-        }),
-    );
-    put("exp", Some(active.exp.into()));
-    put("iat", active.iat.map(Value::from));
-    put("nbf", active.nbf.map(Value::from));
-    put("sub", Some(active.sub.into()));
-    put("aud", active.aud.map(Value::from));
-    put("iss", active.iss.map(Value::from));
-    put("jti", active.jti.map(Value::from));
-    put("sid", Some(active.sid.into()));
-    put("role", active.role.map(Value::from));
-    Value::Object(body)
+    crate::json::object(out, |o| {
+        o.bool("active", true)
+            .opt_str("aud", active.aud.as_deref())
+            .str("client_id", &active.client_id)
+            .int("exp", active.exp)
+            .opt_int("iat", active.iat)
+            .opt_str("iss", active.iss.as_deref())
+            .opt_str("jti", active.jti.as_deref())
+            .opt_int("nbf", active.nbf)
+            .opt_str("role", active.role.as_deref())
+            .opt_str("scope", active.scope.as_deref())
+            .str("sid", &active.sid)
+            .str("sub", &active.sub)
+            .str("token_type", token_type)
+            .opt_str("username", active.username.as_deref());
+    });
 }
 
 fn jwks(engine: &Engine, request: &WireRequest<'_>) -> WireResponse {
@@ -214,74 +227,66 @@ fn error(status: u16, code: &str, description: &str, extra: &[(&str, &str)]) -> 
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
     );
-    let body = json!({ "error": code, "error_description": description });
+    let mut body = Vec::with_capacity(64 + description.len());
+    crate::json::object(&mut body, |o| {
+        o.str("error", code).str("error_description", description);
+    });
     WireResponse {
         status,
         headers,
-        body: body.to_string().into_bytes(),
+        body,
     }
 }
 
 /// The one place endpoint outcomes become RFC errors. Client authentication failures are 401
 /// with a challenge and say nothing about the token.
-fn failure(outcome: &GrantError) -> WireResponse {
+fn failure(outcome: &CallError) -> WireResponse {
     const CHALLENGE: &[(&str, &str)] = &[("WWW-Authenticate", "Basic realm=\"tokengate\"")];
     match outcome {
-        GrantError::MissingClientId
-        | GrantError::UnknownClient
-        | GrantError::InvalidClientSecret => error(
+        CallError::Engine(EndpointError::Unauthenticated) => error(
             401,
             "invalid_client",
             "client authentication failed",
             CHALLENGE,
         ),
-        GrantError::TokenNotOwned => error(
+        CallError::Engine(EndpointError::TokenNotOwned) => error(
             400,
             "unauthorized_client",
             "the token was not issued to this client",
             &[],
         ),
-        GrantError::MalformedBody(why) => error(400, "invalid_request", why, &[]),
-        GrantError::StoreUnavailable(_) | GrantError::StoreFull | GrantError::Overloaded => error(
-            503,
-            "temporarily_unavailable",
-            "the token service is temporarily unavailable",
-            &[("Retry-After", "1")],
-        ),
-        GrantError::UnsupportedGrantType
-        | GrantError::UnauthorizedClient(_)
-        | GrantError::MissingParameter(_)
-        | GrantError::InvalidPasswordProof(_)
-        | GrantError::AuthenticationFailed
-        | GrantError::InvalidRefreshToken
-        | GrantError::RefreshTokenReused
-        | GrantError::Throttled { .. }
-        | GrantError::BodyTooLarge { .. }
-        | GrantError::UnsupportedMediaType(_)
-        | GrantError::MethodNotAllowed(_)
-        | GrantError::NotAcceptable
-        | GrantError::WindowsAuthUnavailable
-        | GrantError::Internal(_) => {
-            tracing::error!(outcome = %outcome, "introspection or revocation failed");
+        CallError::Engine(EndpointError::Store(cause)) => {
+            tracing::error!(cause = %crate::logging::Chain(cause), "introspection or revocation failed");
             error(
-                500,
-                "server_error",
-                "the cause is in the gateway's log",
-                &[],
+                503,
+                "temporarily_unavailable",
+                "the token service is temporarily unavailable",
+                &[("Retry-After", "1")],
             )
         }
+        CallError::Refused(refusal) => refused(refusal),
     }
 }
 
-/// The answer for an endpoint request refused before it was read (a body over the limit).
-pub fn refuse(outcome: &GrantError) -> WireResponse {
-    match outcome {
-        GrantError::BodyTooLarge { limit } => error(
+/// The answer for an endpoint request refused as sent (a body over the limit or unreadable).
+pub fn refused(refusal: &Refusal) -> WireResponse {
+    match refusal {
+        Refusal::MalformedBody(why) => error(400, "invalid_request", &why.to_string(), &[]),
+        Refusal::BodyTooLarge { limit } => error(
             413,
             "invalid_request",
             &format!("the body is larger than {limit} bytes"),
             &[],
         ),
-        other => failure(other),
+        Refusal::MethodNotAllowed(_) => {
+            error(405, "invalid_request", "use POST", &[("Allow", "POST")])
+        }
+        Refusal::UnsupportedMediaType(_) => error(
+            415,
+            "invalid_request",
+            "use application/x-www-form-urlencoded",
+            &[],
+        ),
+        Refusal::NotAcceptable => error(406, "invalid_request", "the answer is JSON", &[]),
     }
 }

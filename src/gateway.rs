@@ -5,11 +5,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::dialect::{Rendering, TokenRoute};
+use crate::dialect::{ErrorKind, Failure, Rendering, TokenRoute};
 use crate::domain::GrantType;
 use crate::endpoints::{Endpoint, EndpointSettings};
-use crate::engine::{Engine, ErrorKind, GrantError};
-use crate::wire::{Headers, WireRequest, WireResponse};
+use crate::engine::Engine;
+use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 /// What one token request came to, for the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,11 +128,13 @@ impl Gateway {
     ) -> (WireResponse, Outcome) {
         let rendering = match route.rendering(request.headers) {
             Ok(rendering) => rendering,
-            Err(fallback) => return self.fail(route, &fallback, None, GrantError::NotAcceptable),
+            Err(fallback) => {
+                return self.fail(route, &fallback, None, Refusal::NotAcceptable.into());
+            }
         };
         let parsed = match route.parse(request) {
             Ok(parsed) => parsed,
-            Err(error) => return self.fail(route, &rendering, None, error),
+            Err(refusal) => return self.fail(route, &rendering, None, refusal.into()),
         };
         let grant_type = parsed.grant.as_ref().ok().map(|kind| kind.grant_type());
         match self.engine.grant(parsed, route.policy()).await {
@@ -143,7 +145,7 @@ impl Gateway {
                     error: None,
                 },
             ),
-            Err(error) => self.fail(route, &rendering, grant_type, error),
+            Err(error) => self.fail(route, &rendering, grant_type, error.into()),
         }
     }
 
@@ -153,10 +155,10 @@ impl Gateway {
         &self,
         route: &TokenRoute,
         headers: &dyn Headers,
-        error: GrantError,
+        refusal: Refusal,
     ) -> (WireResponse, Outcome) {
         let rendering = route.rendering(headers).unwrap_or_else(|fallback| fallback);
-        self.fail(route, &rendering, None, error)
+        self.fail(route, &rendering, None, refusal.into())
     }
 
     fn fail(
@@ -164,14 +166,18 @@ impl Gateway {
         route: &TokenRoute,
         rendering: &Rendering,
         grant: Option<GrantType>,
-        error: GrantError,
+        failure: Failure,
     ) -> (WireResponse, Outcome) {
-        if let GrantError::Internal(cause) | GrantError::StoreUnavailable(cause) = &error {
-            tracing::error!(route = route.path(), cause = %cause, "token request failed");
+        if failure.is_fault() {
+            tracing::error!(
+                route = route.path(),
+                cause = %crate::logging::Chain(&failure),
+                "token request failed"
+            );
         }
-        let kind = error.kind();
+        let kind = failure.kind();
         (
-            route.render_error(&error, rendering),
+            route.render_error(&failure, rendering),
             Outcome {
                 grant,
                 error: Some(kind),

@@ -17,6 +17,22 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+/// An error with every source beneath it, `outer: inner: innermost`, for the log line of a
+/// failure whose cause an operator must act on (a store that is down, a key that cannot sign).
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// How often buffered lines are written out: a crash loses at most this much of the log.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const BUFFER_BYTES: usize = 64 * 1024;

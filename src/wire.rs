@@ -38,3 +38,44 @@ pub struct WireResponse {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
+
+/// The error beneath a malformed body: the codec's own (form, JSON, XML, charset), kept whole
+/// as the source so its chain reaches the log.
+pub type BodyError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// Why a request was refused before any grant logic ran: the route cannot read it as sent.
+/// Every route can meet these, whatever its grants; see `crate::engine::GrantError` for the
+/// outcomes of the grant itself.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    #[error("the request body is malformed: {0}")]
+    MalformedBody(#[source] BodyError),
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// `None`: the request has a body but no `Content-Type`.
+    #[error("the media type {0:?} is not supported")]
+    UnsupportedMediaType(Option<String>),
+    #[error("the method {0} is not allowed")]
+    MethodNotAllowed(String),
+    #[error("no acceptable response format")]
+    NotAcceptable,
+}
+
+impl Refusal {
+    /// A malformed body, from the error that says why.
+    pub fn malformed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Refusal::MalformedBody(std::sync::Arc::new(error))
+    }
+
+    /// What exactly was wrong, for the `{detail}` placeholder of an error text. A refusal is
+    /// about the request as sent, so saying so reveals nothing about accounts or tokens.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Refusal::MalformedBody(why) => Some(why.to_string()),
+            Refusal::BodyTooLarge { limit } => Some(limit.to_string()),
+            Refusal::UnsupportedMediaType(media) => media.clone(),
+            Refusal::MethodNotAllowed(method) => Some(method.clone()),
+            Refusal::NotAcceptable => None,
+        }
+    }
+}

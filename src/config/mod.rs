@@ -859,7 +859,7 @@ fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
     let Some(name) = name.as_str().map(str::to_owned) else {
         return Err(vec![problem("dialect", "must be a string")]);
     };
-    let Some(source) = dialect::builtin(&name) else {
+    if !dialect::source::DIALECTS.contains(&name.as_str()) {
         return Err(vec![problem(
             "dialect",
             format!(
@@ -867,14 +867,10 @@ fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
                 dialect::known_dialects()
             ),
         )]);
-    };
-    let mut base: toml::Table = toml::from_str(source).map_err(|e| {
-        vec![problem(
-            "dialect",
-            format!("built-in profile {name:?} is broken: {e}"),
-        )]
-    })?;
-    merge(&mut base, overrides);
+    }
+    let mut base =
+        dialect::source::builtin_table(&name).map_err(|e| vec![problem("dialect", e)])?;
+    dialect::source::merge(&mut base, overrides);
     let profile: Profile = serde_path_to_error::deserialize(toml::Value::Table(base))
         .map_err(|e| vec![problem(e.path().to_string(), e.inner().to_string())])?;
     TokenRoute::compile(&name, profile).map_err(|problems| {
@@ -883,18 +879,6 @@ fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
             .map(|p| problem(p.key, p.message))
             .collect()
     })
-}
-
-/// Deep merge: tables merge key by key, anything else (arrays included) is replaced.
-fn merge(base: &mut toml::Table, overrides: toml::Table) {
-    for (key, value) in overrides {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
 }
 
 fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Attributes {

@@ -1,64 +1,98 @@
 //! Request bodies to parameters: each codec a profile can name turns bytes (and the request's
-//! charset) into the same case-insensitive [`Params`] the grant fields are read from.
+//! charset) into the same case-insensitive [`Params`] the grant fields are read from. A codec
+//! is compiled once per route into a [`BodyReader`], so the XML codec carries its contract and
+//! a profile that names the codec without one is refused when it is compiled, not per request.
 
 use super::form::{self, Params};
 use super::profile::{Codec, RequestSpec, XmlMemberOrder};
 use super::xml;
-use crate::engine::GrantError;
+use crate::wire::Refusal;
 
 /// Elements deeper than this in an XML body are refused (a TokenRequest is two levels deep).
 const XML_MAX_DEPTH: usize = 32;
 
-/// Reads a non-empty body with `codec`. `xml_members` are the request contract's member names
-/// in DataContract order ([`member_names`], computed once per route).
-pub fn read(
-    codec: Codec,
-    body: &[u8],
-    charset: Option<&str>,
-    spec: &RequestSpec,
-    xml_members: &[&str],
-) -> Result<Params, GrantError> {
-    let malformed = |why: String| GrantError::MalformedBody(why);
-    match codec {
-        Codec::KatanaForm => {
-            form::parse(body, spec.max_params).map_err(|e| malformed(e.to_string()))
-        }
-        Codec::Json => json(body, charset, spec.max_params),
-        Codec::DatacontractXml => {
-            let Some(contract) = &spec.xml else {
-                return Err(GrantError::Internal(
-                    "datacontract_xml codec without request.xml".into(),
-                ));
-            };
-            let order = match contract.member_order {
-                XmlMemberOrder::Any => xml::MemberOrder::AnyOrder,
-                XmlMemberOrder::DataContract => xml::MemberOrder::DataContract,
-            };
-            let limits = xml::XmlLimits {
-                max_depth: XML_MAX_DEPTH,
-                max_members: spec.max_params,
-            };
-            let contract = xml::XmlContract {
-                root: &contract.root,
-                namespace: &contract.namespace,
-                members: xml_members,
-            };
-            let text = xml::decode_text(body, charset).map_err(|e| malformed(e.to_string()))?;
-            let pairs = xml::read_members(text.as_bytes(), &contract, order, &limits)
-                .map_err(|e| malformed(e.to_string()))?;
-            // A nil member is an absent one.
-            Ok(Params::from_pairs(
-                pairs
-                    .into_iter()
-                    .filter_map(|(name, value)| Some((name, value?)))
-                    .collect(),
-            ))
+/// A body codec, ready to read.
+#[derive(Debug, Clone)]
+pub enum BodyReader {
+    KatanaForm,
+    Json,
+    DataContractXml(XmlRequest),
+}
+
+/// The request contract of the DataContract XML codec, as compiled.
+#[derive(Debug, Clone)]
+pub struct XmlRequest {
+    root: String,
+    namespace: String,
+    /// The member names in DataContract (ordinal) order.
+    members: Vec<String>,
+    order: xml::MemberOrder,
+}
+
+impl BodyReader {
+    /// The reader for `codec` on a route whose request is `spec`; `Err` says what is missing.
+    pub fn compile(codec: Codec, spec: &RequestSpec) -> Result<Self, String> {
+        Ok(match codec {
+            Codec::KatanaForm => BodyReader::KatanaForm,
+            Codec::Json => BodyReader::Json,
+            Codec::DatacontractXml => {
+                let Some(contract) = &spec.xml else {
+                    return Err(
+                        "the datacontract_xml codec needs request.xml (root and namespace)".into(),
+                    );
+                };
+                BodyReader::DataContractXml(XmlRequest {
+                    root: contract.root.clone(),
+                    namespace: contract.namespace.clone(),
+                    members: member_names(spec),
+                    order: match contract.member_order {
+                        XmlMemberOrder::Any => xml::MemberOrder::AnyOrder,
+                        XmlMemberOrder::DataContract => xml::MemberOrder::DataContract,
+                    },
+                })
+            }
+        })
+    }
+
+    /// Reads a non-empty body.
+    pub fn read(
+        &self,
+        body: &[u8],
+        charset: Option<&str>,
+        max_params: usize,
+    ) -> Result<Params, Refusal> {
+        match self {
+            BodyReader::KatanaForm => form::parse(body, max_params).map_err(Refusal::malformed),
+            BodyReader::Json => json(body, charset, max_params),
+            BodyReader::DataContractXml(contract) => {
+                let limits = xml::XmlLimits {
+                    max_depth: XML_MAX_DEPTH,
+                    max_members: max_params,
+                };
+                let members: Vec<&str> = contract.members.iter().map(String::as_str).collect();
+                let contract_ref = xml::XmlContract {
+                    root: &contract.root,
+                    namespace: &contract.namespace,
+                    members: &members,
+                };
+                let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
+                let pairs =
+                    xml::read_members(text.as_bytes(), &contract_ref, contract.order, &limits)
+                        .map_err(Refusal::malformed)?;
+                // A nil member is an absent one.
+                Ok(Params::from_pairs(
+                    pairs
+                        .into_iter()
+                        .filter_map(|(name, value)| Some((name, value?)))
+                        .collect(),
+                ))
+            }
         }
     }
 }
 
 /// The wire names of the request contract's members, in DataContract (ordinal) order.
-pub fn member_names(spec: &RequestSpec) -> Vec<String> {
+fn member_names(spec: &RequestSpec) -> Vec<String> {
     let f = &spec.fields;
     let mut names: Vec<String> = [
         Some(&f.grant_type),
@@ -78,27 +112,33 @@ pub fn member_names(spec: &RequestSpec) -> Vec<String> {
     names
 }
 
+/// Why a JSON body does not bind to the request model.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonBodyError {
+    #[error("not valid JSON: {0}")]
+    Syntax(#[source] serde_json::Error),
+    #[error("the JSON body must be an object")]
+    NotObject,
+    #[error("too many properties (the limit is {0})")]
+    TooMany(usize),
+    #[error("property {0:?} must be a string")]
+    Nested(String),
+}
+
 /// A JSON object as Json.NET binds it to a model: property names case-insensitive, unknown
 /// properties ignored, `null` absent, numbers and booleans read as their text, and of a repeated
 /// property the last. Read straight into name/value pairs, without building a `serde_json::Value`
 /// tree first (half the instructions of a Swagger JSON body's parse).
-fn json(body: &[u8], charset: Option<&str>, max_params: usize) -> Result<Params, GrantError> {
-    let malformed = |why: String| GrantError::MalformedBody(why);
-    let text = xml::decode_text(body, charset).map_err(|e| malformed(e.to_string()))?;
+fn json(body: &[u8], charset: Option<&str>, max_params: usize) -> Result<Params, Refusal> {
+    let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
     let mut reader = serde_json::Deserializer::from_str(&text);
     let object = serde::de::DeserializeSeed::deserialize(JsonBodySeed { max_params }, &mut reader)
         .and_then(|object| reader.end().map(|()| object))
-        .map_err(|e| malformed(format!("not valid JSON: {e}")))?;
+        .map_err(|e| Refusal::malformed(JsonBodyError::Syntax(e)))?;
     let mut members = match object {
         JsonBody::Object(members) => members,
-        JsonBody::NotObject => {
-            return Err(malformed("the JSON body must be an object".into()));
-        }
-        JsonBody::TooMany => {
-            return Err(malformed(format!(
-                "too many properties (the limit is {max_params})"
-            )));
-        }
+        JsonBody::NotObject => return Err(Refusal::malformed(JsonBodyError::NotObject)),
+        JsonBody::TooMany => return Err(Refusal::malformed(JsonBodyError::TooMany(max_params))),
     };
     // Reported in name order, as a walk over the parsed object (a sorted map) would find them.
     members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -107,9 +147,7 @@ fn json(body: &[u8], charset: Option<&str>, max_params: usize) -> Result<Params,
         match value {
             JsonScalar::Null => {}
             JsonScalar::Text(text) => pairs.push((name, text)),
-            JsonScalar::Nested => {
-                return Err(malformed(format!("property {name:?} must be a string")));
-            }
+            JsonScalar::Nested => return Err(Refusal::malformed(JsonBodyError::Nested(name))),
         }
     }
     Ok(Params::from_pairs(pairs))
@@ -331,7 +369,7 @@ mod tests {
             let ours = json(body.as_bytes(), None, 2)
                 .map(|params| params.pairs().to_vec())
                 .map_err(|e| match e {
-                    GrantError::MalformedBody(why) => why,
+                    Refusal::MalformedBody(why) => why.to_string(),
                     other => format!("{other:?}"),
                 });
             assert_eq!(ours, through_value(body, 2), "body {body}");
@@ -344,13 +382,13 @@ mod tests {
         let body = format!("{{{}}}", many.join(","));
         assert!(matches!(
             json(body.as_bytes(), None, 100),
-            Err(GrantError::MalformedBody(why)) if why == "too many properties (the limit is 100)"
+            Err(Refusal::MalformedBody(why)) if why.to_string() == "too many properties (the limit is 100)"
         ));
         // A syntax error after the limit is still reported as one.
         let broken = format!("{{{},}}", many.join(","));
         assert!(matches!(
             json(broken.as_bytes(), None, 100),
-            Err(GrantError::MalformedBody(why)) if why.starts_with("not valid JSON")
+            Err(Refusal::MalformedBody(why)) if why.to_string().starts_with("not valid JSON")
         ));
     }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::domain::GrantType;
-use crate::engine::{AccessFormat, ErrorKind, RefreshFormat};
+use crate::engine::{AccessFormat, RefreshFormat};
+
+pub use super::value::{Absent, ExpiresIn, ValueType};
 
 /// One dialect profile, after a route's overrides were merged into it.
 #[derive(Debug, Clone, Deserialize)]
@@ -179,18 +181,6 @@ pub enum ResponseFormat {
     Negotiate,
 }
 
-/// How `expires_in` is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExpiresIn {
-    /// Katana: `trunc(expires - now)` where `expires` has whole seconds and `now` only lost its
-    /// whole milliseconds, so it is the lifetime minus one unless the clock's sub-millisecond
-    /// part is zero.
-    Katana,
-    /// The configured lifetime in whole seconds.
-    Lifetime,
-}
-
 /// One member of a response body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,35 +192,6 @@ pub struct FieldSpec {
     pub kind: ValueType,
     #[serde(default)]
     pub absent: Absent,
-}
-
-/// The wire type of a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ValueType {
-    /// The source's natural type.
-    #[default]
-    Auto,
-    String,
-    Number,
-    Bool,
-    /// `Sun, 13 Sep 2020 09:35:33 GMT`.
-    Rfc1123,
-    /// Seconds since the Unix epoch.
-    EpochSeconds,
-}
-
-/// What happens to a member whose value is absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Absent {
-    /// Written as `null`.
-    #[default]
-    Null,
-    /// Left out.
-    Omit,
-    /// Left out when absent or an empty string (Katana's `error_description`).
-    OmitEmpty,
 }
 
 /// The body of an error answer; each entry of the error table fills it.
@@ -263,9 +224,18 @@ pub struct ErrorEntry {
     pub xml: Option<XmlContractSpec>,
 }
 
-/// Checks the parts of a profile that serde cannot: returns every problem with its key path
-/// relative to the profile (`errors.unknown_client`, `response.fields[2].value`).
-pub fn validate(profile: &Profile) -> Vec<(String, String)> {
+/// A problem with a profile, with its key path relative to the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileProblem {
+    pub key: String,
+    pub message: String,
+}
+
+/// Checks the settings of a profile that serde cannot, one key at a time: returns every problem
+/// with its key path relative to the profile (`methods[0]`, `errors.unknown_client.status`).
+/// What needs the profile compiled (value sources, codecs, the error table's completeness) is
+/// checked by `TokenRoute::compile`, which compiles each part once.
+pub fn validate(profile: &Profile) -> Vec<ProfileProblem> {
     let mut problems = Vec::new();
     if !profile.path.starts_with('/') {
         problems.push((
@@ -323,59 +293,18 @@ pub fn validate(profile: &Profile) -> Vec<(String, String)> {
             "name at least one source (basic, body): require_client_id is true".into(),
         ));
     }
-    check_fields(
-        "response.fields",
-        &profile.response.fields,
-        false,
-        &mut problems,
-    );
-    check_fields(
-        "error_response.fields",
-        &profile.error_response.fields,
-        true,
-        &mut problems,
-    );
-    for kind in ErrorKind::ALL {
-        if !profile.errors.contains_key(kind.as_str()) {
-            problems.push((
-                format!("errors.{kind}"),
-                "missing: every engine outcome needs a row in the error table".into(),
-            ));
-        }
-    }
     for (name, entry) in &profile.errors {
-        let path = format!("errors.{name}");
-        if ErrorKind::from_name(name).is_none() {
-            let known: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
-            problems.push((
-                path.clone(),
-                format!("unknown outcome; known: {}", known.join(", ")),
-            ));
-        }
         if !(100..=599).contains(&entry.status) {
             problems.push((
-                format!("{path}.status"),
+                format!("errors.{name}.status"),
                 format!("{} is not an HTTP status", entry.status),
             ));
         }
-        if let Some(fields) = &entry.fields {
-            check_fields(&format!("{path}.fields"), fields, true, &mut problems);
-        }
     }
     problems
-}
-
-fn check_fields(
-    path: &str,
-    fields: &[FieldSpec],
-    error: bool,
-    problems: &mut Vec<(String, String)>,
-) {
-    for (i, field) in fields.iter().enumerate() {
-        if let Err(why) = super::value::Source::parse(&field.value, error) {
-            problems.push((format!("{path}[{i}].value"), why));
-        }
-    }
+        .into_iter()
+        .map(|(key, message)| ProfileProblem { key, message })
+        .collect()
 }
 
 /// Durations written the way people write them (`30m`, `14d`, `90s`).

@@ -5,8 +5,8 @@
 
 use std::borrow::Cow;
 
-use super::profile::{Absent, FieldSpec, ValueType, XmlContractSpec};
-use super::value::{Scalar, Source, Value, typed};
+use super::profile::{FieldSpec, ProfileProblem, XmlContractSpec};
+use super::value::{Absent, Scalar, Source, Value, ValueType, typed};
 use super::xml::{XmlScalar, write_contract};
 use crate::negotiate::Format;
 
@@ -19,19 +19,30 @@ pub struct CompiledField {
     pub absent: Absent,
 }
 
-/// Parses every member's source; fails on the first unknown one (validation has the paths).
-pub fn compile_fields(fields: &[FieldSpec], error: bool) -> Result<Vec<CompiledField>, String> {
-    fields
-        .iter()
-        .map(|field| {
-            Ok(CompiledField {
+/// Parses every member's source, once; each unknown one is a problem under `path`
+/// (`response.fields[2].value`), and the members that compiled are returned.
+pub fn compile_fields(
+    path: &str,
+    fields: &[FieldSpec],
+    error: bool,
+    problems: &mut Vec<ProfileProblem>,
+) -> Vec<CompiledField> {
+    let mut compiled = Vec::with_capacity(fields.len());
+    for (i, field) in fields.iter().enumerate() {
+        match Source::parse(&field.value, error) {
+            Ok(source) => compiled.push(CompiledField {
                 name: field.name.clone(),
-                source: Source::parse(&field.value, error)?,
+                source,
                 kind: field.kind,
                 absent: field.absent,
-            })
-        })
-        .collect()
+            }),
+            Err(message) => problems.push(ProfileProblem {
+                key: format!("{path}[{i}].value"),
+                message,
+            }),
+        }
+    }
+    compiled
 }
 
 /// A member's typed value: `None` when the member is left out, `Some(None)` when it is null.
@@ -136,33 +147,20 @@ pub fn utf16(body: &[u8]) -> Vec<u8> {
 pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'a>) -> Vec<u8> {
     // A JWT alone is 400-900 bytes: start big enough not to grow.
     let mut out = Vec::with_capacity(1024);
-    out.push(b'{');
-    let mut first = true;
-    for field in fields {
-        let Some(scalar) = member(field, &get) else {
-            continue;
-        };
-        if !first {
-            out.push(b',');
+    crate::json::object(&mut out, |o| {
+        for field in fields {
+            let Some(scalar) = member(field, &get) else {
+                continue;
+            };
+            let name = field.name.as_str();
+            match scalar {
+                None => o.null(name),
+                Some(Scalar::Str(s)) => o.str(name, &s),
+                Some(Scalar::Int(n)) => o.int(name, n),
+                Some(Scalar::Bool(b)) => o.bool(name, b),
+                Some(Scalar::Float(f)) => o.float(name, f),
+            };
         }
-        first = false;
-        crate::json::write_string(&mut out, &field.name);
-        out.push(b':');
-        match scalar {
-            None => out.extend_from_slice(b"null"),
-            Some(Scalar::Str(s)) => crate::json::write_string(&mut out, &s),
-            Some(Scalar::Int(n)) => {
-                use std::io::Write as _;
-                // Writing into a Vec cannot fail.
-                let _ = write!(out, "{n}");
-            }
-            Some(Scalar::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-            Some(Scalar::Float(f)) => match serde_json::to_vec(&f) {
-                Ok(bytes) => out.extend_from_slice(&bytes),
-                Err(_) => out.extend_from_slice(b"null"),
-            },
-        }
-    }
-    out.push(b'}');
+    });
     out
 }

@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
-use super::profile::{ExpiresIn, ValueType};
-use crate::engine::{AttrValue, Grant, GrantError};
+use crate::engine::{AttrValue, Grant};
 
 /// A value source, parsed from a profile's `value = "..."`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,47 @@ impl Source {
             known.join(", ")
         ))
     }
+}
+
+/// How `expires_in` is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiresIn {
+    /// Katana: `trunc(expires - now)` where `expires` has whole seconds and `now` only lost its
+    /// whole milliseconds, so it is the lifetime minus one unless the clock's sub-millisecond
+    /// part is zero.
+    Katana,
+    /// The configured lifetime in whole seconds.
+    Lifetime,
+}
+
+/// The wire type of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// The source's natural type.
+    #[default]
+    Auto,
+    String,
+    Number,
+    Bool,
+    /// `Sun, 13 Sep 2020 09:35:33 GMT`.
+    Rfc1123,
+    /// Seconds since the Unix epoch.
+    EpochSeconds,
+}
+
+/// What happens to a member whose value is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Absent {
+    /// Written as `null`.
+    #[default]
+    Null,
+    /// Left out.
+    Omit,
+    /// Left out when absent or an empty string (Katana's `error_description`).
+    OmitEmpty,
 }
 
 /// A value before it is given its wire type.
@@ -196,9 +237,10 @@ pub struct ErrorValues<'a> {
 }
 
 impl<'a> ErrorValues<'a> {
-    pub fn new(error: &'a str, template: &'a str, outcome: &GrantError) -> Self {
+    /// `detail` fills the template's `{detail}` placeholder; it is called only when there is one.
+    pub fn new(error: &'a str, template: &'a str, detail: impl FnOnce() -> String) -> Self {
         let description = if template.contains('{') {
-            Cow::Owned(template.replace("{detail}", &outcome.detail()))
+            Cow::Owned(template.replace("{detail}", &detail()))
         } else {
             Cow::Borrowed(template)
         };

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::error::GrantError;
+use super::error::{Fault, GrantError};
 use super::password::StoredHash;
 use crate::domain::PasswordProof;
 
@@ -60,14 +60,10 @@ impl HashPool {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(GrantError::Overloaded),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(GrantError::Internal(
-                    "the password verification threads stopped".into(),
-                ));
+                return Err(Fault::HashThreadsStopped.into());
             }
         }
-        answer
-            .await
-            .map_err(|_| GrantError::Internal("a password verification thread failed".into()))
+        answer.await.map_err(|e| Fault::HashThreadFailed(e).into())
     }
 }
 

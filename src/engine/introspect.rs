@@ -7,8 +7,23 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Client, ClientAuth, Engine, GrantError, jti_key, opaque_key, store_error, token_key};
-use crate::domain::{ClientId, RefreshRecord, RefreshToken, SessionId, Subject, UserId};
+use super::{Client, ClientAuth, Engine, jti_key, opaque_key, token_key};
+use crate::domain::{
+    ClientId, RefreshRecord, RefreshToken, SessionId, StoreError, Subject, UserId,
+};
+
+/// Why an introspection or revocation call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EndpointError {
+    /// The caller is not a registered client, or did not prove it (RFC 7662 §2.1, RFC 7009 §2.1).
+    #[error("the caller is not an authenticated client")]
+    Unauthenticated,
+    /// A client asked to revoke a token that was issued to another client (RFC 7009 §2.1).
+    #[error("the token was not issued to this client")]
+    TokenNotOwned,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Which kind of token was introspected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +71,15 @@ pub struct ActiveToken {
 impl Engine {
     /// Authenticates a caller of the introspection or revocation endpoint: a registered client,
     /// with its secret when it is confidential.
-    pub fn authenticate_caller(&self, auth: &ClientAuth) -> Result<Arc<Client>, GrantError> {
-        let id = auth.id.as_ref().ok_or(GrantError::MissingClientId)?;
+    pub fn authenticate_caller(&self, auth: &ClientAuth) -> Result<Arc<Client>, EndpointError> {
+        let id = auth.id.as_ref().ok_or(EndpointError::Unauthenticated)?;
         let client = self
             .directory
             .client(id)
-            .ok_or(GrantError::InvalidClientSecret)?;
-        client.authenticate(auth.secret.as_ref())?;
+            .ok_or(EndpointError::Unauthenticated)?;
+        client
+            .authenticate(auth.secret.as_ref())
+            .map_err(|_| EndpointError::Unauthenticated)?;
         Ok(client)
     }
 
@@ -72,7 +89,7 @@ impl Engine {
         &self,
         token: &str,
         hint: Option<TokenKind>,
-    ) -> Result<Option<ActiveToken>, GrantError> {
+    ) -> Result<Option<ActiveToken>, StoreError> {
         let now = self.clock.now();
         let order = match hint {
             Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
@@ -94,15 +111,10 @@ impl Engine {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<ActiveToken>, GrantError> {
+    ) -> Result<Option<ActiveToken>, StoreError> {
         let claims = match self.keys.verify(token, now) {
             Some(claims) => claims,
-            None => match self
-                .store
-                .get_access(&opaque_key(token), now)
-                .await
-                .map_err(store_error)?
-            {
+            None => match self.store.get_access(&opaque_key(token), now).await? {
                 Some(record) => record.claims,
                 None => return Ok(None),
             },
@@ -113,20 +125,14 @@ impl Engine {
         if self
             .store
             .is_access_revoked(&jti_key(&claims.jti), now)
-            .await
-            .map_err(store_error)?
+            .await?
         {
             return Ok(None);
         }
         let Ok(session) = claims.sid.parse().map(SessionId) else {
             return Ok(None);
         };
-        if self
-            .store
-            .is_session_revoked(session, now)
-            .await
-            .map_err(store_error)?
-        {
+        if self.store.is_session_revoked(session, now).await? {
             return Ok(None);
         }
         // Only user tokens carry a name; only user tokens can be superseded by a login.
@@ -135,7 +141,7 @@ impl Engine {
                 user: Some(UserId::new(claims.sub.as_str())),
                 client: ClientId::new(claims.client_id.as_str()),
             };
-            if let Some(marker) = self.store.not_before(&subject).await.map_err(store_error)?
+            if let Some(marker) = self.store.not_before(&subject).await?
                 && marker.session != session
                 && claims.iat <= marker.at.timestamp()
             {
@@ -164,21 +170,12 @@ impl Engine {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<RefreshRecord>, GrantError> {
+    ) -> Result<Option<RefreshRecord>, StoreError> {
         let key = token_key(&RefreshToken::new(token));
-        let Some(record) = self
-            .store
-            .peek_refresh(&key, now)
-            .await
-            .map_err(store_error)?
-        else {
+        let Some(record) = self.store.peek_refresh(&key, now).await? else {
             return Ok(None);
         };
-        let revoked = self
-            .store
-            .is_session_revoked(record.session, now)
-            .await
-            .map_err(store_error)?;
+        let revoked = self.store.is_session_revoked(record.session, now).await?;
         if revoked || self.superseded(&record).await? {
             return Ok(None);
         }
@@ -189,7 +186,7 @@ impl Engine {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<ActiveToken>, GrantError> {
+    ) -> Result<Option<ActiveToken>, StoreError> {
         let Some(record) = self.live_refresh(token, now).await? else {
             return Ok(None);
         };
@@ -229,7 +226,7 @@ impl Engine {
         hint: Option<TokenKind>,
         caller: &Client,
         privileged: bool,
-    ) -> Result<(), GrantError> {
+    ) -> Result<(), EndpointError> {
         let now = self.clock.now();
         let owned = |client_id: &str| privileged || caller.id.as_str() == client_id;
         let refresh_first = hint == Some(TokenKind::Refresh);
@@ -238,7 +235,7 @@ impl Engine {
         }
         if let Some(active) = self.active_access(token, now).await? {
             if !owned(&active.client_id) {
-                return Err(GrantError::TokenNotOwned);
+                return Err(EndpointError::TokenNotOwned);
             }
             let until = DateTime::from_timestamp(active.exp, 0).unwrap_or(now);
             let jti = active.jti.unwrap_or_default();
@@ -246,7 +243,7 @@ impl Engine {
                 .store
                 .revoke_access(jti_key(&jti), until, now)
                 .await
-                .map_err(store_error);
+                .map_err(EndpointError::from);
         }
         if !refresh_first {
             self.revoke_refresh(token, now, &owned).await?;
@@ -260,18 +257,17 @@ impl Engine {
         token: &str,
         now: DateTime<Utc>,
         owned: &dyn Fn(&str) -> bool,
-    ) -> Result<bool, GrantError> {
+    ) -> Result<bool, EndpointError> {
         let Some(record) = self.live_refresh(token, now).await? else {
             return Ok(false);
         };
         if !owned(record.client.as_str()) {
-            return Err(GrantError::TokenNotOwned);
+            return Err(EndpointError::TokenNotOwned);
         }
         let until = record.expires_at.max(now + self.max_access_ttl);
         self.store
             .revoke_session(record.session, until, now)
-            .await
-            .map_err(store_error)?;
+            .await?;
         Ok(true)
     }
 }

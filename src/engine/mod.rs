@@ -18,8 +18,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 pub use clock::{Clock, FixedClock, IdSource, OsIds, SeededIds, SystemClock};
 pub use directory::{AttrValue, Attributes, Client, Directory, User};
-pub use error::{ErrorKind, GrantError, Param};
-pub use introspect::{ActiveToken, TokenKind};
+pub use error::{Fault, GrantError, Param};
+pub use introspect::{ActiveToken, EndpointError, TokenKind};
 pub use keys::{Key, Keyring};
 pub use password::StoredHash;
 
@@ -209,13 +209,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn store_error(error: StoreError) -> GrantError {
-    match &error {
-        StoreError::Full(_) => GrantError::StoreFull,
-        StoreError::Unavailable { .. } => GrantError::StoreUnavailable(error.to_string()),
-    }
-}
-
 /// The store key of a refresh token.
 pub fn token_key(token: &RefreshToken) -> TokenKey {
     hashed_key(token.expose())
@@ -384,12 +377,7 @@ impl Engine {
         policy: &GrantPolicy,
     ) -> Result<Grant, GrantError> {
         let key = token_key(token);
-        let record = match self
-            .store
-            .take_refresh(&key, requested_at)
-            .await
-            .map_err(store_error)?
-        {
+        let record = match self.store.take_refresh(&key, requested_at).await? {
             Taken::Live(record) => record,
             Taken::AlreadyUsed { session } => {
                 self.revoke_session(session, requested_at, policy).await?;
@@ -437,12 +425,12 @@ impl Engine {
 
     /// Whether a later login of the same user and client superseded this refresh token's
     /// session (the single-active-token marker).
-    async fn superseded(&self, record: &RefreshRecord) -> Result<bool, GrantError> {
+    async fn superseded(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
         let subject = Subject {
             user: record.user.clone(),
             client: record.client.clone(),
         };
-        let marker = self.store.not_before(&subject).await.map_err(store_error)?;
+        let marker = self.store.not_before(&subject).await?;
         Ok(marker.is_some_and(|marker| {
             marker.session != record.session && record.session_started < marker.at
         }))
@@ -453,7 +441,7 @@ impl Engine {
         session: SessionId,
         now: DateTime<Utc>,
         policy: &GrantPolicy,
-    ) -> Result<(), GrantError> {
+    ) -> Result<(), StoreError> {
         // The mark must outlive every token of the session: its refresh tokens (the route's
         // refresh lifetime) and its access tokens (at most the longest access lifetime).
         let ttl = policy
@@ -461,10 +449,7 @@ impl Engine {
             .unwrap_or(policy.access_token_ttl)
             .max(self.max_access_ttl);
         let until = now + ttl;
-        self.store
-            .revoke_session(session, until, now)
-            .await
-            .map_err(store_error)
+        self.store.revoke_session(session, until, now).await
     }
 
     fn new_session(&self) -> SessionId {
@@ -494,7 +479,7 @@ impl Engine {
         } = input;
         let issued_at = requested_at
             .duration_trunc(TimeDelta::seconds(1))
-            .map_err(|e| GrantError::Internal(format!("clock out of range: {e}")))?;
+            .map_err(Fault::Clock)?;
         let expires_at = issued_at + policy.access_token_ttl;
         let subject = Subject {
             user: user.as_ref().map(|u| u.id.clone()),
@@ -507,16 +492,12 @@ impl Engine {
                 at: requested_at,
                 session,
             };
-            self.store
-                .set_not_before(&subject, marker)
-                .await
-                .map_err(store_error)?;
+            self.store.set_not_before(&subject, marker).await?;
             Some(marker.at)
         } else if policy.single_active_token || policy.report_not_before {
             self.store
                 .not_before(&subject)
-                .await
-                .map_err(store_error)?
+                .await?
                 .map(|marker| marker.at)
         } else {
             None
@@ -545,7 +526,7 @@ impl Engine {
                 .keys
                 .sign(policy.signing_key.as_deref(), &claims)
                 .map(AccessToken::new)
-                .map_err(|e| GrantError::Internal(format!("signing failed: {e}")))?,
+                .map_err(Fault::Signing)?,
             AccessFormat::Opaque => {
                 let mut bytes = [0u8; 32];
                 self.ids.fill(&mut bytes);
@@ -553,8 +534,7 @@ impl Engine {
                 let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
                 self.store
                     .insert_access(opaque_key(&token), AccessRecord { claims }, requested_at)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 AccessToken::new(token)
             }
         };
@@ -572,8 +552,7 @@ impl Engine {
                 };
                 self.store
                     .insert_refresh(token_key(&token), record, requested_at)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 Some(IssuedRefresh { token, expires_at })
             }
             _ => None,

@@ -15,11 +15,9 @@ use crate::config::{Settings, SigningKey};
 use crate::dialect::value::IpText;
 use crate::domain::{Secret, StoreError};
 use crate::endpoints;
-use crate::engine::{
-    Clock, Engine, EngineParts, GrantError, IdSource, Key, Keyring, OsIds, SystemClock,
-};
+use crate::engine::{Clock, Engine, EngineParts, IdSource, Key, Keyring, OsIds, SystemClock};
 use crate::gateway::{Gateway, Target};
-use crate::wire::{Headers, WireRequest, WireResponse};
+use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 struct ActixHeaders<'a>(&'a HeaderMap);
 
@@ -168,7 +166,7 @@ async fn handle(
                         )
                         .await
                 }
-                Err(error) => gateway.refuse(route, &headers, error.clone()),
+                Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
             };
             tracing::info!(
                 route = route.path(),
@@ -193,7 +191,7 @@ async fn handle(
                         )
                         .await
                 }
-                Err(error) => endpoints::refuse(error),
+                Err(refusal) => endpoints::refused(refusal),
             };
             tracing::info!(
                 endpoint = ?endpoint,
@@ -215,22 +213,28 @@ async fn read_body(
     headers: &ActixHeaders<'_>,
     payload: web::Payload,
     limit: usize,
-) -> Result<web::Bytes, GrantError> {
+) -> Result<web::Bytes, Refusal> {
     let declared_too_large = headers
         .get("content-length")
         .and_then(|len| len.trim().parse::<u64>().ok())
         .is_some_and(|len| len > limit as u64);
     if declared_too_large {
-        return Err(GrantError::BodyTooLarge { limit });
+        return Err(Refusal::BodyTooLarge { limit });
     }
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(body)) => Ok(body),
-        Ok(Err(_)) => Err(GrantError::BodyTooLarge { limit }),
-        Err(e) => Err(GrantError::MalformedBody(format!(
-            "the body could not be read: {e}"
-        ))),
+        // The stream failed: a broken chunk, a truncated body, a client that went away.
+        Ok(Err(e)) => Err(Refusal::malformed(Unreadable(e.to_string()))),
+        // More bytes arrived than the limit (a chunked body declares no length).
+        Err(_) => Err(Refusal::BodyTooLarge { limit }),
     }
 }
+
+/// A body the connection did not deliver whole (a broken chunk, a client that went away). The
+/// text of actix's error is kept: the error itself is not `Send`.
+#[derive(Debug, thiserror::Error)]
+#[error("the body could not be read: {0}")]
+struct Unreadable(String);
 
 async fn health(gateway: &Gateway) -> HttpResponse {
     let store = gateway.engine().store_kind();

@@ -118,6 +118,44 @@ async fn an_oversized_body_gets_413_in_the_dialect_shape() {
     assert_eq!(health.status(), 200);
 }
 
+/// Sends raw bytes, closes the sending half, and reads the whole answer.
+async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write");
+    stream.shutdown().await.expect("half-close");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_gets_413_and_a_truncated_one_400() {
+    let server = start();
+    // Chunked: no length is declared, so the limit is met while reading.
+    let chunk = "a".repeat(20_000);
+    let chunked = format!(
+        "POST /api/Token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let answer = raw_exchange(&server.base, chunked.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("larger than 16384 bytes"), "{answer}");
+    // Fewer bytes than Content-Length promises, then the client stops sending.
+    let truncated =
+        b"POST /api/Token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ngrant_type=";
+    let answer = raw_exchange(&server.base, truncated).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("the body could not be read"), "{answer}");
+    assert!(server.log().contains("outcome=\"malformed_body\""));
+}
+
 #[test]
 fn sigterm_stops_the_server_gracefully() {
     let mut server = start();

@@ -1,0 +1,236 @@
+//! What a route answers with its error table: the refusals of the wire request and the grant's
+//! outcomes, each named by an [`ErrorKind`] (the key of a row, `[errors.<kind>]`). The one
+//! mapping from outcome to row is [`Failure::kind`]; which rows a route needs at all follows
+//! from its profile ([`producible`]), so a profile writes rows only for outcomes its route can
+//! meet and a compiled route has a row for every one it can.
+
+use crate::engine::{GrantError, Param};
+use crate::wire::Refusal;
+
+use super::profile::{PasswordEncoding, Profile, ResponseFormat};
+use crate::domain::GrantType;
+
+/// The name of an outcome in a profile's error table. The names, the list and the parsing all
+/// come from this one definition.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorKind {
+    MissingClientId,
+    UnknownClient,
+    InvalidClientSecret,
+    UnsupportedGrantType,
+    UnauthorizedClient,
+    MissingUsername,
+    MissingPassword,
+    MissingRefreshToken,
+    InvalidPasswordProof,
+    AuthenticationFailed,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    Throttled,
+    MalformedBody,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    MissingContentType,
+    MethodNotAllowed,
+    Overloaded,
+    NotAcceptable,
+    WindowsAuthUnavailable,
+    StoreUnavailable,
+    StoreFull,
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [ErrorKind] = <ErrorKind as strum::VariantArray>::VARIANTS;
+
+    /// The row's name in a profile (`missing_client_id`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        name.parse().ok()
+    }
+
+    /// Every row name, for messages.
+    pub fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Anything a token route answers from its error table.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+}
+
+impl Failure {
+    /// The error-table row this outcome is answered with: the one place the mapping lives.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Failure::Refused(refusal) => match refusal {
+                Refusal::MalformedBody(_) => ErrorKind::MalformedBody,
+                Refusal::BodyTooLarge { .. } => ErrorKind::BodyTooLarge,
+                Refusal::UnsupportedMediaType(None) => ErrorKind::MissingContentType,
+                Refusal::UnsupportedMediaType(Some(_)) => ErrorKind::UnsupportedMediaType,
+                Refusal::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
+                Refusal::NotAcceptable => ErrorKind::NotAcceptable,
+            },
+            Failure::Grant(outcome) => match outcome {
+                GrantError::MissingClientId => ErrorKind::MissingClientId,
+                GrantError::UnknownClient => ErrorKind::UnknownClient,
+                GrantError::InvalidClientSecret => ErrorKind::InvalidClientSecret,
+                GrantError::UnsupportedGrantType => ErrorKind::UnsupportedGrantType,
+                GrantError::UnauthorizedClient(_) => ErrorKind::UnauthorizedClient,
+                GrantError::MissingParameter(Param::Username) => ErrorKind::MissingUsername,
+                GrantError::MissingParameter(Param::Password) => ErrorKind::MissingPassword,
+                GrantError::MissingParameter(Param::RefreshToken) => ErrorKind::MissingRefreshToken,
+                // A grant parameter that does not read is a body that does not read.
+                GrantError::InvalidFlag { .. } => ErrorKind::MalformedBody,
+                GrantError::InvalidPasswordProof(_) => ErrorKind::InvalidPasswordProof,
+                GrantError::AuthenticationFailed => ErrorKind::AuthenticationFailed,
+                GrantError::InvalidRefreshToken => ErrorKind::InvalidRefreshToken,
+                GrantError::RefreshTokenReused => ErrorKind::RefreshTokenReused,
+                GrantError::Throttled { .. } => ErrorKind::Throttled,
+                GrantError::Overloaded => ErrorKind::Overloaded,
+                GrantError::WindowsAuthUnavailable => ErrorKind::WindowsAuthUnavailable,
+                GrantError::Store(crate::domain::StoreError::Full(_)) => ErrorKind::StoreFull,
+                GrantError::Store(crate::domain::StoreError::Unavailable { .. }) => {
+                    ErrorKind::StoreUnavailable
+                }
+                GrantError::Internal(_) => ErrorKind::Internal,
+            },
+        }
+    }
+
+    /// The value of the `{detail}` placeholder: empty where saying more would help an attacker.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Refused(refusal) => refusal.detail(),
+            Failure::Grant(outcome) => outcome.detail(),
+        }
+        .unwrap_or_default()
+    }
+
+    /// Whether the cause belongs in the log at error level: the gateway or its store failed,
+    /// not the client. (A full store is a capacity limit, answered and counted, not a fault.)
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Failure::Grant(
+                GrantError::Internal(_)
+                    | GrantError::Store(crate::domain::StoreError::Unavailable { .. })
+            )
+        )
+    }
+}
+
+/// Every outcome a route compiled from `profile` can answer, each with the profile setting that
+/// makes it possible (for the message when its row is missing). `uses_store_markers`: the
+/// response shows the not-before marker, which is read from the store on every grant.
+pub fn producible(profile: &Profile, uses_store_markers: bool) -> Vec<(ErrorKind, &'static str)> {
+    let known = |grant: GrantType| {
+        profile.grants.contains(&grant) || profile.refused_grants.contains(&grant)
+    };
+    let password = known(GrantType::Password);
+    let refresh = known(GrantType::RefreshToken);
+    let request = &profile.request;
+    let reads_credentials = !request.client_credentials.is_empty();
+    let windows = password && request.fields.windows_authentication.is_some();
+    let any_media_type = request.body.contains_key("*");
+    let touches_store = refresh
+        || profile.refresh_token_ttl.is_some()
+        || profile.single_active_token
+        || uses_store_markers
+        || profile.access_token_format == crate::engine::AccessFormat::Opaque;
+    let password_reason = "the password grant is known";
+    let refresh_reason = "the refresh_token grant is known";
+    let store_reason = "the route keeps state in the store";
+    let credentials_reason = "request.client_credentials names a source";
+    let media_reason = "request.body has no \"*\" codec";
+    // Exhaustive: a new outcome does not compile until it says when a route can meet it.
+    ErrorKind::ALL
+        .iter()
+        .filter_map(|&kind| {
+            let (possible, why) = match kind {
+                ErrorKind::MissingClientId => {
+                    (profile.require_client_id, "require_client_id is true")
+                }
+                ErrorKind::UnknownClient | ErrorKind::InvalidClientSecret => {
+                    (reads_credentials, credentials_reason)
+                }
+                ErrorKind::UnsupportedGrantType => (true, "every route reads grant_type"),
+                ErrorKind::UnauthorizedClient => (true, "a client may be limited to some grants"),
+                ErrorKind::MissingUsername
+                | ErrorKind::MissingPassword
+                | ErrorKind::AuthenticationFailed
+                | ErrorKind::Throttled
+                | ErrorKind::Overloaded => (password, password_reason),
+                ErrorKind::InvalidPasswordProof => (
+                    password && request.password == PasswordEncoding::Sha1Hex,
+                    "request.password is sha1_hex",
+                ),
+                ErrorKind::MissingRefreshToken
+                | ErrorKind::InvalidRefreshToken
+                | ErrorKind::RefreshTokenReused => (refresh, refresh_reason),
+                ErrorKind::MalformedBody => (true, "every route reads a body"),
+                ErrorKind::BodyTooLarge => (true, "every route has a body_limit"),
+                ErrorKind::UnsupportedMediaType | ErrorKind::MissingContentType => {
+                    (!any_media_type, media_reason)
+                }
+                ErrorKind::MethodNotAllowed => {
+                    (!profile.methods.is_empty(), "methods is not empty")
+                }
+                ErrorKind::NotAcceptable => (
+                    profile.response.format == ResponseFormat::Negotiate
+                        && profile.response.not_acceptable,
+                    "response.not_acceptable is true",
+                ),
+                ErrorKind::WindowsAuthUnavailable => {
+                    (windows, "request.fields.windows_authentication is set")
+                }
+                ErrorKind::StoreUnavailable | ErrorKind::StoreFull => (touches_store, store_reason),
+                ErrorKind::Internal => (true, "every route can fail inside"),
+            };
+            possible.then_some((kind, why))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_snake_case_name_and_parses_back() {
+        assert_eq!(ErrorKind::ALL.len(), 24);
+        for &kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert_eq!(ErrorKind::MissingClientId.as_str(), "missing_client_id");
+        assert_eq!(ErrorKind::from_name("token_not_owned"), None);
+    }
+}
