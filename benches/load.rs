@@ -35,6 +35,9 @@
 //! traffic is to 127.0.0.1. Files: `load/bench.toml` (the gateway's configuration),
 //! `load/report.lua` and `load/refresh.lua` (wrk scripts), `load/*.rs` (the harness parts).
 
+// A failed assumption in a test or a bench is a failure to see, not a request to survive.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 // The crate root is benches/load.rs, so its modules would be looked up in benches/: point them
 // at benches/load/, next to the bench's other files.
 #[path = "load/baseline.rs"]

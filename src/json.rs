@@ -8,6 +8,8 @@
 //! token: the serializer's per-member dispatch cost several thousand instructions a request
 //! (callgrind); the output is tested against serde_json's.
 
+#![deny(missing_docs)]
+
 use std::io::Write as _;
 
 /// Writes one JSON object into `out`: `members` adds its members, the braces are written here.
@@ -35,18 +37,21 @@ impl Object<'_> {
         self.out
     }
 
+    /// A string member.
     pub fn str(&mut self, name: &str, value: &str) -> &mut Self {
         let out = self.name(name);
         write_string(out, value);
         self
     }
 
+    /// An integer member.
     pub fn int(&mut self, name: &str, value: i64) -> &mut Self {
         // Writing into a Vec cannot fail.
         let _ = write!(self.name(name), "{value}");
         self
     }
 
+    /// A boolean member.
     pub fn bool(&mut self, name: &str, value: bool) -> &mut Self {
         let text: &[u8] = if value { b"true" } else { b"false" };
         self.name(name).extend_from_slice(text);
@@ -66,6 +71,7 @@ impl Object<'_> {
         self
     }
 
+    /// A `null` member.
     pub fn null(&mut self, name: &str) -> &mut Self {
         self.name(name).extend_from_slice(b"null");
         self

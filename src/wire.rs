@@ -2,6 +2,8 @@
 //! as they write it. Exactly one actix handler (`crate::http`) converts to and from these, so
 //! everything below HTTP compiles and is tested without a web framework.
 
+#![deny(missing_docs)]
+
 use std::net::IpAddr;
 
 /// Request headers, as whatever HTTP layer holds them.
@@ -20,22 +22,29 @@ impl Headers for Vec<(String, String)> {
 
 /// A request as the dialect sees it: framework-free.
 pub struct WireRequest<'a> {
+    /// The method, as sent (`POST`).
     pub method: &'a str,
+    /// The path, without the query.
     pub path: &'a str,
+    /// The request headers.
     pub headers: &'a dyn Headers,
     /// The caller's address, after trusted-proxy resolution.
     pub peer: IpAddr,
     /// Whether the connection came from a configured trusted proxy (which may vouch for a
     /// Windows principal).
     pub from_trusted_proxy: bool,
+    /// The body, read whole up to the route's limit.
     pub body: &'a [u8],
 }
 
 /// An answer as the dialect writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// The headers, in order.
     pub headers: Vec<(String, String)>,
+    /// The body bytes.
     pub body: Vec<u8>,
 }
 
@@ -49,15 +58,22 @@ pub type BodyError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Refusal {
     #[error("the request body is malformed: {0}")]
+    /// The body does not read as the route's codec says.
     MalformedBody(#[source] BodyError),
     #[error("the request body exceeds the limit of {limit} bytes")]
-    BodyTooLarge { limit: usize },
+    /// The body is over the route's limit.
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// `None`: the request has a body but no `Content-Type`.
     #[error("the media type {0:?} is not supported")]
     UnsupportedMediaType(Option<String>),
     #[error("the method {0} is not allowed")]
+    /// A method the route does not take.
     MethodNotAllowed(String),
     #[error("no acceptable response format")]
+    /// Nothing the route writes is acceptable to the client (only where the route says so).
     NotAcceptable,
 }
 

@@ -12,11 +12,12 @@
 //! | `route.rs` | compiling a profile into a [`TokenRoute`], with every problem found |
 //! | `request.rs`, `credentials.rs`, `codec.rs`, `form.rs`, `xml/` | reading a request |
 //! | `outcome.rs` | outcomes and the error table's rows ([`ErrorKind`]) |
-//! | `respond.rs`, `render.rs`, `value.rs`, `negotiate/` | writing the answer |
+//! | `respond.rs`, `render.rs`, `value.rs`, `negotiated.rs` | writing the answer |
 
 pub mod codec;
 pub mod credentials;
 pub mod form;
+pub mod negotiated;
 pub mod outcome;
 pub mod profile;
 pub mod render;
@@ -28,9 +29,9 @@ pub mod value;
 pub mod xml;
 
 pub use credentials::basic;
+pub use negotiated::Rendering;
 pub use outcome::{ErrorKind, Failure};
 pub use profile::{Profile, ProfileProblem};
-pub use respond::Rendering;
 pub use route::TokenRoute;
 
 /// The names of the built-in dialects, for error messages.

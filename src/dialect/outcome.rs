@@ -4,6 +4,8 @@
 //! from its profile ([`producible`]), so a profile writes rows only for outcomes its route can
 //! meet and a compiled route has a row for every one it can.
 
+#![deny(missing_docs)]
+
 use crate::engine::{GrantError, Param};
 use crate::wire::Refusal;
 
@@ -28,29 +30,53 @@ use crate::domain::GrantType;
 )]
 #[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
+    /// No client id was sent and the route requires one.
     MissingClientId,
+    /// The client id is not a registered client.
     UnknownClient,
+    /// A confidential client's secret is missing or wrong.
     InvalidClientSecret,
+    /// `grant_type` is missing or not one the route knows.
     UnsupportedGrantType,
+    /// The client (or the route) may not use this grant (`{detail}`: the grant).
     UnauthorizedClient,
+    /// A password grant without `username`.
     MissingUsername,
+    /// A password grant without `password`.
     MissingPassword,
+    /// A refresh grant without `refresh_token`.
     MissingRefreshToken,
+    /// The password is not a SHA-1 hex digest where the route expects one (`{detail}`: why).
     InvalidPasswordProof,
+    /// Unknown user, wrong password, or a user who may not use this client.
     AuthenticationFailed,
+    /// The refresh token is unknown, expired, revoked or superseded.
     InvalidRefreshToken,
+    /// A refresh token presented again after use: its whole session is revoked.
     RefreshTokenReused,
+    /// Too many failed password attempts (`{detail}`: seconds until the next is allowed).
     Throttled,
+    /// The body does not read as its codec says (`{detail}`: why).
     MalformedBody,
+    /// The body is over the route's `body_limit` (`{detail}`: the limit in bytes).
     BodyTooLarge,
+    /// No codec for the request's media type (`{detail}`: the media type).
     UnsupportedMediaType,
+    /// A body without `Content-Type` on a route whose codecs need one.
     MissingContentType,
+    /// A method not in the route's `methods` (`{detail}`: the method).
     MethodNotAllowed,
+    /// More password verifications waiting than the hash threads finish in time.
     Overloaded,
+    /// Nothing the route writes matches the request's `Accept` (only with `not_acceptable`).
     NotAcceptable,
+    /// Windows authentication asked for, but no trusted proxy vouched for a principal.
     WindowsAuthUnavailable,
+    /// The token store cannot answer now.
     StoreUnavailable,
+    /// The token store holds as many tokens as it may.
     StoreFull,
+    /// The gateway itself failed (signing, the clock, the hash threads); the cause is logged.
     Internal,
 }
 
@@ -63,6 +89,7 @@ impl ErrorKind {
         self.into()
     }
 
+    /// The kind a row name names, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         name.parse().ok()
     }
@@ -81,8 +108,10 @@ impl ErrorKind {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Failure {
     #[error(transparent)]
+    /// The request could not be read as sent.
     Refused(#[from] Refusal),
     #[error(transparent)]
+    /// The grant was refused.
     Grant(#[from] GrantError),
 }
 

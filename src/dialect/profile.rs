@@ -2,6 +2,8 @@
 //! overridable key by key from a route. This module is the typed mirror of that TOML; the
 //! mechanisms it names (codecs, credential sources, value sources) live beside it.
 
+#![deny(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -17,28 +19,41 @@ pub use super::value::{Absent, ExpiresIn, ValueType};
 pub struct Profile {
     /// One line for `--help` and logs.
     pub description: String,
+    /// The route's path, starting with `/` (`/api/Token`).
     pub path: String,
     /// Katana matched its token path case-insensitively; Web API routes likewise.
     pub path_case_sensitive: bool,
     /// Methods that reach the token logic; empty means any (Katana does not check).
     pub methods: Vec<String>,
+    /// Grants the route serves (`client_credentials`, `password`, `refresh_token`); any other
+    /// is `unsupported_grant_type`.
     pub grants: Vec<GrantType>,
     /// Grants recognised but refused with the `unauthorized_client` outcome.
     #[serde(default)]
     pub refused_grants: Vec<GrantType>,
     #[serde(with = "humantime_serde_compat")]
+    /// How long an access token lives (`"30m"`, `"14days"`).
     pub access_token_ttl: std::time::Duration,
     /// Absent: the route issues no refresh tokens.
     #[serde(default, with = "humantime_serde_compat::option")]
     pub refresh_token_ttl: Option<std::time::Duration>,
+    /// Whether an app token (`client_credentials`) also gets a refresh token.
     pub refresh_for_client_credentials: bool,
+    /// How refresh tokens look: `guid` (dashed v4 GUID) or `hex32` (`Guid.ToString("N")`).
     pub refresh_format: RefreshFormat,
+    /// A new password grant makes the (user, client)'s earlier tokens invalid (the legacy
+    /// `/Token`: "a new login discards earlier tokens").
     pub single_active_token: bool,
+    /// Whether a request without a client id is refused (`missing_client_id`); when not,
+    /// tokens are issued for `anonymous_client`.
     pub require_client_id: bool,
     #[serde(default)]
+    /// The `[[client]]` id tokens are issued for when a request names none.
     pub anonymous_client: Option<String>,
+    /// The JWT `iss` claim.
     pub issuer: String,
     #[serde(default)]
+    /// The JWT `aud` claim; absent: none.
     pub audience: Option<String>,
     /// `jwt` or `opaque` (reference tokens checked by introspection).
     pub access_token_format: AccessFormat,
@@ -47,9 +62,15 @@ pub struct Profile {
     pub signing_key: Option<String>,
     /// Bytes; a larger body is answered with the `body_too_large` error.
     pub body_limit: usize,
+    /// How a request is read.
     pub request: RequestSpec,
+    /// How a successful grant is written.
     pub response: ResponseSpec,
+    /// The body every row of the error table fills, unless the row has a shape of its own.
     pub error_response: ErrorResponseSpec,
+    /// The error table: one row per outcome the route can produce, keyed by the outcome's
+    /// name (`unknown_client`; see `ErrorKind`). Rows of outcomes the route cannot produce
+    /// are allowed (a base profile has them) and unused.
     pub errors: BTreeMap<String, ErrorEntry>,
 }
 
@@ -67,11 +88,15 @@ pub struct RequestSpec {
     /// trusted proxy that passes the authenticated principal in this header. Absent: refused.
     #[serde(default)]
     pub windows_principal_header: Option<String>,
+    /// Whether parameter names match exactly; Katana and Json.NET match them ignoring case.
     pub names_case_sensitive: bool,
+    /// How the `password` parameter encodes the password.
     pub password: PasswordEncoding,
     /// Where client credentials are looked for; the first source with a client id wins.
     pub client_credentials: Vec<CredentialSource>,
+    /// The most parameters (form pairs, JSON properties, XML members) a body may hold.
     pub max_params: usize,
+    /// The wire names of the grant parameters.
     pub fields: RequestFields,
 }
 
@@ -91,7 +116,9 @@ pub enum Codec {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XmlContractSpec {
+    /// The root element's name (`AccessTokenResponse`).
     pub root: String,
+    /// The default namespace; empty: plain elements without one (Web API's `<Error>`).
     #[serde(default)]
     pub namespace: String,
 }
@@ -100,7 +127,9 @@ pub struct XmlContractSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XmlRequestSpec {
+    /// The root element's local name (`TokenRequest`).
     pub root: String,
+    /// The namespace the root and its members must be in.
     pub namespace: String,
     /// `any` (accept members in any order) or `data_contract` (skip out-of-order and unknown
     /// members silently, as DataContractSerializer does).
@@ -108,11 +137,14 @@ pub struct XmlRequestSpec {
     pub member_order: XmlMemberOrder,
 }
 
+/// Which member orders the DataContract XML reader accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum XmlMemberOrder {
+    /// Members in any order (strictly more clients work).
     #[default]
     Any,
+    /// As DataContractSerializer reads: out-of-order and unknown members are skipped silently.
     DataContract,
 }
 
@@ -120,10 +152,13 @@ pub enum XmlMemberOrder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PasswordEncoding {
+    /// The password itself.
     Plain,
+    /// The lowercase (or uppercase) SHA-1 hex digest of the UTF-8 password (VizSeek).
     Sha1Hex,
 }
 
+/// A place client credentials are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialSource {
@@ -137,12 +172,19 @@ pub enum CredentialSource {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestFields {
+    /// The grant type (`grant_type`).
     pub grant_type: String,
+    /// The client id, when read from the body.
     pub client_id: String,
+    /// The client secret, when read from the body.
     pub client_secret: String,
+    /// The user name of a password grant.
     pub username: String,
+    /// The password (or its digest) of a password grant.
     pub password: String,
+    /// The refresh token of a refresh grant.
     pub refresh_token: String,
+    /// The requested scope.
     pub scope: String,
     /// The boolean asking for integrated Windows authentication; absent: not read.
     #[serde(default)]
@@ -169,15 +211,21 @@ pub struct ResponseSpec {
     pub xml: Option<XmlContractSpec>,
     /// Sent with every answer of this route, success or error, in this order.
     pub headers: Vec<(String, String)>,
+    /// How `expires_in`-like values count the seconds left.
     pub expires_in: ExpiresIn,
+    /// The members of the body, in the order they are written (JSON; XML orders them as its
+    /// flavour does).
     pub fields: Vec<FieldSpec>,
 }
 
+/// How the format of an answer is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
+    /// Always JSON, with the profile's `content_type`.
     #[default]
     Json,
+    /// JSON or XML, as ASP.NET Web API's content negotiation picks from the request's headers.
     Negotiate,
 }
 
@@ -185,11 +233,14 @@ pub enum ResponseFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
+    /// The member's name on the wire.
     pub name: String,
     /// Where the value comes from: see [`super::value::Source`].
     pub value: String,
+    /// The wire type (`type = "string"`); default: the source's own.
     #[serde(default, rename = "type")]
     pub kind: ValueType,
+    /// What happens when the value is absent; default: `null`.
     #[serde(default)]
     pub absent: Absent,
 }
@@ -198,6 +249,7 @@ pub struct FieldSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorResponseSpec {
+    /// The members of an error body (`error`, `error_description`, constants).
     pub fields: Vec<FieldSpec>,
     /// With a negotiating response: the XML contract of error bodies.
     #[serde(default)]
@@ -208,7 +260,9 @@ pub struct ErrorResponseSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorEntry {
+    /// The HTTP status.
     pub status: u16,
+    /// The `error` value (an RFC 6749 §5.2 code, or the legacy server's own).
     pub error: String,
     /// May hold `{detail}`: what exactly was wrong (see `GrantError::detail`).
     #[serde(default)]
@@ -227,7 +281,9 @@ pub struct ErrorEntry {
 /// A problem with a profile, with its key path relative to the profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileProblem {
+    /// Where: the key path relative to the profile (`errors.unknown_client.status`).
     pub key: String,
+    /// What is wrong, and what would be right.
     pub message: String,
 }
 

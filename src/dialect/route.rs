@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use chrono::TimeDelta;
 
 use super::codec::BodyReader;
+use super::negotiated::NegotiationMemo;
 use super::outcome::{ErrorKind, producible};
 use super::profile::{self, ErrorEntry, Profile, ProfileProblem};
 use super::render::{CompiledField, compile_fields};
-use super::respond::NegotiationMemo;
 use super::value::Source;
 use crate::domain::ClientId;
 use crate::engine::GrantPolicy;

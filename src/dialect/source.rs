@@ -2,6 +2,8 @@
 //! `extends` key that lays one profile over another, and the one merge rule for both that and a
 //! route's overrides: tables merge key by key, anything else (arrays included) is replaced.
 
+#![deny(missing_docs)]
+
 /// The profiles built into the binary: name, source. Dialects a route can name, and bases
 /// (`common`) that dialects extend.
 const SOURCES: &[(&str, &str)] = &[

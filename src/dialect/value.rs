@@ -1,6 +1,8 @@
 //! Where each response member's value comes from (`value = "user.id"` in a profile) and how it
 //! is typed on the wire. Sources are parsed once, when a route is built.
 
+#![deny(missing_docs)]
+
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -11,24 +13,39 @@ use crate::engine::{AttrValue, Grant};
 /// A value source, parsed from a profile's `value = "..."`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// `access_token`: the access token.
     AccessToken,
+    /// `token_type`: `bearer`.
     TokenType,
+    /// `expires_in`: seconds until the access token expires, counted as `expires_in` says.
     ExpiresIn,
+    /// `refresh_token`: the refresh token; absent when none was issued.
     RefreshToken,
+    /// `refresh_expires_in`: seconds until the refresh token expires; 0 when none.
     RefreshExpiresIn,
+    /// `scope`: the granted scope; absent when none.
     Scope,
+    /// `session.id`: the session (refresh family) the grant belongs to.
     SessionId,
     /// The subject's not-before marker; 0 when none is set.
     NotBefore,
+    /// `issued`: the issue instant, whole seconds.
     Issued,
+    /// `expires`: the access token's expiry instant.
     Expires,
+    /// `client.id`: the client the token was issued to.
     ClientId,
+    /// `user.id`: the user's id; absent on app tokens.
     UserId,
+    /// `user.name`: the user's login name; absent on app tokens.
     UserName,
+    /// `user.role`: the user's role; absent when none.
     Role,
     /// The caller's address as the gateway sees it (after trusted-proxy resolution).
     PeerIp,
+    /// `client.NAME`: a client attribute from the configuration.
     ClientAttr(String),
+    /// `user.NAME`: a user attribute from the configuration.
     UserAttr(String),
     /// A fixed text.
     Const(String),
@@ -108,8 +125,11 @@ pub enum ValueType {
     /// The source's natural type.
     #[default]
     Auto,
+    /// A JSON string (numbers and booleans written as their text).
     String,
+    /// A JSON number (a numeric string parsed; an instant as epoch seconds).
     Number,
+    /// A JSON boolean (`true`, `True`, `1` and their opposites).
     Bool,
     /// `Sun, 13 Sep 2020 09:35:33 GMT`.
     Rfc1123,
@@ -133,20 +153,30 @@ pub enum Absent {
 /// A value before it is given its wire type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
+    /// No value.
     Absent,
+    /// Text.
     Str(Cow<'a, str>),
+    /// A whole number.
     Int(i64),
+    /// A boolean.
     Bool(bool),
+    /// A number with a fraction (attributes only).
     Float(f64),
+    /// An instant, written as the member's type says.
     Date(DateTime<Utc>),
 }
 
 /// A value in its wire type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar<'a> {
+    /// A string.
     Str(Cow<'a, str>),
+    /// An integer.
     Int(i64),
+    /// A boolean.
     Bool(bool),
+    /// A float.
     Float(f64),
 }
 
@@ -166,11 +196,14 @@ pub fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>, mode: ExpiresIn, 
 
 /// What a grant's values are read from.
 pub struct GrantValues<'a> {
+    /// The grant being written.
     pub grant: &'a Grant,
+    /// How its `expires_in` values count.
     pub expires_in: ExpiresIn,
 }
 
 impl<'a> GrantValues<'a> {
+    /// The value of `source` for this grant.
     pub fn get(&self, source: &'a Source) -> Value<'a> {
         let grant = self.grant;
         let user = grant.user.as_deref();
@@ -232,7 +265,9 @@ fn attr(value: Option<&AttrValue>) -> Value<'_> {
 
 /// The values of an error body.
 pub struct ErrorValues<'a> {
+    /// The row's `error`.
     pub error: &'a str,
+    /// The row's description, `{detail}` filled.
     pub description: Cow<'a, str>,
 }
 
@@ -247,6 +282,7 @@ impl<'a> ErrorValues<'a> {
         Self { error, description }
     }
 
+    /// The value of `source` in an error body; grant values are absent there.
     pub fn get(&'a self, source: &'a Source) -> Value<'a> {
         match source {
             Source::Error => Value::Str(Cow::Borrowed(self.error)),
@@ -303,6 +339,7 @@ pub struct IpText {
 }
 
 impl IpText {
+    /// The text of `ip`.
     pub fn new(ip: std::net::IpAddr) -> Self {
         let mut text = [0u8; 46];
         let mut len = 0;
@@ -339,6 +376,7 @@ impl IpText {
         }
     }
 
+    /// The address as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits, dots, colons and hex letters are ever written.
         std::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or_default()

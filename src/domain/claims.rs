@@ -7,22 +7,33 @@ use serde::Deserialize;
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Claims {
+    /// The issuer (the route's `issuer`).
     pub iss: String,
+    /// The subject: the user's id, or the client's on an app token.
     pub sub: String,
     #[serde(default)]
+    /// The audience, when the route configures one.
     pub aud: Option<String>,
+    /// Issued at, epoch seconds.
     pub iat: i64,
+    /// Not valid before, epoch seconds (the issue instant).
     pub nbf: i64,
+    /// Expiry, epoch seconds.
     pub exp: i64,
+    /// The token's own id, the key of its revocation mark.
     pub jti: String,
+    /// The client the token was issued to.
     pub client_id: String,
     #[serde(default)]
+    /// The granted scope.
     pub scope: Option<String>,
+    /// The session (refresh family) the token belongs to.
     pub sid: String,
     /// Present on user tokens only: the user's name.
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
+    /// The user's role.
     pub role: Option<String>,
 }
 

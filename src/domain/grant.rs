@@ -6,18 +6,23 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
+    /// An app token: the client alone (RFC 6749 §4.4).
     ClientCredentials,
+    /// A user token for a user name and password (RFC 6749 §4.3).
     Password,
+    /// A new token pair for a refresh token (RFC 6749 §6).
     RefreshToken,
 }
 
 impl GrantType {
+    /// Every grant type, in the order messages list them.
     pub const ALL: [GrantType; 3] = [
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
     ];
 
+    /// The RFC 6749 name (`client_credentials`).
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",

@@ -12,9 +12,11 @@ macro_rules! public_string {
         pub struct $name(Arc<str>);
 
         impl $name {
+            /// Wraps a value.
             pub fn new(value: impl Into<Arc<str>>) -> Self {
                 Self(value.into())
             }
+            /// The value as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -2,6 +2,8 @@
 //! claims, and the records and trait of the token store. The engine, the stores and the
 //! dialects all speak it; it imports none of them (only the [`crate::json`] writer beneath it).
 
+#![deny(missing_docs)]
+
 pub mod claims;
 pub mod grant;
 pub mod ids;

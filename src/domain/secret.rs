@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 pub struct Secret(Box<str>);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(value: impl Into<Box<str>>) -> Self {
         Self(value.into())
     }
@@ -18,6 +19,7 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// Whether the secret is the empty string (OAuth libraries send one for public clients).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -40,8 +42,10 @@ pub struct Sha1Hex([u8; 20]);
 /// Why a `password` value is not a SHA-1 hex digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Sha1HexError {
+    /// Not 40 characters long (the count it has).
     #[error("expected 40 hexadecimal digits, got {0} characters")]
     Length(usize),
+    /// A character that is not a hexadecimal digit.
     #[error("expected only hexadecimal digits (0-9, a-f)")]
     Alphabet,
 }
@@ -79,7 +83,9 @@ impl fmt::Debug for Sha1Hex {
 /// How the client proved the user's password.
 #[derive(Debug, Clone)]
 pub enum PasswordProof {
+    /// The password itself.
     Plain(Secret),
+    /// The SHA-1 hex digest of the password, as VizSeek clients send it.
     Sha1Hex(Sha1Hex),
 }
 
@@ -98,9 +104,11 @@ impl PasswordProof {
 pub struct RefreshToken(Box<str>);
 
 impl RefreshToken {
+    /// Wraps a refresh token's value.
     pub fn new(value: impl Into<Box<str>>) -> Self {
         Self(value.into())
     }
+    /// The value, for the answer and the store key (which hashes it).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -117,9 +125,11 @@ impl fmt::Debug for RefreshToken {
 pub struct AccessToken(String);
 
 impl AccessToken {
+    /// Wraps a signed or opaque access token.
     pub fn new(value: String) -> Self {
         Self(value)
     }
+    /// The value, for the answer.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -25,13 +25,18 @@ impl std::fmt::Debug for TokenKey {
 /// What a live refresh token stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRecord {
+    /// The session (refresh family) the token continues.
     pub session: SessionId,
+    /// The client it was issued to; only that client may redeem it.
     pub client: ClientId,
+    /// The user, for user tokens.
     pub user: Option<UserId>,
+    /// The scope granted at sign-in.
     pub scope: Option<Scope>,
     /// When the session began (the password or client-credentials grant): not-before markers
     /// are compared against this, not against the latest refresh.
     pub session_started: DateTime<Utc>,
+    /// When the refresh token expires.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -42,12 +47,18 @@ pub enum Taken {
     Live(RefreshRecord),
     /// The token was taken before: a replay. The session it belonged to is named so the
     /// caller can revoke it.
-    AlreadyUsed { session: SessionId },
+    AlreadyUsed {
+        /// The session the token belonged to.
+        session: SessionId,
+    },
     /// The token was live but its session is revoked: it is now used, and must be refused.
     /// The revocation is checked in the same atomic step as the take, so a replay of the same
     /// token racing this take (which revokes the session) cannot make the winner fail too:
     /// of two gateways redeeming one token at once, exactly one succeeds.
-    SessionRevoked { session: SessionId },
+    SessionRevoked {
+        /// The revoked session.
+        session: SessionId,
+    },
     /// Never issued, expired, or forgotten.
     Unknown,
 }
@@ -55,6 +66,7 @@ pub enum Taken {
 /// An opaque (reference) access token's record: everything introspection reports about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRecord {
+    /// The claims, as a JWT would carry them.
     pub claims: Claims,
 }
 
@@ -62,14 +74,18 @@ pub struct AccessRecord {
 /// of `session`, the login that set the marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotBefore {
+    /// The instant of the login that set the marker.
     pub at: DateTime<Utc>,
+    /// The session of that login, whose tokens stay valid.
     pub session: SessionId,
 }
 
 /// Whose tokens a not-before marker applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subject {
+    /// The user; `None` for app tokens.
     pub user: Option<UserId>,
+    /// The client.
     pub client: ClientId,
 }
 
@@ -77,12 +93,15 @@ pub struct Subject {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store holds its maximum of {0} entries")]
+    /// Every slot is taken (the configured maximum).
     Full(usize),
     /// The backend cannot answer now; `context` says which and where (never a credential),
     /// `source` is the backend's own error when there is one.
     #[error("the store is unavailable: {context}")]
     Unavailable {
+        /// Which backend and what it was doing.
         context: String,
+        /// The backend's error, when there is one.
         #[source]
         source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
@@ -147,6 +166,7 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Whether a session is revoked now.
     async fn is_session_revoked(
         &self,
         session: SessionId,
@@ -156,6 +176,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Sets the subject's marker; a marker only moves forward in time.
     async fn set_not_before(&self, subject: &Subject, marker: NotBefore) -> Result<(), StoreError>;
 
+    /// The subject's marker, if set.
     async fn not_before(&self, subject: &Subject) -> Result<Option<NotBefore>, StoreError>;
 
     /// Reads a refresh token without taking it (introspection, revocation).
@@ -173,6 +194,7 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// An opaque access token's record, while it lives.
     async fn get_access(
         &self,
         key: &TokenKey,
@@ -187,6 +209,7 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Whether an access token (by key) is revoked now.
     async fn is_access_revoked(
         &self,
         key: &TokenKey,

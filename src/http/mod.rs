@@ -126,7 +126,7 @@ async fn handle(
         tracing::info!(path, status = 404, "no route");
         return HttpResponse::NotFound()
             .content_type("application/json")
-            .body(r#"{"error":"not_found"}"#);
+            .body(not_found_body());
     };
     let headers = ActixHeaders(request.headers());
     let socket_peer = request
@@ -207,6 +207,15 @@ async fn handle(
     to_actix(response)
 }
 
+/// `{"error":"not_found"}`, from the one JSON writer.
+fn not_found_body() -> Vec<u8> {
+    let mut body = Vec::with_capacity(24);
+    crate::json::object(&mut body, |o| {
+        o.str("error", "not_found");
+    });
+    body
+}
+
 /// Reads the body up to `limit` bytes. A declared length over the limit is refused without
 /// reading; the connection then closes, which is what a client sending megabytes deserves.
 async fn read_body(
@@ -238,22 +247,26 @@ struct Unreadable(String);
 
 async fn health(gateway: &Gateway) -> HttpResponse {
     let store = gateway.engine().store_kind();
-    match gateway.engine().store_health().await {
-        Ok(()) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(format!(
-                r#"{{"status":"ok","store":{{"kind":"{store}","status":"ok"}}}}"#
-            )),
-        Err(e) => {
-            tracing::warn!(store, error = %e, "health check: store unavailable");
-            HttpResponse::ServiceUnavailable()
-                .content_type("application/json")
-                .insert_header(("Retry-After", "1"))
-                .body(format!(
-                    r#"{{"status":"unavailable","store":{{"kind":"{store}","status":"unavailable"}}}}"#
-                ))
-        }
+    let health = gateway.engine().store_health().await;
+    if let Err(e) = &health {
+        tracing::warn!(store, error = %crate::logging::Chain(e), "health check: store unavailable");
     }
+    let status = if health.is_ok() { "ok" } else { "unavailable" };
+    let mut body = Vec::with_capacity(64);
+    crate::json::object(&mut body, |o| {
+        o.str("status", status).object("store", |o| {
+            o.str("kind", store).str("status", status);
+        });
+    });
+    let mut answer = match health {
+        Ok(()) => HttpResponse::Ok(),
+        Err(_) => {
+            let mut unavailable = HttpResponse::ServiceUnavailable();
+            unavailable.insert_header(("Retry-After", "1"));
+            unavailable
+        }
+    };
+    answer.content_type("application/json").body(body)
 }
 
 fn to_actix(response: WireResponse) -> HttpResponse {
