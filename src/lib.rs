@@ -31,6 +31,5 @@ pub mod gateway;
 pub mod http;
 pub mod json;
 pub mod logging;
-pub mod negotiate;
 pub mod store;
 pub mod wire;

@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod form;
+pub mod negotiate;
 pub mod profile;
 pub mod render;
 pub mod value;
@@ -22,7 +23,6 @@ use crate::engine::{
     ClientAuth, ClientAuthVia, ErrorKind, Grant, GrantError, GrantKind, GrantPolicy, GrantRequest,
     Param,
 };
-use crate::negotiate;
 use crate::wire::{Headers, WireRequest, WireResponse};
 pub use profile::Profile;
 use profile::{CredentialSource, ErrorEntry, PasswordEncoding, ResponseFormat};
