@@ -50,6 +50,16 @@
 //! gives `text/json`; and the request's `charset` is echoed (`Content-Type: text/plain;
 //! charset=utf-16` gets a UTF-16 JSON reply).
 //!
+//! # Why hand-written
+//!
+//! Crates such as `mime` or `headers` parse the RFC grammar, not `System.Net.Http`'s: none drops a
+//! whole raw line for one bad element, reads q through `double.TryParse` (`q=2`, `q=Infinity`,
+//! `q=NaN`) or keeps `HttpRuleParser`'s backslash quirk, and no library sort reproduces LINQ's
+//! quicksort, which alone decides the order once `q=NaN` makes the comparer inconsistent. Each of
+//! those changes which formatter answers, so `header` (steps 1 and 2) and `sort` (step 3)
+//! transcribe the .NET code, and `select` (steps 4 to 6) holds the formatters and the
+//! negotiator's rules.
+//!
 //! # Departures
 //!
 //! * [`negotiate`] takes each header as one raw line, which is what IIS hands Web API when a client
