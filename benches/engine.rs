@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokengate::config::{Source, load_with_env};
+use tokengate::dialect::negotiate::{NoMatch, negotiate};
 use tokengate::domain::{Claims, Secret};
 use tokengate::engine::{FixedClock, Key, Keyring, OsIds};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
-use tokengate::negotiate::{NoMatch, negotiate};
 use tokengate::wire::WireRequest;
 
 const CONFIG: &str = r#"

@@ -12,11 +12,13 @@
 //! | `route.rs` | compiling a profile into a [`TokenRoute`], with every problem found |
 //! | `request.rs`, `credentials.rs`, `codec.rs`, `form.rs`, `xml/` | reading a request |
 //! | `outcome.rs` | outcomes and the error table's rows ([`ErrorKind`]) |
-//! | `respond.rs`, `render.rs`, `value.rs`, `negotiated.rs` | writing the answer |
+//! | `respond.rs`, `render.rs`, `value.rs`, `xml/` | writing the answer |
+//! | `negotiate/`, `negotiated.rs` | Web API's content negotiation, and its outcomes remembered per route |
 
 pub mod codec;
 pub mod credentials;
 pub mod form;
+pub mod negotiate;
 pub mod negotiated;
 pub mod outcome;
 pub mod profile;

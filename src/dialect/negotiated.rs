@@ -2,7 +2,7 @@
 //! negotiation reads (`Accept`, `Accept-Charset`, `Content-Type`), and the [`Rendering`] it
 //! chose.
 
-use crate::negotiate;
+use super::negotiate;
 
 /// A route's negotiation outcomes by the request headers they depend on. Clients send the same
 /// few combinations again and again, and Web API's algorithm costs about 10 000 instructions

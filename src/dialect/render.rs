@@ -5,10 +5,10 @@
 
 use std::borrow::Cow;
 
+use super::negotiate::Format;
 use super::profile::{FieldSpec, ProfileProblem, XmlContractSpec};
 use super::value::{Absent, Scalar, Source, Value, ValueType, typed};
 use super::xml::{XmlScalar, write_contract};
-use crate::negotiate::Format;
 
 /// One response member with its source parsed.
 #[derive(Debug, Clone)]

@@ -8,11 +8,11 @@ use std::borrow::Cow;
 
 use super::credentials;
 use super::form::Params;
+use super::negotiate;
 use super::profile::PasswordEncoding;
 use super::route::TokenRoute;
 use crate::domain::{GrantType, PasswordProof, RefreshToken, Scope, Secret, Sha1Hex};
 use crate::engine::{GrantError, GrantKind, GrantRequest, Param};
-use crate::negotiate;
 use crate::wire::{Refusal, WireRequest};
 
 impl TokenRoute {

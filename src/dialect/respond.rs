@@ -2,6 +2,7 @@
 //! negotiation over the request's headers, remembered per header combination), the body of a
 //! grant or of an error-table row, and the headers every answer of the route carries.
 
+use super::negotiate;
 use super::negotiated::Rendering;
 use super::outcome::Failure;
 use super::profile::ResponseFormat;
@@ -9,7 +10,6 @@ use super::render;
 use super::route::TokenRoute;
 use super::value;
 use crate::engine::Grant;
-use crate::negotiate;
 use crate::wire::{Headers, WireResponse};
 
 impl TokenRoute {
