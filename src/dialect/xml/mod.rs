@@ -19,11 +19,13 @@
 //!
 //! # Where this departs from .NET / Mono, and why
 //!
-//! * Wrong root name or namespace: empty body here (WIRE.md), an exception in Mono.
+//! * Wrong root name or namespace: an empty body here, so the engine reports the missing
+//!   `grant_type` (the gateway's rule, `docs/wire.md`, section "swagger"); an exception in Mono.
 //! * Trailing content after the root, a second root, text outside the root: rejected here;
 //!   .NET never reads past the root's end tag. Rejecting is the safer reading of junk.
-//! * Unknown `charset`: an error here (the brief for this gateway); Web API's
-//!   `SelectCharacterEncoding` silently falls back to UTF-8.
+//! * Unknown `charset`: an error here, so that a client learns its header is wrong (the
+//!   gateway's rule, `docs/wire.md`, section "swagger"); Web API's `SelectCharacterEncoding`
+//!   silently falls back to UTF-8.
 //! * BOM that contradicts `charset`: the BOM wins here; .NET's `EncodingStreamWrapper` throws
 //!   an encoding-mismatch exception. A BOM is unambiguous, so clients are not punished for a
 //!   stale header.

@@ -8,12 +8,12 @@
 //!   thing.
 //! * **Root.** Its local name must be [`XmlContract::root`] and its namespace (default or
 //!   prefixed) [`XmlContract::namespace`]. A wrong name or namespace reads as an *empty body*
-//!   (`Ok(vec![])`), as WIRE.md specifies for the gateway, so the engine then reports the missing
-//!   `grant_type`; Mono's `DataContractSerializer` throws a `SerializationException` instead
-//!   ("Expecting element 'TokenRequest' from namespace ..."). A root with `i:nil="true"` also
-//!   reads as empty (`ReadObject` returns null there). A zero-length body is empty too (Web API
-//!   does not call the serializer when `Content-Length` is 0); a body of only whitespace has no
-//!   root and is an error.
+//!   (`Ok(vec![])`), the gateway's rule (`docs/wire.md`, section "swagger"), so the engine then
+//!   reports the missing `grant_type`; Mono's `DataContractSerializer` throws a
+//!   `SerializationException` instead ("Expecting element 'TokenRequest' from namespace ...").
+//!   A root with `i:nil="true"` also reads as empty (`ReadObject` returns null there). A
+//!   zero-length body is empty too (Web API does not call the serializer when `Content-Length`
+//!   is 0); a body of only whitespace has no root and is an error.
 //! * **Members** are the root's child elements whose local name is one of
 //!   [`XmlContract::members`] *and* whose namespace is the contract namespace: a same-named
 //!   element in another namespace (or in none) is unknown. Unknown elements are skipped with
@@ -31,12 +31,12 @@
 //! * **Order** ([`MemberOrder`]). `AnyOrder` (the gateway default) takes members in any order;
 //!   a repeated member keeps its *first* occurrence and later ones are skipped, which is what
 //!   `DataContractSerializer` does with a repeat. `DataContract` reproduces the serializer's
-//!   cursor (`XmlObjectSerializerReadContext.GetMemberIndex`): the cursor starts before the
-//!   first member; each child element is compared with the members *after* the cursor; a match
-//!   is read and moves the cursor to it (a nil member counts); an element that matches a
-//!   member at or before the cursor (out of order or repeated) is skipped silently, like an
-//!   unknown element. So one early element that belongs late drops everything after it.
-//!   Either way the result lists members in document order.
+//!   cursor (`GetMemberIndex` in `XmlObjectSerializerReadContext.cs`, microsoft/referencesource):
+//!   the cursor starts before the first member; each child element is compared with the members
+//!   *after* the cursor; a match is read and moves the cursor to it (a nil member counts); an
+//!   element that matches a member at or before the cursor (out of order or repeated) is skipped
+//!   silently, like an unknown element. So one early element that belongs late drops everything
+//!   after it. Either way the result lists members in document order.
 //! * **Security.** No DTD or entity is ever expanded: a `<!DOCTYPE` anywhere is
 //!   [`XmlError::Dtd`] (billion laughs and XXE get a clear 400, not a silent skip), and a
 //!   reference to any entity other than the five predefined ones is
@@ -625,7 +625,8 @@ mod tests {
         );
     }
 
-    /// The rows of REFERENCE.md's reader table that Mono answered without an exception.
+    /// The rows of the reader table in `.ci/clients/dotnet/REFERENCE.md` ("How the reader treats
+    /// hand-written bodies") that Mono answered without an exception.
     #[test]
     fn data_contract_mode_matches_mono_on_the_reference_bodies() {
         let response = |inner: &str| {

@@ -4,9 +4,8 @@
 //!
 //! The bytes, as Mono 6.8 writes them (checked against `.ci/clients/dotnet/REFERENCE.md`): no
 //! declaration, no BOM, one line; the root start tag
-//! `<Root xmlns="NS" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` (`xmlns` first, as
-//! Mono writes; WIRE.md lists `xmlns:i` first, but the captured bytes win); members in ordinal
-//! order of their names;
+//! `<Root xmlns="NS" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` (`xmlns` before
+//! `xmlns:i`, the order in Mono's captured bytes); members in ordinal order of their names;
 //! `<name i:nil="true"/>` for null; `<name/>` for an empty string (the serializer's
 //! `WriteString("")` writes nothing, so the element closes as empty). Text is escaped as
 //! `XmlUTF8NodeWriter` escapes element text: `&`, `<`, `>` as `&amp;` `&lt;` `&gt;`, every
