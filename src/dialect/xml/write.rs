@@ -1,0 +1,414 @@
+//! Writing a response contract exactly as `DataContractSerializer.WriteObject` does, so that a
+//! client gets the bytes the .NET service sent and the golden exchanges can compare bytes, not
+//! just parsed trees.
+//!
+//! The bytes, as Mono 6.8 writes them (checked against `.ci/clients/dotnet/REFERENCE.md`): no
+//! declaration, no BOM, one line; the root start tag
+//! `<Root xmlns="NS" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` (`xmlns` before
+//! `xmlns:i`, the order in Mono's captured bytes); members in ordinal order of their names;
+//! `<name i:nil="true"/>` for null; `<name/>` for an empty string (the serializer's
+//! `WriteString("")` writes nothing, so the element closes as empty). Text is escaped as
+//! `XmlUTF8NodeWriter` escapes element text: `&`, `<`, `>` as `&amp;` `&lt;` `&gt;`, every
+//! control character below U+0020 except tab and LF (so CR too) and U+FFFE/U+FFFF as an
+//! upper-case hex reference (`&#xD;`, `&#x1;`). See [`XmlScalar`] for numbers.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+
+use super::{XSI_NAMESPACE, offset};
+
+/// A member value to write.
+///
+/// `Float` is written as .NET Core's shortest round-trip (`"R"`) format: the shortest digits
+/// that read back to the same `f64` (Rust's), fixed notation for decimal exponents -5..=14 and
+/// `1E+15` / `1E-05` style otherwise, `NaN`, `INF`, `-INF`, `-0` as `XmlConvert` writes them.
+/// .NET Framework's `"R"` tries 15 digits before 17 and so can be longer than shortest for a
+/// few values; nothing in the token contracts is a float.
+#[derive(Debug, Clone, PartialEq)]
+pub enum XmlScalar<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    Float(f64),
+}
+
+/// Writes a data contract as `DataContractSerializer` does (see the module documentation).
+///
+/// `members` are `(name, value or None for nil)` in any order; they are sorted in place into
+/// ordinal order (byte order of the UTF-8 names, which equals .NET's UTF-16 `CompareOrdinal`
+/// below U+E000). Names are written as given: they must be valid XML names, which a contract's
+/// are. An empty `namespace` leaves out the `xmlns` attribute.
+pub fn write_contract(
+    out: &mut Vec<u8>,
+    root: &str,
+    namespace: &str,
+    members: &mut [(&str, Option<XmlScalar<'_>>)],
+) {
+    // Stable and allocation-free for contract-sized slices.
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let estimate = members.iter().fold(
+        2 * root.len() + namespace.len() + 80,
+        |sum, (name, value)| {
+            sum + 2 * name.len()
+                + 16
+                + match value {
+                    Some(XmlScalar::Str(text)) => text.len(),
+                    _ => 24,
+                }
+        },
+    );
+    out.reserve(estimate);
+    out.push(b'<');
+    out.extend_from_slice(root.as_bytes());
+    if !namespace.is_empty() {
+        out.extend_from_slice(b" xmlns=\"");
+        escape(out, namespace, true);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b" xmlns:i=\"");
+    out.extend_from_slice(XSI_NAMESPACE.as_bytes());
+    out.extend_from_slice(b"\">");
+    for (name, value) in members.iter() {
+        out.push(b'<');
+        out.extend_from_slice(name.as_bytes());
+        match value {
+            None => out.extend_from_slice(b" i:nil=\"true\"/>"),
+            Some(XmlScalar::Str(text)) if text.is_empty() => out.extend_from_slice(b"/>"),
+            Some(value) => {
+                out.push(b'>');
+                write_scalar(out, value);
+                out.extend_from_slice(b"</");
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'>');
+            }
+        }
+    }
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(root.as_bytes());
+    out.push(b'>');
+}
+
+fn write_scalar(out: &mut Vec<u8>, value: &XmlScalar<'_>) {
+    match value {
+        XmlScalar::Str(text) => escape(out, text, false),
+        XmlScalar::Int(n) => write_int(out, *n),
+        XmlScalar::Bool(true) => out.extend_from_slice(b"true"),
+        XmlScalar::Bool(false) => out.extend_from_slice(b"false"),
+        XmlScalar::Float(x) => write_float(out, *x),
+    }
+}
+
+/// Bytes that may need escaping: the lead byte 0xEF of U+FFFE/U+FFFF is checked further.
+const fn escape_table(attribute: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    if attribute {
+        table[b'"' as usize] = true;
+    } else {
+        table[b'\t' as usize] = false;
+        table[b'\n' as usize] = false;
+    }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[0xEF] = true;
+    table
+}
+
+static ELEMENT_ESCAPES: [bool; 256] = escape_table(false);
+static ATTRIBUTE_ESCAPES: [bool; 256] = escape_table(true);
+
+/// Escapes text as `XmlUTF8NodeWriter.WriteEscapedText`: in element text `&`, `<`, `>` and
+/// controls other than tab and LF; in an attribute `"`, `&`, `<`, `>` and every control.
+/// U+FFFE and U+FFFF are written as references in both.
+fn escape(out: &mut Vec<u8>, text: &str, attribute: bool) {
+    let table = if attribute {
+        &ATTRIBUTE_ESCAPES
+    } else {
+        &ELEMENT_ESCAPES
+    };
+    let bytes = text.as_bytes();
+    let mut done = 0;
+    // A table scan copies the long clean runs (a JWT is ~1 KB of base64url) in one go.
+    while let Some(found) = bytes[done..].iter().position(|&b| table[usize::from(b)]) {
+        let at = done + found;
+        out.extend_from_slice(&bytes[done..at]);
+        let byte = bytes[at];
+        done = at + 1;
+        match byte {
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            0xEF => match (bytes.get(at + 1), bytes.get(at + 2)) {
+                (Some(0xBF), Some(&last @ (0xBE | 0xBF))) => {
+                    write_hex_reference(out, 0xFFFE + u32::from(last == 0xBF));
+                    done = at + 3;
+                }
+                _ => out.push(byte),
+            },
+            control => write_hex_reference(out, u32::from(control)),
+        }
+    }
+    out.extend_from_slice(&bytes[done..]);
+}
+
+/// `&#xD;`: upper-case hex without leading zeros, as `XmlUTF8NodeWriter.WriteHexCharEntity`.
+fn write_hex_reference(out: &mut Vec<u8>, code: u32) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut hex = [0u8; 8];
+    let mut at = hex.len();
+    let mut rest = code;
+    loop {
+        at -= 1;
+        hex[at] = DIGITS[(rest & 0xF) as usize];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(b"&#x");
+    out.extend_from_slice(&hex[at..]);
+    out.push(b';');
+}
+
+fn write_int(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn write_float(out: &mut Vec<u8>, x: f64) {
+    if x.is_nan() {
+        return out.extend_from_slice(b"NaN");
+    }
+    if x.is_infinite() {
+        return out.extend_from_slice(if x > 0.0 { b"INF" } else { b"-INF" });
+    }
+    if x == 0.0 {
+        return out.extend_from_slice(if x.is_sign_negative() { b"-0" } else { b"0" });
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `-1.2345e-7`.
+    let mut buf = [0u8; 40];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if write!(cursor, "{:e}", x.abs()).is_err() {
+        let _ = write!(out, "{x}");
+        return;
+    }
+    let len = offset(cursor.position()).min(buf.len());
+    let sci = &buf[..len];
+    let Some(e) = sci.iter().position(|&b| b == b'e') else {
+        let _ = write!(out, "{x}");
+        return;
+    };
+    let exponent: i32 = std::str::from_utf8(&sci[e + 1..])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut digits = [0u8; 24];
+    let mut count = 0;
+    for &b in sci[..e].iter().filter(|b| b.is_ascii_digit()) {
+        if count < digits.len() {
+            digits[count] = b;
+            count += 1;
+        }
+    }
+    let digits = &digits[..count];
+    if x < 0.0 {
+        out.push(b'-');
+    }
+    if (-4..15).contains(&exponent) {
+        if exponent >= 0 {
+            let int_len = exponent as usize + 1;
+            if digits.len() <= int_len {
+                out.extend_from_slice(digits);
+                out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
+            } else {
+                out.extend_from_slice(&digits[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[int_len..]);
+            }
+        } else {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exponent - 1) as usize));
+            out.extend_from_slice(digits);
+        }
+    } else {
+        out.extend_from_slice(&digits[..1.min(digits.len())]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        let sign = if exponent < 0 { '-' } else { '+' };
+        let _ = write!(out, "E{sign}{:02}", exponent.unsigned_abs());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::xml::samples::*;
+    use crate::dialect::xml::{MemberOrder, read_members};
+
+    fn render(root: &str, members: &mut [(&str, Option<XmlScalar<'_>>)]) -> String {
+        let mut out = Vec::new();
+        write_contract(&mut out, root, NS, members);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn s(text: &str) -> Option<XmlScalar<'_>> {
+        Some(XmlScalar::Str(Cow::Borrowed(text)))
+    }
+
+    #[test]
+    fn writes_the_reference_access_token_response_byte_for_byte() {
+        // JSON (declaration) order in, ordinal order out.
+        let mut members = [
+            ("access_token", s("a")),
+            ("expires_in", Some(XmlScalar::Int(1799))),
+            ("redirect_url", None),
+            ("ip", s("127.0.0.1")),
+            ("is_editor", Some(XmlScalar::Bool(true))),
+            ("refresh_expires_in", Some(XmlScalar::Int(1_209_600))),
+            ("refresh_token", s("r")),
+            ("token_type", s("bearer")),
+            ("not_before_policy", Some(XmlScalar::Int(0))),
+            ("session_state", s("x")),
+            ("scope", s("s")),
+        ];
+        let out = render("AccessTokenResponse", &mut members);
+        assert_eq!(out.len(), 492);
+        assert_eq!(out, ACCESS_TOKEN_RESPONSE_BYTES);
+        // And it reads back in DataContract mode, the strictest reader.
+        let back = read_members(
+            out.as_bytes(),
+            &ACCESS_TOKEN_RESPONSE,
+            MemberOrder::DataContract,
+            &LIMITS,
+        )
+        .unwrap();
+        assert_eq!(back.len(), 11);
+    }
+
+    #[test]
+    fn writes_the_reference_errors_and_requests() {
+        let mut error = [
+            ("error_description", s("Invalid user credentials")),
+            ("error", s("invalid_grant")),
+        ];
+        let out = render("TokenError", &mut error);
+        assert_eq!(
+            out,
+            r#"<TokenError xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><error>invalid_grant</error><error_description>Invalid user credentials</error_description></TokenError>"#
+        );
+        assert_eq!(out.len(), 234);
+        let mut renamed = [("error_description", None), ("error", s("invalid_grant"))];
+        let out = render("OAuthError", &mut renamed);
+        assert_eq!(
+            out,
+            r#"<OAuthError xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><error>invalid_grant</error><error_description i:nil="true"/></OAuthError>"#
+        );
+        assert_eq!(out.len(), 204);
+        // Upper case sorts first, as string.CompareOrdinal.
+        let mut request = [
+            ("username", s("user@example.com")),
+            ("scope", None),
+            ("refresh_token", None),
+            ("password", s("P@ssw0rd!")),
+            ("grant_type", s("password")),
+            ("client_secret", None),
+            ("client_id", s("demo-client")),
+            ("WindowsAuthentication", None),
+        ];
+        assert_eq!(render("TokenRequest", &mut request), PASSWORD_REQUEST);
+    }
+
+    #[test]
+    fn writer_escapes_as_xml_utf8_node_writer() {
+        let mut value = [(
+            "v",
+            s("a&b<c>d\"e'f\tg\nh\ri\u{1}j\u{1F}k\u{FFFE}\u{FFFF}\u{FFFD}é"),
+        )];
+        let out = render("R", &mut value);
+        assert!(
+            out.ends_with(
+                "<v>a&amp;b&lt;c&gt;d\"e'f\tg\nh&#xD;i&#x1;j&#x1F;k&#xFFFE;&#xFFFF;\u{FFFD}é</v></R>"
+            ),
+            "{out}"
+        );
+        let mut empty = [("a", s("")), ("b", None)];
+        assert!(render("R", &mut empty).ends_with("<a/><b i:nil=\"true\"/></R>"));
+        let mut out = Vec::new();
+        write_contract(&mut out, "R", "urn:a&\"b\"\t", &mut []);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("<R xmlns=\"urn:a&amp;&quot;b&quot;&#x9;\" xmlns:i=\"{XSI_NAMESPACE}\"></R>")
+        );
+        let mut out = Vec::new();
+        write_contract(
+            &mut out,
+            "R",
+            "",
+            &mut [("a", Some(XmlScalar::Bool(false)))],
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("<R xmlns:i=\"{XSI_NAMESPACE}\"><a>false</a></R>")
+        );
+        // Escaped text reads back unchanged (the CR through its reference).
+        let text = "a&b<c>\r\n\u{1}\u{FFFE}x";
+        let mut out = Vec::new();
+        write_contract(&mut out, "TokenRequest", NS, &mut [("scope", s(text))]);
+        assert_eq!(
+            read_members(&out, &TOKEN_REQUEST, MemberOrder::AnyOrder, &LIMITS).unwrap(),
+            members(&[("scope", Some(text))])
+        );
+    }
+
+    #[test]
+    fn writer_numbers() {
+        let cases: &[(XmlScalar<'_>, &str)] = &[
+            (XmlScalar::Int(0), "0"),
+            (XmlScalar::Int(-42), "-42"),
+            (XmlScalar::Int(i64::MIN), "-9223372036854775808"),
+            (XmlScalar::Int(i64::MAX), "9223372036854775807"),
+            (XmlScalar::Float(1.5), "1.5"),
+            (XmlScalar::Float(-0.25), "-0.25"),
+            (XmlScalar::Float(100.0), "100"),
+            (XmlScalar::Float(0.1 + 0.2), "0.30000000000000004"),
+            (XmlScalar::Float(1e14), "100000000000000"),
+            (XmlScalar::Float(1e15), "1E+15"),
+            (XmlScalar::Float(1.2345e20), "1.2345E+20"),
+            (XmlScalar::Float(0.0001), "0.0001"),
+            (XmlScalar::Float(0.00001), "1E-05"),
+            (XmlScalar::Float(-1.5e-300), "-1.5E-300"),
+            (XmlScalar::Float(f64::MAX), "1.7976931348623157E+308"),
+            (XmlScalar::Float(0.0), "0"),
+            (XmlScalar::Float(-0.0), "-0"),
+            (XmlScalar::Float(f64::NAN), "NaN"),
+            (XmlScalar::Float(f64::INFINITY), "INF"),
+            (XmlScalar::Float(f64::NEG_INFINITY), "-INF"),
+        ];
+        for (value, expected) in cases {
+            let mut out = Vec::new();
+            write_scalar(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), *expected, "{value:?}");
+        }
+    }
+}
