@@ -8,7 +8,21 @@
 
 use std::borrow::Cow;
 
-use super::read::{XmlError, clip};
+use super::clip;
+
+/// Why a body's bytes are not text in the encoding they claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Not UTF-8: the first bad byte's offset in the body.
+    #[error("body is not valid UTF-8 (invalid byte sequence at byte {at})")]
+    InvalidUtf8 { at: usize },
+    /// Not UTF-16: where, and what is wrong there.
+    #[error("body is not valid UTF-16 ({reason} at byte {at})")]
+    InvalidUtf16 { at: usize, reason: &'static str },
+    /// A `charset` other than UTF-8 or UTF-16.
+    #[error("charset \"{0}\" is not supported; send utf-8 or utf-16")]
+    UnsupportedCharset(String),
+}
 
 /// The encodings a body may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +66,11 @@ impl Decoded<'_> {
 /// LE, `NUL <` BE, anything else UTF-8). Any other charset is an error, even with a BOM, so a
 /// client learns its header is wrong. The result never starts with a BOM; pass
 /// `text.as_bytes()` to [`read_members`](super::read_members).
-pub fn decode_text<'b>(body: &'b [u8], charset: Option<&str>) -> Result<Cow<'b, str>, XmlError> {
+pub fn decode_text<'b>(body: &'b [u8], charset: Option<&str>) -> Result<Cow<'b, str>, TextError> {
     decode(body, charset).map(|decoded| decoded.text)
 }
 
-pub(super) fn decode<'b>(body: &'b [u8], charset: Option<&str>) -> Result<Decoded<'b>, XmlError> {
+pub(super) fn decode<'b>(body: &'b [u8], charset: Option<&str>) -> Result<Decoded<'b>, TextError> {
     let declared = charset.map(parse_charset).transpose()?;
     let (utf, bom) = match body {
         [0xEF, 0xBB, 0xBF, ..] => (Utf::Utf8, 3),
@@ -82,7 +96,7 @@ pub(super) fn decode<'b>(body: &'b [u8], charset: Option<&str>) -> Result<Decode
     let text = match utf {
         Utf::Utf8 => {
             Cow::Borrowed(
-                std::str::from_utf8(rest).map_err(|err| XmlError::InvalidUtf8 {
+                std::str::from_utf8(rest).map_err(|err| TextError::InvalidUtf8 {
                     at: bom + err.valid_up_to(),
                 })?,
             )
@@ -101,7 +115,7 @@ enum Charset {
     Utf16Be,
 }
 
-fn parse_charset(raw: &str) -> Result<Charset, XmlError> {
+fn parse_charset(raw: &str) -> Result<Charset, TextError> {
     let name = raw.trim().trim_matches('"').trim();
     if name.eq_ignore_ascii_case("utf-8") {
         Ok(Charset::Utf8)
@@ -112,14 +126,14 @@ fn parse_charset(raw: &str) -> Result<Charset, XmlError> {
     } else if name.eq_ignore_ascii_case("utf-16be") {
         Ok(Charset::Utf16Be)
     } else {
-        Err(XmlError::UnsupportedCharset(clip(raw)))
+        Err(TextError::UnsupportedCharset(clip(raw)))
     }
 }
 
-fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16, base: usize) -> Result<String, XmlError> {
+fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16, base: usize) -> Result<String, TextError> {
     let pairs = bytes.chunks_exact(2);
     if !pairs.remainder().is_empty() {
-        return Err(XmlError::InvalidUtf16 {
+        return Err(TextError::InvalidUtf16 {
             at: base + bytes.len() - 1,
             reason: "odd number of bytes",
         });
@@ -134,7 +148,7 @@ fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16, base: usize) -> Result<S
                 at += 2 * ch.len_utf16();
             }
             Err(_) => {
-                return Err(XmlError::InvalidUtf16 {
+                return Err(TextError::InvalidUtf16 {
                     at,
                     reason: "unpaired surrogate",
                 });
@@ -174,22 +188,22 @@ mod tests {
         ));
         assert_eq!(
             decode_text(b"<a/>", Some("iso-8859-1")),
-            Err(XmlError::UnsupportedCharset("iso-8859-1".into()))
+            Err(TextError::UnsupportedCharset("iso-8859-1".into()))
         );
         assert_eq!(
             decode_text(b"<a>\xFF</a>", None),
-            Err(XmlError::InvalidUtf8 { at: 3 })
+            Err(TextError::InvalidUtf8 { at: 3 })
         );
         assert_eq!(
             decode_text(b"\xFF\xFE<\x00a", None),
-            Err(XmlError::InvalidUtf16 {
+            Err(TextError::InvalidUtf16 {
                 at: 4,
                 reason: "odd number of bytes"
             })
         );
         assert_eq!(
             decode_text(b"\xFF\xFE<\x00\x00\xD8a\x00", None),
-            Err(XmlError::InvalidUtf16 {
+            Err(TextError::InvalidUtf16 {
                 at: 4,
                 reason: "unpaired surrogate"
             })

@@ -7,10 +7,11 @@
 //!
 //! The work splits where its input changes, one file each:
 //!
-//! * `decode.rs`: body bytes to text ([`decode_text`]): BOM, `charset`, UTF-16.
+//! * `decode.rs`: body bytes to text ([`decode_text`], failing with a [`TextError`]): BOM,
+//!   `charset`, UTF-16. The JSON codec decodes its bodies with it too.
 //! * `read.rs`: text to the contract's members ([`read_members`], shaped by [`XmlContract`],
 //!   [`MemberOrder`] and [`XmlLimits`]); [`XmlError`] names every way a body can fail,
-//!   decoding included.
+//!   decoding included (it wraps the [`TextError`]).
 //! * `write.rs`: a response contract to the serializer's exact bytes ([`write_contract`],
 //!   [`XmlScalar`]).
 //!
@@ -44,7 +45,7 @@ mod read;
 mod samples;
 mod write;
 
-pub use decode::decode_text;
+pub use decode::{TextError, decode_text};
 pub use read::{MemberOrder, XmlContract, XmlError, XmlLimits, read_members};
 pub use write::{XmlScalar, write_contract};
 
@@ -55,4 +56,31 @@ pub const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// saturating conversion keeps the request path free of `unwrap`.
 fn offset(position: u64) -> usize {
     usize::try_from(position).unwrap_or(usize::MAX)
+}
+
+/// At most 64 bytes of body-supplied text (a name, a value), for error messages.
+fn clip(text: &str) -> String {
+    clip_to(text, 64)
+}
+
+/// A parser's message, which quotes names from the body: long enough to keep the message,
+/// short enough that a megabyte tag name is not echoed back.
+fn clip_reason(text: &str) -> String {
+    clip_to(text, 200)
+}
+
+/// Clips at a character boundary and blanks control characters, so a message stays one line.
+fn clip_to(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut clipped: String = text[..end]
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .collect();
+    if end < text.len() {
+        clipped.push_str("...");
+    }
+    clipped
 }

@@ -59,8 +59,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{LocalName, Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
 
-use super::decode::decode;
-use super::{XSI_NAMESPACE, offset};
+use super::decode::{TextError, decode};
+use super::{XSI_NAMESPACE, clip, clip_reason, offset};
 
 /// The shape of a data contract, as far as reading it needs.
 #[derive(Debug, Clone, Copy)]
@@ -107,12 +107,8 @@ impl Default for XmlLimits {
 /// from the body is clipped so that an error never echoes a large payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
-    #[error("body is not valid UTF-8 (invalid byte sequence at byte {at})")]
-    InvalidUtf8 { at: usize },
-    #[error("body is not valid UTF-16 ({reason} at byte {at})")]
-    InvalidUtf16 { at: usize, reason: &'static str },
-    #[error("charset \"{0}\" is not supported; send utf-8 or utf-16")]
-    UnsupportedCharset(String),
+    #[error(transparent)]
+    Text(#[from] TextError),
     #[error("DTDs are not accepted")]
     Dtd,
     #[error("undefined entity &{0};")]
@@ -483,33 +479,6 @@ fn not_well_formed(at: usize, reason: impl Into<String>) -> XmlError {
 
 fn is_xml_whitespace(ch: char) -> bool {
     matches!(ch, ' ' | '\t' | '\r' | '\n')
-}
-
-/// At most 64 bytes of body-supplied text (a name, a value), for error messages.
-pub(super) fn clip(text: &str) -> String {
-    clip_to(text, 64)
-}
-
-/// A parser's message, which quotes names from the body: long enough to keep the message,
-/// short enough that a megabyte tag name is not echoed back.
-fn clip_reason(text: &str) -> String {
-    clip_to(text, 200)
-}
-
-/// Clips at a character boundary and blanks control characters, so a message stays one line.
-fn clip_to(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut clipped: String = text[..end]
-        .chars()
-        .map(|ch| if ch.is_control() { ' ' } else { ch })
-        .collect();
-    if end < text.len() {
-        clipped.push_str("...");
-    }
-    clipped
 }
 
 #[cfg(test)]
