@@ -9,11 +9,18 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::dialect::{self, Profile, TokenRoute};
-use crate::domain::{ClientId, GrantType, Role, Secret, UserId, Username};
+use crate::domain::{ClientId, GrantType, Role, UserId, Username};
 use crate::endpoints::EndpointSettings;
-use crate::engine::keys::algorithm;
 use crate::engine::throttle::ThrottleSettings;
-use crate::engine::{AttrValue, Attributes, Client, Directory, Key, Keyring, StoredHash, User};
+use crate::engine::{AttrValue, Attributes, Client, Directory, StoredHash, User};
+
+mod endpoints;
+mod secrets;
+mod signing;
+mod store;
+
+use secrets::resolve_secret;
+pub use signing::SigningKey;
 
 /// The demo configuration `serve` uses without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("../../fixtures/demo.toml");
@@ -53,17 +60,17 @@ struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
-    signing: RawSigning,
+    signing: signing::RawSigning,
     #[serde(default)]
-    store: RawStore,
+    store: store::RawStore,
     #[serde(default)]
     throttle: RawThrottle,
-    #[serde(default = "default_introspection")]
-    introspection: RawEndpoint,
-    #[serde(default = "default_revocation")]
-    revocation: RawEndpoint,
-    #[serde(default = "default_jwks")]
-    jwks: RawEndpoint,
+    #[serde(default = "endpoints::default_introspection")]
+    introspection: endpoints::RawEndpoint,
+    #[serde(default = "endpoints::default_revocation")]
+    revocation: endpoints::RawEndpoint,
+    #[serde(default = "endpoints::default_jwks")]
+    jwks: endpoints::RawEndpoint,
     #[serde(default)]
     client: Vec<RawClient>,
     #[serde(default)]
@@ -107,38 +114,6 @@ fn default_shutdown() -> u64 {
     10
 }
 
-/// `[signing]`: either one HS256 secret (`secret`, `secret_env`, `secret_file`), or a list of
-/// `[[signing.key]]` (HS256, ES256, RS256; retired keys verify-only until `verify_until`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSigning {
-    #[serde(default)]
-    algorithm: Option<String>,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    secret_file: Option<PathBuf>,
-    kid: Option<String>,
-    /// The kid that signs unless a route names another (`signing_key`).
-    default_key: Option<String>,
-    #[serde(default)]
-    key: Vec<RawKey>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    kid: String,
-    algorithm: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    secret_file: Option<PathBuf>,
-    private_key: Option<String>,
-    private_key_env: Option<String>,
-    private_key_file: Option<PathBuf>,
-    public_key_file: Option<PathBuf>,
-    verify_until: Option<chrono::DateTime<chrono::Utc>>,
-}
-
 /// `[throttle]`: failed password attempts allowed per user and per address in each window.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,73 +148,6 @@ fn default_window() -> String {
     "5m".into()
 }
 
-/// `[introspection]`, `[revocation]`, `[jwks]`: an empty path turns an endpoint off.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    path: String,
-    #[serde(default)]
-    callers: Vec<String>,
-}
-
-fn endpoint(path: &str) -> RawEndpoint {
-    RawEndpoint {
-        path: path.into(),
-        callers: Vec::new(),
-    }
-}
-
-fn default_introspection() -> RawEndpoint {
-    endpoint("/oauth2/introspect")
-}
-
-fn default_revocation() -> RawEndpoint {
-    endpoint("/oauth2/revoke")
-}
-
-fn default_jwks() -> RawEndpoint {
-    endpoint("/.well-known/jwks.json")
-}
-
-/// `[store]`: `kind` picks the backend; the other keys belong to one kind each.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    #[serde(default = "default_store_kind")]
-    kind: String,
-    /// memory: refresh tokens held before grants answer 503.
-    max_entries: Option<usize>,
-    /// file: the database file (relative to the config file).
-    path: Option<PathBuf>,
-    /// redis: the server, `redis://[user:password@]host:port[/db]`; or `url_env`, `url_file`.
-    url: Option<String>,
-    url_env: Option<String>,
-    url_file: Option<PathBuf>,
-    /// redis: prepended to every key.
-    key_prefix: Option<String>,
-    /// redis: the longest one store call may take (humantime: "500ms", "2s").
-    timeout: Option<String>,
-}
-
-impl Default for RawStore {
-    fn default() -> Self {
-        Self {
-            kind: default_store_kind(),
-            max_entries: None,
-            path: None,
-            url: None,
-            url_env: None,
-            url_file: None,
-            key_prefix: None,
-            timeout: None,
-        }
-    }
-}
-
-fn default_store_kind() -> String {
-    "memory".into()
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawClient {
@@ -267,14 +175,6 @@ struct RawUser {
     clients: Vec<String>,
     #[serde(default)]
     attributes: toml::Table,
-}
-
-/// Signing settings, validated.
-#[derive(Debug)]
-pub enum SigningKey {
-    Keys(Keyring),
-    /// No key configured: `serve` makes a random HS256 key for this process.
-    Ephemeral,
 }
 
 pub use crate::store::StoreSettings;
@@ -373,7 +273,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
             resolve_secret(key, value, env, file, base.as_deref())
         };
 
-    let signing = signing(&raw.signing, base.as_deref(), &mut problems);
+    let signing = signing::validate(&raw.signing, base.as_deref(), &mut problems);
 
     let throttle = match humantime::parse_duration(&raw.throttle.window)
         .ok()
@@ -395,7 +295,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         }
     };
 
-    let store = store_settings(&raw.store, base.as_deref(), &mut problems);
+    let store = store::validate(&raw.store, base.as_deref(), &mut problems);
 
     let mut clients = Vec::new();
     for (i, raw_client) in raw.client.into_iter().enumerate() {
@@ -525,7 +425,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         }
     }
 
-    let endpoints = endpoint_settings(
+    let endpoints = endpoints::validate(
         &raw.introspection,
         &raw.revocation,
         &raw.jwks,
@@ -565,286 +465,6 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
             routes,
         }),
         _ => Err(ConfigErrors(problems)),
-    }
-}
-
-/// The store `[store]` describes; problems are pushed with their key paths.
-fn store_settings(
-    raw: &RawStore,
-    base: Option<&Path>,
-    problems: &mut Vec<Problem>,
-) -> Option<StoreSettings> {
-    let before = problems.len();
-    // Keys of another kind are mistakes worth naming, not silently ignored.
-    let mut foreign = |key: &str, set: bool, kinds: &str| {
-        if set {
-            problems.push(problem(
-                format!("store.{key}"),
-                format!("applies only to kind = {kinds}, not {:?}", raw.kind),
-            ));
-        }
-    };
-    let redis_keys = raw.url.is_some()
-        || raw.url_env.is_some()
-        || raw.url_file.is_some()
-        || raw.key_prefix.is_some()
-        || raw.timeout.is_some();
-    let settings = match raw.kind.as_str() {
-        "memory" => {
-            foreign("path", raw.path.is_some(), "\"file\"");
-            foreign("url", redis_keys, "\"redis\"");
-            match raw.max_entries {
-                Some(0) => {
-                    problems.push(problem("store.max_entries", "must be at least 1"));
-                    None
-                }
-                max => Some(StoreSettings::Memory {
-                    max_entries: max.unwrap_or(crate::store::memory::DEFAULT_MAX_ENTRIES),
-                }),
-            }
-        }
-        "file" => {
-            foreign("max_entries", raw.max_entries.is_some(), "\"memory\"");
-            foreign("url", redis_keys, "\"redis\"");
-            match &raw.path {
-                Some(path) if !path.as_os_str().is_empty() => {
-                    let path = match base {
-                        Some(base) if path.is_relative() => base.join(path),
-                        _ => path.clone(),
-                    };
-                    Some(StoreSettings::File(crate::store::FileOptions { path }))
-                }
-                _ => {
-                    problems.push(problem(
-                        "store.path",
-                        "missing: kind = \"file\" needs the database file's path",
-                    ));
-                    None
-                }
-            }
-        }
-        "redis" => {
-            foreign("max_entries", raw.max_entries.is_some(), "\"memory\"");
-            foreign("path", raw.path.is_some(), "\"file\"");
-            let url = match resolve_secret("store.url", &raw.url, &raw.url_env, &raw.url_file, base)
-            {
-                Ok(Some(url)) => match crate::store::redis::check_url(&url) {
-                    Ok(()) => Some(url),
-                    Err(e) => {
-                        problems.push(problem("store.url", e));
-                        None
-                    }
-                },
-                Ok(None) => {
-                    problems.push(problem(
-                        "store.url",
-                        "missing: kind = \"redis\" needs url (or url_env, url_file), \
-                         e.g. \"redis://127.0.0.1:6379\"",
-                    ));
-                    None
-                }
-                Err(p) => {
-                    problems.push(p);
-                    None
-                }
-            };
-            let timeout = match &raw.timeout {
-                None => Some(crate::store::redis::DEFAULT_TIMEOUT),
-                Some(text) => match humantime::parse_duration(text) {
-                    Ok(t) if !t.is_zero() => Some(t),
-                    Ok(_) => {
-                        problems.push(problem("store.timeout", "must be more than zero"));
-                        None
-                    }
-                    Err(e) => {
-                        problems.push(problem(
-                            "store.timeout",
-                            format!("{text:?} is not a duration ({e}); e.g. \"500ms\""),
-                        ));
-                        None
-                    }
-                },
-            };
-            match (url, timeout) {
-                (Some(url), Some(timeout)) => {
-                    Some(StoreSettings::Redis(crate::store::RedisOptions {
-                        url,
-                        key_prefix: raw
-                            .key_prefix
-                            .clone()
-                            .unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.into()),
-                        timeout,
-                    }))
-                }
-                _ => None,
-            }
-        }
-        other => {
-            problems.push(problem(
-                "store.kind",
-                format!("unknown store {other:?}; known: memory, file, redis"),
-            ));
-            None
-        }
-    };
-    settings.filter(|_| problems.len() == before)
-}
-
-/// The keyring `[signing]` describes; problems are pushed with their key paths.
-fn signing(raw: &RawSigning, base: Option<&Path>, problems: &mut Vec<Problem>) -> SigningKey {
-    let mut keys = Vec::new();
-    let legacy = resolve_secret(
-        "signing.secret",
-        &raw.secret,
-        &raw.secret_env,
-        &raw.secret_file,
-        base,
-    );
-    match (&raw.algorithm, legacy) {
-        (Some(alg), _) if alg != "HS256" => problems.push(problem(
-            "signing.algorithm",
-            format!(
-                "{alg:?}: a single [signing] secret is HS256; asymmetric keys go in [[signing.key]]"
-            ),
-        )),
-        (_, Ok(Some(secret))) => match Key::hs256(&secret, raw.kid.clone()) {
-            Ok(key) => keys.push(key),
-            Err(e) => problems.push(problem("signing.secret", e.to_string())),
-        },
-        (_, Ok(None)) => {}
-        (_, Err(p)) => problems.push(p),
-    }
-    for (i, raw_key) in raw.key.iter().enumerate() {
-        let at = format!("signing.key[{i}]");
-        match signing_key(raw_key, &at, base) {
-            Ok(key) => keys.push(key),
-            Err(p) => problems.push(p),
-        }
-    }
-    if keys.is_empty() {
-        if raw.default_key.is_some() {
-            problems.push(problem(
-                "signing.default_key",
-                "names a key, but none is configured",
-            ));
-        }
-        return SigningKey::Ephemeral;
-    }
-    match Keyring::new(keys, raw.default_key.as_deref()) {
-        Ok(keyring) => SigningKey::Keys(keyring),
-        Err(e) => {
-            problems.push(problem("signing", e.to_string()));
-            SigningKey::Ephemeral
-        }
-    }
-}
-
-fn signing_key(raw: &RawKey, at: &str, base: Option<&Path>) -> Result<Key, Problem> {
-    let alg =
-        algorithm(&raw.algorithm).map_err(|e| problem(format!("{at}.algorithm"), e.to_string()))?;
-    let secret = resolve_secret(
-        &format!("{at}.secret"),
-        &raw.secret,
-        &raw.secret_env,
-        &raw.secret_file,
-        base,
-    )?;
-    let private = resolve_secret(
-        &format!("{at}.private_key"),
-        &raw.private_key,
-        &raw.private_key_env,
-        &raw.private_key_file,
-        base,
-    )?;
-    let public = match &raw.public_key_file {
-        Some(path) => Some(read_file(&format!("{at}.public_key_file"), path, base)?),
-        None => None,
-    };
-    let key = match (alg, secret, private, public) {
-        (jsonwebtoken::Algorithm::HS256, Some(secret), None, None) => {
-            Key::hs256(&secret, Some(raw.kid.clone()))
-                .map_err(|e| problem(format!("{at}.secret"), e.to_string()))
-        }
-        (jsonwebtoken::Algorithm::HS256, _, _, _) => Err(problem(
-            at,
-            "an HS256 key needs exactly one of secret, secret_env, secret_file",
-        )),
-        (_, None, Some(pem), None) => {
-            Key::private_pem(raw.kid.clone(), alg, pem.expose().as_bytes())
-                .map_err(|e| problem(format!("{at}.private_key"), e.to_string()))
-        }
-        (_, None, None, Some(pem)) => Key::public_pem(raw.kid.clone(), alg, pem.as_bytes())
-            .map_err(|e| problem(format!("{at}.public_key_file"), e.to_string())),
-        _ => Err(problem(
-            at,
-            format!(
-                "a {} key needs one private key (private_key, private_key_env, private_key_file) \
-                 or, retired, a public_key_file",
-                raw.algorithm
-            ),
-        )),
-    }?;
-    Ok(match raw.verify_until {
-        Some(until) => key.verify_until(until),
-        None => key,
-    })
-}
-
-fn read_file(key: &str, path: &Path, base: Option<&Path>) -> Result<String, Problem> {
-    let path = match base {
-        Some(base) if path.is_relative() => base.join(path),
-        _ => path.to_path_buf(),
-    };
-    std::fs::read_to_string(&path)
-        .map_err(|e| problem(key, format!("cannot read {}: {e}", path.display())))
-}
-
-fn endpoint_settings(
-    introspection: &RawEndpoint,
-    revocation: &RawEndpoint,
-    jwks: &RawEndpoint,
-    clients: &[Client],
-    problems: &mut Vec<Problem>,
-) -> EndpointSettings {
-    let path = |name: &str, raw: &RawEndpoint, problems: &mut Vec<Problem>| {
-        if raw.path.is_empty() {
-            return None;
-        }
-        if !raw.path.starts_with('/') {
-            problems.push(problem(
-                format!("{name}.path"),
-                format!("must start with '/': {:?}", raw.path),
-            ));
-        }
-        Some(raw.path.clone())
-    };
-    for (name, raw) in [("revocation", revocation), ("jwks", jwks)] {
-        if !raw.callers.is_empty() {
-            problems.push(problem(
-                format!("{name}.callers"),
-                "only [introspection] has callers",
-            ));
-        }
-    }
-    let mut callers = Vec::new();
-    for (i, caller) in introspection.callers.iter().enumerate() {
-        match clients.iter().find(|c| c.id.as_str() == caller) {
-            None => problems.push(problem(
-                format!("introspection.callers[{i}]"),
-                format!("no client with id {caller:?}"),
-            )),
-            Some(client) if client.secret.is_none() => problems.push(problem(
-                format!("introspection.callers[{i}]"),
-                format!("{caller:?} is a public client; only confidential clients may introspect"),
-            )),
-            Some(client) => callers.push(client.id.clone()),
-        }
-    }
-    EndpointSettings {
-        introspection_path: path("introspection", introspection, problems),
-        revocation_path: path("revocation", revocation, problems),
-        jwks_path: path("jwks", jwks, problems),
-        introspection_callers: callers,
     }
 }
 
@@ -919,47 +539,6 @@ fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Att
         out.insert(name, value);
     }
     out
-}
-
-/// A secret given inline, by environment variable name, or by file (read once, trailing
-/// newline dropped). At most one of the three.
-fn resolve_secret(
-    key: &str,
-    value: &Option<String>,
-    env: &Option<String>,
-    file: &Option<PathBuf>,
-    base: Option<&Path>,
-) -> Result<Option<Secret>, Problem> {
-    match (value, env, file) {
-        (None, None, None) => Ok(None),
-        (Some(value), None, None) => Ok(Some(Secret::new(value.as_str()))),
-        (None, Some(var), None) => std::env::var(var)
-            .map(|v| Some(Secret::new(v)))
-            .map_err(|_| {
-                problem(
-                    format!("{key}_env"),
-                    format!("environment variable {var} is not set"),
-                )
-            }),
-        (None, None, Some(path)) => {
-            let path = match base {
-                Some(base) if path.is_relative() => base.join(path),
-                _ => path.clone(),
-            };
-            std::fs::read_to_string(&path)
-                .map(|text| Some(Secret::new(text.trim_end_matches(['\r', '\n']))))
-                .map_err(|e| {
-                    problem(
-                        format!("{key}_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })
-        }
-        _ => Err(problem(
-            key,
-            format!("give one of {key}, {key}_env, {key}_file, not several"),
-        )),
-    }
 }
 
 /// Builds a route from a built-in profile with overrides given as TOML text (tests, benches).
