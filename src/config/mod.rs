@@ -16,8 +16,10 @@ use crate::engine::{AttrValue, Attributes, Client, Directory, StoredHash, User};
 
 mod endpoints;
 mod secrets;
+mod server;
 mod signing;
 mod store;
+mod throttle;
 
 use secrets::resolve_secret;
 pub use signing::SigningKey;
@@ -58,13 +60,13 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
-    server: RawServer,
+    server: server::RawServer,
     #[serde(default)]
     signing: signing::RawSigning,
     #[serde(default)]
     store: store::RawStore,
     #[serde(default)]
-    throttle: RawThrottle,
+    throttle: throttle::RawThrottle,
     #[serde(default = "endpoints::default_introspection")]
     introspection: endpoints::RawEndpoint,
     #[serde(default = "endpoints::default_revocation")]
@@ -77,75 +79,6 @@ struct RawConfig {
     user: Vec<RawUser>,
     #[serde(default)]
     route: Vec<toml::Table>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    #[serde(default = "default_bind")]
-    bind: String,
-    #[serde(default)]
-    workers: usize,
-    #[serde(default)]
-    hash_workers: usize,
-    #[serde(default)]
-    trusted_proxies: Vec<String>,
-    #[serde(default = "default_shutdown")]
-    shutdown_timeout_secs: u64,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        Self {
-            bind: default_bind(),
-            workers: 0,
-            hash_workers: 0,
-            trusted_proxies: Vec::new(),
-            shutdown_timeout_secs: default_shutdown(),
-        }
-    }
-}
-
-fn default_bind() -> String {
-    "127.0.0.1:8080".into()
-}
-
-fn default_shutdown() -> u64 {
-    10
-}
-
-/// `[throttle]`: failed password attempts allowed per user and per address in each window.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawThrottle {
-    #[serde(default = "default_failures_per_user")]
-    failures_per_user: u32,
-    #[serde(default = "default_failures_per_address")]
-    failures_per_address: u32,
-    #[serde(default = "default_window")]
-    window: String,
-}
-
-impl Default for RawThrottle {
-    fn default() -> Self {
-        Self {
-            failures_per_user: default_failures_per_user(),
-            failures_per_address: default_failures_per_address(),
-            window: default_window(),
-        }
-    }
-}
-
-fn default_failures_per_user() -> u32 {
-    ThrottleSettings::default().failures_per_user
-}
-
-fn default_failures_per_address() -> u32 {
-    ThrottleSettings::default().failures_per_address
-}
-
-fn default_window() -> String {
-    "5m".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,22 +185,7 @@ fn source_dir(source: &Source) -> Option<PathBuf> {
 
 fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErrors> {
     let mut problems = Vec::new();
-    let bind = raw.server.bind.parse::<SocketAddr>().map_err(|e| {
-        problems.push(problem(
-            "server.bind",
-            format!("{:?} is not an address:port ({e})", raw.server.bind),
-        ))
-    });
-    let mut trusted_proxies = Vec::new();
-    for (i, proxy) in raw.server.trusted_proxies.iter().enumerate() {
-        match proxy.parse::<IpAddr>() {
-            Ok(ip) => trusted_proxies.push(ip),
-            Err(_) => problems.push(problem(
-                format!("server.trusted_proxies[{i}]"),
-                format!("{proxy:?} is not an IP address"),
-            )),
-        }
-    }
+    let server = server::validate(&raw.server, &mut problems);
     let resolve =
         |key: &str, value: &Option<String>, env: &Option<String>, file: &Option<PathBuf>| {
             resolve_secret(key, value, env, file, base.as_deref())
@@ -275,25 +193,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
 
     let signing = signing::validate(&raw.signing, base.as_deref(), &mut problems);
 
-    let throttle = match humantime::parse_duration(&raw.throttle.window)
-        .ok()
-        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
-        .filter(|d| *d > chrono::TimeDelta::zero())
-    {
-        Some(window) => ThrottleSettings {
-            failures_per_user: raw.throttle.failures_per_user,
-            failures_per_address: raw.throttle.failures_per_address,
-            window,
-            ..ThrottleSettings::default()
-        },
-        None => {
-            problems.push(problem(
-                "throttle.window",
-                format!("{:?} is not a duration such as \"5m\"", raw.throttle.window),
-            ));
-            ThrottleSettings::default()
-        }
-    };
+    let throttle = throttle::validate(&raw.throttle, &mut problems);
 
     let store = store::validate(&raw.store, base.as_deref(), &mut problems);
 
@@ -450,13 +350,13 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
     let directory =
         Directory::new(clients, users).map_err(|e| problems.push(problem("", e.to_string())));
 
-    match (bind, store, directory, problems.is_empty()) {
-        (Ok(bind), Some(store), Ok(directory), true) => Ok(Settings {
-            bind,
-            workers: raw.server.workers,
-            hash_workers: raw.server.hash_workers,
-            trusted_proxies,
-            shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
+    match (server, store, directory, problems.is_empty()) {
+        (Some(server), Some(store), Ok(directory), true) => Ok(Settings {
+            bind: server.bind,
+            workers: server.workers,
+            hash_workers: server.hash_workers,
+            trusted_proxies: server.trusted_proxies,
+            shutdown_timeout_secs: server.shutdown_timeout_secs,
             signing,
             store,
             endpoints,
