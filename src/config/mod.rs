@@ -9,19 +9,17 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::dialect::{self, Profile, TokenRoute};
-use crate::domain::{ClientId, GrantType, Role, UserId, Username};
 use crate::endpoints::EndpointSettings;
+use crate::engine::Directory;
 use crate::engine::throttle::ThrottleSettings;
-use crate::engine::{AttrValue, Attributes, Client, Directory, StoredHash, User};
 
+mod directory;
 mod endpoints;
 mod secrets;
 mod server;
 mod signing;
 mod store;
 mod throttle;
-
-use secrets::resolve_secret;
 pub use signing::SigningKey;
 
 /// The demo configuration `serve` uses without `--config`.
@@ -74,40 +72,11 @@ struct RawConfig {
     #[serde(default = "endpoints::default_jwks")]
     jwks: endpoints::RawEndpoint,
     #[serde(default)]
-    client: Vec<RawClient>,
+    client: Vec<directory::RawClient>,
     #[serde(default)]
-    user: Vec<RawUser>,
+    user: Vec<directory::RawUser>,
     #[serde(default)]
     route: Vec<toml::Table>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    id: String,
-    #[serde(default)]
-    grants: Vec<GrantType>,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    secret_file: Option<PathBuf>,
-    #[serde(default)]
-    attributes: toml::Table,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUser {
-    username: String,
-    id: String,
-    #[serde(default)]
-    role: Option<String>,
-    password_hash: Option<String>,
-    password_hash_env: Option<String>,
-    password_hash_file: Option<PathBuf>,
-    #[serde(default)]
-    clients: Vec<String>,
-    #[serde(default)]
-    attributes: toml::Table,
 }
 
 pub use crate::store::StoreSettings;
@@ -186,103 +155,14 @@ fn source_dir(source: &Source) -> Option<PathBuf> {
 fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErrors> {
     let mut problems = Vec::new();
     let server = server::validate(&raw.server, &mut problems);
-    let resolve =
-        |key: &str, value: &Option<String>, env: &Option<String>, file: &Option<PathBuf>| {
-            resolve_secret(key, value, env, file, base.as_deref())
-        };
-
     let signing = signing::validate(&raw.signing, base.as_deref(), &mut problems);
 
     let throttle = throttle::validate(&raw.throttle, &mut problems);
 
     let store = store::validate(&raw.store, base.as_deref(), &mut problems);
 
-    let mut clients = Vec::new();
-    for (i, raw_client) in raw.client.into_iter().enumerate() {
-        let key = format!("client[{i}]");
-        if raw_client.id.trim().is_empty() {
-            problems.push(problem(format!("{key}.id"), "must not be empty"));
-        }
-        let secret = match resolve(
-            &format!("{key}.secret"),
-            &raw_client.secret,
-            &raw_client.secret_env,
-            &raw_client.secret_file,
-        ) {
-            Ok(secret) => secret,
-            Err(p) => {
-                problems.push(p);
-                None
-            }
-        };
-        let attributes = attributes(
-            &format!("{key}.attributes"),
-            raw_client.attributes,
-            &mut problems,
-        );
-        clients.push(Client {
-            id: ClientId::new(raw_client.id),
-            secret,
-            grants: raw_client.grants,
-            attributes,
-        });
-    }
-
-    let mut users = Vec::new();
-    for (i, raw_user) in raw.user.into_iter().enumerate() {
-        let key = format!("user[{i}]");
-        let hash = match resolve(
-            &format!("{key}.password_hash"),
-            &raw_user.password_hash,
-            &raw_user.password_hash_env,
-            &raw_user.password_hash_file,
-        ) {
-            Ok(Some(text)) => match StoredHash::parse(text.expose().trim()) {
-                Ok(hash) => Some(hash),
-                Err(e) => {
-                    problems.push(problem(
-                        format!("{key}.password_hash"),
-                        format!("{e} (make one with `tokengate hash-password`)"),
-                    ));
-                    None
-                }
-            },
-            Ok(None) => {
-                problems.push(problem(
-                    format!("{key}.password_hash"),
-                    "missing (make one with `tokengate hash-password`)",
-                ));
-                None
-            }
-            Err(p) => {
-                problems.push(p);
-                None
-            }
-        };
-        for (j, client) in raw_user.clients.iter().enumerate() {
-            if !clients.iter().any(|c| c.id.as_str() == client) {
-                problems.push(problem(
-                    format!("{key}.clients[{j}]"),
-                    format!("no client with id {client:?}"),
-                ));
-            }
-        }
-        let attributes = attributes(
-            &format!("{key}.attributes"),
-            raw_user.attributes,
-            &mut problems,
-        );
-        if let Some(password) = hash {
-            users.push(User {
-                id: UserId::new(raw_user.id),
-                username: Username::new(raw_user.username),
-                role: raw_user.role.map(Role::new),
-                password,
-                clients: raw_user.clients.into_iter().map(ClientId::new).collect(),
-                attributes,
-            });
-        }
-    }
+    let clients = directory::clients(raw.client, base.as_deref(), &mut problems);
+    let users = directory::users(raw.user, &clients, base.as_deref(), &mut problems);
 
     let mut routes: Vec<TokenRoute> = Vec::new();
     if raw.route.is_empty() {
@@ -347,11 +227,10 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         ));
     }
 
-    let directory =
-        Directory::new(clients, users).map_err(|e| problems.push(problem("", e.to_string())));
+    let directory = directory::build(clients, users, &mut problems);
 
     match (server, store, directory, problems.is_empty()) {
-        (Some(server), Some(store), Ok(directory), true) => Ok(Settings {
+        (Some(server), Some(store), Some(directory), true) => Ok(Settings {
             bind: server.bind,
             workers: server.workers,
             hash_workers: server.hash_workers,
@@ -415,30 +294,6 @@ fn merge(base: &mut toml::Table, overrides: toml::Table) {
             }
         }
     }
-}
-
-fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Attributes {
-    let mut out = Attributes::new();
-    for (name, value) in table {
-        let value = match value {
-            toml::Value::String(s) => AttrValue::Str(s),
-            toml::Value::Boolean(b) => AttrValue::Bool(b),
-            toml::Value::Integer(i) => AttrValue::Int(i),
-            toml::Value::Float(f) => AttrValue::Float(f),
-            other => {
-                problems.push(problem(
-                    format!("{key}.{name}"),
-                    format!(
-                        "must be a string, boolean or number, not {}",
-                        other.type_str()
-                    ),
-                ));
-                continue;
-            }
-        };
-        out.insert(name, value);
-    }
-    out
 }
 
 /// Builds a route from a built-in profile with overrides given as TOML text (tests, benches).
