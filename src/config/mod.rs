@@ -2,24 +2,32 @@
 //! the file or the embedded demo, then `TOKENGATE__SECTION__KEY` environment variables), then
 //! [`Settings`], validated, with every problem reported under its key path
 //! (`route[1].dialect: unknown dialect "vizseak"; known: vizseek`).
+//!
+//! Each section has its own file: its raw struct, its defaults and its validation, which takes
+//! the raw section (and what it needs of sections before it) and pushes problems with key paths.
+//! `validate` runs them in a fixed order, which is the order problems are reported in.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::dialect::{self, Profile, TokenRoute};
+use crate::dialect::TokenRoute;
 use crate::endpoints::EndpointSettings;
 use crate::engine::Directory;
 use crate::engine::throttle::ThrottleSettings;
 
 mod directory;
 mod endpoints;
+mod routes;
 mod secrets;
 mod server;
 mod signing;
 mod store;
 mod throttle;
+
+pub use crate::store::StoreSettings;
+pub use routes::route_from_toml;
 pub use signing::SigningKey;
 
 /// The demo configuration `serve` uses without `--config`.
@@ -75,11 +83,10 @@ struct RawConfig {
     client: Vec<directory::RawClient>,
     #[serde(default)]
     user: Vec<directory::RawUser>,
+    /// Kept as tables: a route is its dialect's profile merged with these keys (see `routes`).
     #[serde(default)]
     route: Vec<toml::Table>,
 }
-
-pub use crate::store::StoreSettings;
 
 /// A validated configuration.
 #[derive(Debug)]
@@ -153,58 +160,15 @@ fn source_dir(source: &Source) -> Option<PathBuf> {
 }
 
 fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErrors> {
+    let base = base.as_deref();
     let mut problems = Vec::new();
     let server = server::validate(&raw.server, &mut problems);
-    let signing = signing::validate(&raw.signing, base.as_deref(), &mut problems);
-
+    let signing = signing::validate(&raw.signing, base, &mut problems);
     let throttle = throttle::validate(&raw.throttle, &mut problems);
-
-    let store = store::validate(&raw.store, base.as_deref(), &mut problems);
-
-    let clients = directory::clients(raw.client, base.as_deref(), &mut problems);
-    let users = directory::users(raw.user, &clients, base.as_deref(), &mut problems);
-
-    let mut routes: Vec<TokenRoute> = Vec::new();
-    if raw.route.is_empty() {
-        problems.push(problem(
-            "route",
-            "no [[route]]: the gateway would serve nothing",
-        ));
-    }
-    for (i, overrides) in raw.route.into_iter().enumerate() {
-        let key = format!("route[{i}]");
-        match build_route(overrides) {
-            Ok(route) => {
-                if let Some(other) = routes
-                    .iter()
-                    .position(|r| r.matches_path(route.path()) || route.matches_path(r.path()))
-                {
-                    problems.push(problem(
-                        format!("{key}.path"),
-                        format!("{:?} is already served by route[{other}]", route.path()),
-                    ));
-                }
-                if let Some(anonymous) = &route.policy().anonymous_client
-                    && !clients.iter().any(|c| &c.id == anonymous)
-                {
-                    problems.push(problem(
-                        format!("{key}.anonymous_client"),
-                        format!("no client with id {:?}", anonymous.as_str()),
-                    ));
-                }
-                routes.push(route);
-            }
-            Err(route_problems) => problems.extend(route_problems.into_iter().map(|p| Problem {
-                key: if p.key.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{key}.{}", p.key)
-                },
-                message: p.message,
-            })),
-        }
-    }
-
+    let store = store::validate(&raw.store, base, &mut problems);
+    let clients = directory::clients(raw.client, base, &mut problems);
+    let users = directory::users(raw.user, &clients, base, &mut problems);
+    let routes = routes::validate(raw.route, &clients, &mut problems);
     let endpoints = endpoints::validate(
         &raw.introspection,
         &raw.revocation,
@@ -212,21 +176,7 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         &clients,
         &mut problems,
     );
-    if let SigningKey::Keys(keyring) = &signing {
-        for (i, route) in routes.iter().enumerate() {
-            if let Some(kid) = &route.policy().signing_key
-                && let Err(e) = keyring.check_signer(kid)
-            {
-                problems.push(problem(format!("route[{i}].signing_key"), e.to_string()));
-            }
-        }
-    } else if let Some(i) = routes.iter().position(|r| r.policy().signing_key.is_some()) {
-        problems.push(problem(
-            format!("route[{i}].signing_key"),
-            "names a key, but [signing] configures none",
-        ));
-    }
-
+    routes::check_signing_keys(&routes, &signing, &mut problems);
     let directory = directory::build(clients, users, &mut problems);
 
     match (server, store, directory, problems.is_empty()) {
@@ -245,60 +195,4 @@ fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErr
         }),
         _ => Err(ConfigErrors(problems)),
     }
-}
-
-/// A route: its dialect's profile with the route's keys laid over it.
-fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
-    let Some(name) = overrides.remove("dialect") else {
-        return Err(vec![problem(
-            "dialect",
-            format!("missing; known: {}", dialect::known_dialects()),
-        )]);
-    };
-    let Some(name) = name.as_str().map(str::to_owned) else {
-        return Err(vec![problem("dialect", "must be a string")]);
-    };
-    let Some(source) = dialect::builtin(&name) else {
-        return Err(vec![problem(
-            "dialect",
-            format!(
-                "unknown dialect {name:?}; known: {}",
-                dialect::known_dialects()
-            ),
-        )]);
-    };
-    let mut base: toml::Table = toml::from_str(source).map_err(|e| {
-        vec![problem(
-            "dialect",
-            format!("built-in profile {name:?} is broken: {e}"),
-        )]
-    })?;
-    merge(&mut base, overrides);
-    let profile: Profile = serde_path_to_error::deserialize(toml::Value::Table(base))
-        .map_err(|e| vec![problem(e.path().to_string(), e.inner().to_string())])?;
-    TokenRoute::compile(&name, profile).map_err(|problems| {
-        problems
-            .into_iter()
-            .map(|p| problem(p.key, p.message))
-            .collect()
-    })
-}
-
-/// Deep merge: tables merge key by key, anything else (arrays included) is replaced.
-fn merge(base: &mut toml::Table, overrides: toml::Table) {
-    for (key, value) in overrides {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
-}
-
-/// Builds a route from a built-in profile with overrides given as TOML text (tests, benches).
-pub fn route_from_toml(overrides: &str) -> Result<TokenRoute, ConfigErrors> {
-    let table: toml::Table =
-        toml::from_str(overrides).map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
-    build_route(table).map_err(ConfigErrors)
 }
