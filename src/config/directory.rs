@@ -1,0 +1,181 @@
+//! `[[client]]` and `[[user]]`: who may ask for tokens. Clients come first because users, routes
+//! and `[introspection]` name them; the `Directory` itself is built last (see `build`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{ClientId, GrantType, Role, UserId, Username};
+use crate::engine::{AttrValue, Attributes, Client, Directory, StoredHash, User};
+
+use super::secrets::resolve_secret;
+use super::{Problem, problem};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClient {
+    id: String,
+    #[serde(default)]
+    grants: Vec<GrantType>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    attributes: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUser {
+    username: String,
+    id: String,
+    #[serde(default)]
+    role: Option<String>,
+    password_hash: Option<String>,
+    password_hash_env: Option<String>,
+    password_hash_file: Option<PathBuf>,
+    #[serde(default)]
+    clients: Vec<String>,
+    #[serde(default)]
+    attributes: toml::Table,
+}
+
+/// `[[client]]`, each validated; a client with problems is kept, so that what names it is not
+/// reported as naming nothing.
+pub(super) fn clients(
+    raw: Vec<RawClient>,
+    base: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for (i, raw_client) in raw.into_iter().enumerate() {
+        let key = format!("client[{i}]");
+        if raw_client.id.trim().is_empty() {
+            problems.push(problem(format!("{key}.id"), "must not be empty"));
+        }
+        let secret = match resolve_secret(
+            &format!("{key}.secret"),
+            &raw_client.secret,
+            &raw_client.secret_env,
+            &raw_client.secret_file,
+            base,
+        ) {
+            Ok(secret) => secret,
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        let attributes = attributes(
+            &format!("{key}.attributes"),
+            raw_client.attributes,
+            problems,
+        );
+        clients.push(Client {
+            id: ClientId::new(raw_client.id),
+            secret,
+            grants: raw_client.grants,
+            attributes,
+        });
+    }
+    clients
+}
+
+/// `[[user]]`, each validated against `clients`; a user without a usable password hash is left
+/// out.
+pub(super) fn users(
+    raw: Vec<RawUser>,
+    clients: &[Client],
+    base: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Vec<User> {
+    let mut users = Vec::new();
+    for (i, raw_user) in raw.into_iter().enumerate() {
+        let key = format!("user[{i}]");
+        let hash = match resolve_secret(
+            &format!("{key}.password_hash"),
+            &raw_user.password_hash,
+            &raw_user.password_hash_env,
+            &raw_user.password_hash_file,
+            base,
+        ) {
+            Ok(Some(text)) => match StoredHash::parse(text.expose().trim()) {
+                Ok(hash) => Some(hash),
+                Err(e) => {
+                    problems.push(problem(
+                        format!("{key}.password_hash"),
+                        format!("{e} (make one with `tokengate hash-password`)"),
+                    ));
+                    None
+                }
+            },
+            Ok(None) => {
+                problems.push(problem(
+                    format!("{key}.password_hash"),
+                    "missing (make one with `tokengate hash-password`)",
+                ));
+                None
+            }
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        for (j, client) in raw_user.clients.iter().enumerate() {
+            if !clients.iter().any(|c| c.id.as_str() == client) {
+                problems.push(problem(
+                    format!("{key}.clients[{j}]"),
+                    format!("no client with id {client:?}"),
+                ));
+            }
+        }
+        let attributes = attributes(&format!("{key}.attributes"), raw_user.attributes, problems);
+        if let Some(password) = hash {
+            users.push(User {
+                id: UserId::new(raw_user.id),
+                username: Username::new(raw_user.username),
+                role: raw_user.role.map(Role::new),
+                password,
+                clients: raw_user.clients.into_iter().map(ClientId::new).collect(),
+                attributes,
+            });
+        }
+    }
+    users
+}
+
+/// The directory of `clients` and `users`. Its problems (an id or a name registered twice) have
+/// no key path, so they come after every other section's.
+pub(super) fn build(
+    clients: Vec<Client>,
+    users: Vec<User>,
+    problems: &mut Vec<Problem>,
+) -> Option<Directory> {
+    Directory::new(clients, users)
+        .map_err(|e| problems.push(problem("", e.to_string())))
+        .ok()
+}
+
+fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Attributes {
+    let mut out = Attributes::new();
+    for (name, value) in table {
+        let value = match value {
+            toml::Value::String(s) => AttrValue::Str(s),
+            toml::Value::Boolean(b) => AttrValue::Bool(b),
+            toml::Value::Integer(i) => AttrValue::Int(i),
+            toml::Value::Float(f) => AttrValue::Float(f),
+            other => {
+                problems.push(problem(
+                    format!("{key}.{name}"),
+                    format!(
+                        "must be a string, boolean or number, not {}",
+                        other.type_str()
+                    ),
+                ));
+                continue;
+            }
+        };
+        out.insert(name, value);
+    }
+    out
+}
