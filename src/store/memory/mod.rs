@@ -35,10 +35,10 @@
 //! as inserts advance the wheel. Large blocks (big tables) are mapped on their own (see
 //! [`map_large_allocations`]), so a table replaced by a growth or a shrink leaves at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,9 +49,11 @@ use crate::domain::{
     TokenKey, TokenStore, UserId,
 };
 
+mod intern;
 mod records;
 
-use records::{Key16, KeyPrefix, NO_SCOPE, NO_USER, Packed, USED, from_nanos, to_nanos};
+use intern::{Names, Scopes};
+use records::{Key16, KeyPrefix, NO_SCOPE, NO_USER, Packed, from_nanos, to_nanos};
 
 /// The default cap on stored tokens (live plus remembered-as-used).
 pub const DEFAULT_MAX_ENTRIES: usize = 2_000_000;
@@ -70,197 +72,12 @@ const COMPACT_CHECK_EVERY: usize = 4096;
 /// Tables with fewer slots than this are left as they are: too small to matter.
 const COMPACT_MIN_CAPACITY: usize = 4096;
 
-/// The most distinct client and user ids [`Names`] keeps. They come from the configured
-/// directory, so this is never reached by a real configuration; it only keeps a fault elsewhere
-/// (ids made up per request) from growing the table without end. Past it, inserting a token for
-/// a new id fails as the store being unavailable, and tokens of known ids are unaffected.
-const MAX_NAMES: usize = 1 << 24;
-
 const _: () = assert!(size_of::<Expiring>() == 17);
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    // Every mutation under these locks is a push or an insert that cannot be seen half done.
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
-}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding the lock cannot leave these tables inconsistent: each
     // mutation is a single push, pop or insert.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Client and user ids, interned so that a record holds a u32 instead of a 16-byte pointer.
-/// They are kept for the store's life: they come from the directory (see [`MAX_NAMES`]).
-struct Names {
-    table: RwLock<NameTable>,
-    cap: usize,
-}
-
-impl Default for Names {
-    fn default() -> Self {
-        Self {
-            table: RwLock::default(),
-            cap: MAX_NAMES,
-        }
-    }
-}
-
-#[derive(Default)]
-struct NameTable {
-    ids: HashMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
-}
-
-impl Names {
-    fn intern(&self, name: &str) -> Result<u32, StoreError> {
-        if let Some(&id) = read(&self.table).ids.get(name) {
-            return Ok(id);
-        }
-        let mut table = write(&self.table);
-        if let Some(&id) = table.ids.get(name) {
-            return Ok(id);
-        }
-        let id = u32::try_from(table.names.len())
-            .ok()
-            .filter(|&id| (id as usize) < self.cap)
-            .ok_or_else(|| {
-                StoreError::unavailable_because(format!(
-                    "the memory store holds its maximum of {} distinct client and user ids",
-                    self.cap
-                ))
-            })?;
-        let name: Arc<str> = Arc::from(name);
-        table.names.push(name.clone());
-        table.ids.insert(name, id);
-        Ok(id)
-    }
-
-    fn name(&self, id: u32) -> Arc<str> {
-        read(&self.table).names[id as usize].clone()
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        read(&self.table).names.len()
-    }
-}
-
-/// The distinct scope strings of live tokens, each with the number of tokens holding it. Unlike
-/// names, scopes are whatever clients ask for, so one is dropped with its last token; the
-/// number of entries never exceeds the number of live tokens.
-#[derive(Default)]
-struct Scopes {
-    table: Mutex<ScopeTable>,
-}
-
-#[derive(Default)]
-struct ScopeTable {
-    ids: HashMap<Arc<str>, u32>,
-    /// Indexed by id - 1 (0 is [`NO_SCOPE`]); `None` where an id is free for reuse.
-    slots: Vec<Option<ScopeSlot>>,
-    free: Vec<u32>,
-}
-
-struct ScopeSlot {
-    text: Arc<str>,
-    holders: usize,
-}
-
-impl ScopeTable {
-    fn slot(&mut self, id: u32) -> &mut Option<ScopeSlot> {
-        &mut self.slots[id as usize - 1]
-    }
-
-    fn release(&mut self, id: u32) {
-        let slot = self.slot(id);
-        let Some(held) = slot else { return };
-        held.holders -= 1;
-        if held.holders == 0
-            && let Some(gone) = slot.take()
-        {
-            self.ids.remove(&gone.text);
-            self.free.push(id);
-        }
-    }
-}
-
-impl Scopes {
-    /// The id of `text`, holding one more reference to it.
-    fn acquire(&self, text: &str) -> Result<u32, StoreError> {
-        let mut table = lock(&self.table);
-        if let Some(&id) = table.ids.get(text) {
-            if let Some(held) = table.slot(id) {
-                held.holders += 1;
-            }
-            return Ok(id);
-        }
-        let id = match table.free.pop() {
-            Some(id) => id,
-            None => {
-                let id = u32::try_from(table.slots.len() + 1)
-                    .ok()
-                    .filter(|&id| id < USED)
-                    .ok_or_else(|| {
-                        StoreError::unavailable_because(
-                            "the memory store holds its maximum of distinct scopes",
-                        )
-                    })?;
-                table.slots.push(None);
-                id
-            }
-        };
-        let text: Arc<str> = Arc::from(text);
-        *table.slot(id) = Some(ScopeSlot {
-            text: text.clone(),
-            holders: 1,
-        });
-        table.ids.insert(text, id);
-        Ok(id)
-    }
-
-    fn get(&self, id: u32) -> Arc<str> {
-        match lock(&self.table).slot(id) {
-            Some(held) => held.text.clone(),
-            None => unreachable!("scope id {id} is held by a live token"),
-        }
-    }
-
-    /// The text of `id`, letting go of one reference to it.
-    fn take(&self, id: u32) -> Arc<str> {
-        let mut table = lock(&self.table);
-        let text = match table.slot(id) {
-            Some(held) => held.text.clone(),
-            None => unreachable!("scope id {id} is held by a live token"),
-        };
-        table.release(id);
-        text
-    }
-
-    fn release(&self, id: u32) {
-        lock(&self.table).release(id);
-    }
-
-    /// Gives back what a past crowd of distinct scopes left: trailing free ids and spare room.
-    fn compact(&self) {
-        let mut table = lock(&self.table);
-        while matches!(table.slots.last(), Some(None)) {
-            table.slots.pop();
-        }
-        let last_id = table.slots.len();
-        table.free.retain(|&id| id as usize <= last_id);
-        table.slots.shrink_to_fit();
-        table.free.shrink_to_fit();
-        table.ids.shrink_to_fit();
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        lock(&self.table).ids.len()
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -895,46 +712,6 @@ mod tests {
             );
             assert_eq!(store.scopes.len(), 0);
         });
-    }
-
-    #[test]
-    fn names_are_interned_once_and_capped() {
-        let names = Names {
-            table: RwLock::default(),
-            cap: 2,
-        };
-        let a = names.intern("a").expect("room");
-        assert_eq!(names.intern("a"), Ok(a));
-        let b = names.intern("b").expect("room");
-        assert_ne!(a, b);
-        assert_eq!(&*names.name(b), "b");
-        assert!(matches!(
-            names.intern("c"),
-            Err(StoreError::Unavailable { .. })
-        ));
-        assert_eq!(names.intern("a"), Ok(a), "known names still resolve");
-        assert_eq!(names.len(), 2);
-    }
-
-    #[test]
-    fn a_scope_leaves_with_its_last_holder_and_its_id_is_reused() {
-        let scopes = Scopes::default();
-        let read = scopes.acquire("read").expect("room");
-        assert_eq!(scopes.acquire("read"), Ok(read));
-        let write = scopes.acquire("write").expect("room");
-        assert_ne!(read, write);
-        assert_ne!(read, NO_SCOPE);
-        scopes.release(read);
-        assert_eq!(&*scopes.get(read), "read");
-        assert_eq!(&*scopes.take(read), "read");
-        assert_eq!(scopes.len(), 1);
-        let admin = scopes.acquire("admin").expect("room");
-        assert_eq!(admin, read, "the freed id is reused");
-        scopes.release(admin);
-        scopes.release(write);
-        scopes.compact();
-        assert_eq!(scopes.len(), 0);
-        assert!(lock(&scopes.table).slots.is_empty());
     }
 
     #[test]
