@@ -35,7 +35,6 @@
 //! as inserts advance the wheel. Large blocks (big tables) are mapped on their own (see
 //! [`map_large_allocations`]), so a table replaced by a growth or a shrink leaves at once.
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -51,9 +50,11 @@ use crate::domain::{
 
 mod intern;
 mod records;
+mod wheel;
 
 use intern::{Names, Scopes};
 use records::{Key16, KeyPrefix, NO_SCOPE, NO_USER, Packed, from_nanos, to_nanos};
+use wheel::{Expiring, Wheel};
 
 /// The default cap on stored tokens (live plus remembered-as-used).
 pub const DEFAULT_MAX_ENTRIES: usize = 2_000_000;
@@ -72,20 +73,10 @@ const COMPACT_CHECK_EVERY: usize = 4096;
 /// Tables with fewer slots than this are left as they are: too small to matter.
 const COMPACT_MIN_CAPACITY: usize = 4096;
 
-const _: () = assert!(size_of::<Expiring>() == 17);
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding the lock cannot leave these tables inconsistent: each
     // mutation is a single push, pop or insert.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-#[derive(Clone, Copy)]
-enum Expiring {
-    Token(Key16),
-    Session(SessionId),
-    Access(Key16),
-    RevokedAccess(Key16),
 }
 
 /// See the module docs.
@@ -99,8 +90,7 @@ pub struct MemoryStore {
     // little, so they keep the default keyed hasher rather than lean on that argument.
     access: DashMap<Key16, AccessRecord>,
     revoked_access: DashMap<Key16, DateTime<Utc>>,
-    /// Items keyed by the whole second at or after which they expire.
-    wheel: Mutex<BTreeMap<i64, Vec<Expiring>>>,
+    wheel: Wheel,
     entries: AtomicUsize,
     max_entries: usize,
     /// Retirements so far, for [`COMPACT_CHECK_EVERY`].
@@ -135,7 +125,7 @@ impl MemoryStore {
             not_before: DashMap::new(),
             access: DashMap::new(),
             revoked_access: DashMap::new(),
-            wheel: Mutex::new(BTreeMap::new()),
+            wheel: Wheel::default(),
             entries: AtomicUsize::new(0),
             max_entries,
             retired: AtomicUsize::new(0),
@@ -153,34 +143,9 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn schedule(&self, item: Expiring, at: DateTime<Utc>) {
-        lock(&self.wheel)
-            .entry(super::expiry_second(at))
-            .or_default()
-            .push(item);
-    }
-
     /// Retires up to `budget` expired items, oldest first.
     pub fn sweep(&self, now: DateTime<Utc>, budget: usize) {
-        let now_sec = now.timestamp();
-        let mut due = Vec::with_capacity(budget);
-        {
-            let mut wheel = lock(&self.wheel);
-            while due.len() < budget {
-                let Some(mut bucket) = wheel.first_entry() else {
-                    break;
-                };
-                if *bucket.key() > now_sec {
-                    break;
-                }
-                let items = bucket.get_mut();
-                let take = (budget - due.len()).min(items.len());
-                due.extend(items.drain(items.len() - take..));
-                if items.is_empty() {
-                    bucket.remove();
-                }
-            }
-        }
+        let due = self.wheel.due(now, budget);
         // Map removals happen outside the wheel lock so inserts never wait on them.
         let retired = due
             .into_iter()
@@ -379,7 +344,7 @@ impl TokenStore for MemoryStore {
                 self.scopes.release(scope);
             }
         }
-        self.schedule(Expiring::Token(key), record.expires_at);
+        self.wheel.schedule(Expiring::Token(key), record.expires_at);
         Ok(())
     }
 
@@ -430,7 +395,7 @@ impl TokenStore for MemoryStore {
             })
             .or_insert(until);
         if extended {
-            self.schedule(Expiring::Session(session), until);
+            self.wheel.schedule(Expiring::Session(session), until);
         }
         Ok(())
     }
@@ -488,7 +453,7 @@ impl TokenStore for MemoryStore {
         if self.access.insert(key, record).is_some() {
             self.entries.fetch_sub(1, Ordering::Relaxed);
         }
-        self.schedule(Expiring::Access(key), exp);
+        self.wheel.schedule(Expiring::Access(key), exp);
         Ok(())
     }
 
@@ -518,7 +483,7 @@ impl TokenStore for MemoryStore {
         if self.revoked_access.insert(key, until).is_some() {
             self.entries.fetch_sub(1, Ordering::Relaxed);
         }
-        self.schedule(Expiring::RevokedAccess(key), until);
+        self.wheel.schedule(Expiring::RevokedAccess(key), until);
         Ok(())
     }
 
