@@ -33,4 +33,5 @@ pub mod json;
 pub mod logging;
 pub mod negotiate;
 pub mod store;
+pub mod sys;
 pub mod wire;

@@ -72,7 +72,7 @@ impl HashPool {
 }
 
 fn work(queue: &Mutex<Receiver<Job>>) {
-    lower_priority();
+    crate::sys::lower_thread_priority();
     loop {
         // Holding the lock only to receive: one thread waits on the channel, the others on the
         // lock, and whoever gets a job releases the lock before hashing.
@@ -89,16 +89,6 @@ fn work(queue: &Mutex<Receiver<Job>>) {
         }
         let verified = job.hash.verify(&job.proof);
         let _ = job.reply.send(verified);
-    }
-}
-
-/// The lowest normal priority (nice 19) for the calling thread: Linux applies nice values per
-/// thread. Elsewhere, or if refused, the thread runs at normal priority, which is still correct.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its integer arguments; `0` names the calling thread.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
 

@@ -33,7 +33,8 @@
 //! store looks at its tables, shrinks any that is below a quarter of its capacity and then asks
 //! the allocator to return free pages (`malloc_trim` with glibc). Like retirement, this happens
 //! as inserts advance the wheel. Large blocks (big tables) are mapped on their own (see
-//! [`map_large_allocations`]), so a table replaced by a growth or a shrink leaves at once.
+//! [`sys::map_large_allocations`](crate::sys::map_large_allocations)), so a table replaced by a
+//! growth or a shrink leaves at once.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -116,7 +117,7 @@ impl std::fmt::Debug for MemoryStore {
 
 impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
-        map_large_allocations();
+        crate::sys::map_large_allocations();
         Self {
             tokens: DashMap::with_hasher(KeyPrefix),
             names: Names::default(),
@@ -212,7 +213,7 @@ impl MemoryStore {
         shrunk |= shrink_if_sparse(&self.revoked_sessions);
         if shrunk {
             self.scopes.compact();
-            release_free_memory();
+            crate::sys::release_free_memory();
         }
         self.compacting.store(false, Ordering::Release);
     }
@@ -279,46 +280,6 @@ where
     map.shrink_to_fit();
     true
 }
-
-/// Asks glibc to give free memory back to the OS: freeing a large table returns it to malloc,
-/// which keeps it in the process (and in RSS) unless it sits at the top of the heap.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free_memory() {
-    // SAFETY: malloc_trim only walks and trims the allocator's own free lists; it is
-    // thread-safe and has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_memory() {}
-
-/// Makes glibc serve every allocation of [`MMAP_THRESHOLD`] or more with its own mapping, which
-/// goes back to the OS the moment it is freed. By default glibc raises that threshold to the
-/// size of each large block freed (up to 32 MiB): once a shrink has freed a large table, the
-/// tables that grow after it come from the heap, and every table a growth replaces stays there
-/// as a resident hole (measured: a second million tokens after an expiry cost 163-172 bytes
-/// each instead of 146). Setting the threshold fixes it, for the whole process, at a size only
-/// big tables reach.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn map_large_allocations() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: mallopt only sets an allocator parameter; it is thread-safe.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-        }
-    });
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn map_large_allocations() {}
-
-/// 1 MiB: a table shard reaches it at about 16 000 entries. Smaller blocks stay in the heap,
-/// where reuse is cheaper than a system call.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: std::ffi::c_int = 1 << 20;
 
 #[async_trait]
 impl TokenStore for MemoryStore {
