@@ -10,6 +10,12 @@
 /// as a resident hole (measured: a second million tokens after an expiry cost 163-172 bytes
 /// each instead of 146). Setting the threshold fixes it, for the whole process, at a size only
 /// big tables reach.
+///
+/// Because it is process-wide, the program decides, not the store: `tokengate serve` calls it
+/// at startup when the store is the memory one (src/main.rs), and so do the benches that build
+/// one. Every other large block becomes a fresh mapping too, faulted in and zeroed on each use;
+/// `engine::StoredHash::verify` documents what that costs argon2 and how it avoids it. Calls
+/// after the first do nothing.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn map_large_allocations() {
     static ONCE: std::sync::Once = std::sync::Once::new();

@@ -53,6 +53,9 @@ impl Bench {
         let settings =
             load_with_env(&Source::Text(CONFIG.into()), false).map_err(|e| e.to_string())?;
         let clock = Arc::new(FixedClock::new(t0));
+        // As `tokengate serve` does before it builds a memory store: without it the second
+        // million would not fit in what the first left (see `tokengate::sys`).
+        tokengate::sys::map_large_allocations();
         let gateway = build_gateway(
             settings,
             Runtime {

@@ -32,9 +32,12 @@
 //! Memory goes back once a table is mostly empty: every [`COMPACT_CHECK_EVERY`] retirements the
 //! store looks at its tables, shrinks any that is below a quarter of its capacity and then asks
 //! the allocator to return free pages (`malloc_trim` with glibc). Like retirement, this happens
-//! as inserts advance the wheel. Large blocks (big tables) are mapped on their own (see
-//! [`sys::map_large_allocations`](crate::sys::map_large_allocations)), so a table replaced by a
-//! growth or a shrink leaves at once.
+//! as inserts advance the wheel. Large blocks (big tables) leave at once when a growth or a
+//! shrink replaces them if glibc maps them on their own, which is a setting of the whole process:
+//! the store does not make it, the program does, before it builds the store
+//! ([`sys::map_large_allocations`](crate::sys::map_large_allocations), called by `tokengate
+//! serve` and by the benches). Without it the store works the same, but a second fill after an
+//! expiry costs more resident memory per token.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -117,7 +120,6 @@ impl std::fmt::Debug for MemoryStore {
 
 impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
-        crate::sys::map_large_allocations();
         Self {
             tokens: DashMap::with_hasher(KeyPrefix),
             names: Names::default(),
