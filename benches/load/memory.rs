@@ -37,8 +37,8 @@ refresh_for_client_credentials = true
 "#;
 
 /// The store retires at most this many expired items per insert (`SWEEP_BUDGET` in
-/// src/store/memory.rs), oldest first; the new tokens are not due, so a million expired tokens
-/// leave within 125 000 grants. The bench drives 200 000.
+/// src/store/memory/mod.rs), oldest first; the new tokens are not due, so a million expired
+/// tokens leave within 125 000 grants. The bench drives 200 000.
 const SWEEP_GRANTS: usize = 200_000;
 
 struct Bench {
