@@ -36,6 +36,8 @@ path = "/api/v1/auth/token"
 fn gateway() -> Gateway {
     let settings = load_with_env(&Source::Text(CONFIG.into()), false).expect("bench config");
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    // The allocator `tokengate serve` runs a memory store with (see `tokengate::sys`).
+    tokengate::sys::map_large_allocations();
     build_gateway(
         settings,
         Runtime {

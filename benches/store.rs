@@ -642,6 +642,9 @@ fn ratios(backends: &[Backend]) {
 }
 
 fn main() {
+    // The allocator `tokengate serve` runs a memory store with (see `tokengate::sys`); set
+    // before any backend is built, as building the memory one used to set it for all three.
+    tokengate::sys::map_large_allocations();
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

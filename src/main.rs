@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokengate::config::{self, Source};
+use tokengate::config::{self, Source, StoreSettings};
 use tokengate::domain::Secret;
 use tokengate::engine::StoredHash;
 use tokengate::http::{Application, Runtime};
@@ -97,6 +97,14 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if matches!(settings.store, StoreSettings::Memory { .. }) {
+        // The memory store's tables must leave in one piece when they shrink or grow (see
+        // `tokengate::store::memory`), so glibc has to map large blocks on their own. That holds
+        // for the whole process and costs every other large allocation a fresh mapping (see
+        // `StoredHash::verify`), so it is decided here, once, before the store exists, and only
+        // when this store is the one in use.
+        tokengate::sys::map_large_allocations();
+    }
     let bind = settings.bind;
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {

@@ -63,10 +63,11 @@ impl StoredHash {
     ///
     /// argon2's own verifier allocates the hash's memory (19 MiB with the recommended
     /// parameters) for every call; when the allocator maps blocks that large from the system
-    /// (the memory store has glibc do so, see `store::memory`), each verification also pays
-    /// for faulting in and zeroing every page: measured, 40% more CPU per password grant. The
-    /// calling thread's own buffer is reused instead; the hasher's threads are few and
-    /// long-lived, so the memory held is one hash's worth per thread.
+    /// (`tokengate serve` has glibc do so for the memory store, see
+    /// `sys::map_large_allocations`), each verification also pays for faulting in and zeroing
+    /// every page: measured, 40% more CPU per password grant. The calling thread's own buffer is
+    /// reused instead; the hasher's threads are few and long-lived, so the memory held is one
+    /// hash's worth per thread.
     pub fn verify(&self, proof: &PasswordProof) -> bool {
         let digest = proof.to_sha1().to_lower_hex();
         let Ok(parsed) = PasswordHash::new(&self.phc) else {
