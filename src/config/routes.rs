@@ -36,13 +36,30 @@ pub(super) fn validate(
                         format!("{:?} is already served by route[{other}]", route.path()),
                     ));
                 }
-                if let Some(anonymous) = &route.policy().anonymous_client
-                    && !clients.iter().any(|c| &c.id == anonymous)
-                {
-                    problems.push(problem(
-                        format!("{key}.anonymous_client"),
-                        format!("no client with id {:?}", anonymous.as_str()),
-                    ));
+                if let Some(anonymous) = &route.policy().anonymous_client {
+                    match clients.iter().find(|c| &c.id == anonymous) {
+                        None => problems.push(problem(
+                            format!("{key}.anonymous_client"),
+                            format!("no client with id {:?}", anonymous.as_str()),
+                        )),
+                        // Nothing on such a route could carry the secret, so every request
+                        // would fail client authentication.
+                        Some(client)
+                            if client.secret.is_some()
+                                && route.profile().request.client_credentials.is_empty() =>
+                        {
+                            problems.push(problem(
+                                format!("{key}.anonymous_client"),
+                                format!(
+                                    "{:?} is a confidential client, and this route reads no \
+                                     client credentials (request.client_credentials is empty): \
+                                     name a public client",
+                                    anonymous.as_str()
+                                ),
+                            ));
+                        }
+                        Some(_) => {}
+                    }
                 }
                 routes.push(route);
             }
