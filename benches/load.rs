@@ -840,7 +840,13 @@ fn ratio(measured: &Measured, base: &Measured) -> f64 {
 
 /// `after` against `before` per CPU-second, as `+3%`.
 fn change(after: &Measured, before: &Measured) -> String {
-    format!("{:+.0}%", 100.0 * (ratio(after, before) - 1.0))
+    percent_change(ratio(after, before))
+}
+
+/// A factor as a signed whole percentage; under half a percent is `+0%`, not `-0%`.
+fn percent_change(factor: f64) -> String {
+    let percent = 100.0 * (factor - 1.0);
+    format!("{:+.0}%", if percent.abs() < 0.5 { 0.0 } else { percent })
 }
 
 /// One row of the scenario table. `base` is the run the ratios are to (none on the baseline's
@@ -922,13 +928,12 @@ fn comparison_table(program: &Path, settings: &Settings, cells: &[Comparison]) -
         let mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
         let low = logs.iter().copied().fold(f64::INFINITY, f64::min).exp();
         let high = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max).exp();
-        let percent = |x: f64| format!("{:+.0}%", 100.0 * (x - 1.0));
         table.push_str(&format!(
             "\nAfter vs before over the {} cells: geometric mean **{}**, from {} to {}.\n",
             logs.len(),
-            percent(mean),
-            percent(low),
-            percent(high)
+            percent_change(mean),
+            percent_change(low),
+            percent_change(high)
         ));
     }
     table
@@ -1239,14 +1244,12 @@ fn paced_table(
         },
         if comparing { "---|" } else { "" }
     );
-    let mut lines = vec![(format!("baseline ({answer_bytes} B)"), base, None)];
+    // The last column exists only when comparing; on the rows other than "after" it is empty.
+    let blank = comparing.then(String::new);
+    let mut lines = vec![(format!("baseline ({answer_bytes} B)"), base, blank.clone())];
     match before {
         Some(before) => {
-            lines.push((
-                Role::Compare.label(true).into(),
-                before,
-                Some(String::new()),
-            ));
+            lines.push((Role::Compare.label(true).into(), before, blank));
             lines.push((
                 Role::Gateway.label(true).into(),
                 gate,
@@ -1270,12 +1273,10 @@ fn paced_table(
             ratio(&measured, &base),
             100.0 * measured.foreign
         ));
-        match change {
-            Some(change) => table.push_str(&format!(" {change} |\n")),
-            // The baseline row of a comparing table: the column exists, empty.
-            None if comparing => table.push_str(" |\n"),
-            None => table.push('\n'),
+        if let Some(change) = change {
+            table.push_str(&format!(" {change} |"));
         }
+        table.push('\n');
     }
     Ok(table)
 }
