@@ -17,7 +17,9 @@
 //!   **requests per second of the server's own CPU time** (utime + stime from `/proc/PID/stat`
 //!   around the run): stable on a shared machine, unlike wall-clock requests/s. The table also
 //!   gives requests/s, p50, p99 and the ratios to the baseline. Scenarios whose dialect this
-//!   build does not serve yet print `n/a`.
+//!   build does not serve yet print `n/a`. With `LOAD_COMPARE` every cell also runs a second
+//!   gateway binary ("before"; this build is "after") in the same rounds, so a change on the
+//!   request path is measured against its predecessor under the same drift.
 //! - **flood**: client_credentials p99 while a second wrk floods password grants, against its
 //!   idle p99; and password-grant throughput against the demo hash's own argon2 verify rate
 //!   (measured in a process pinned to the server's core) times `hash_workers`.
@@ -27,10 +29,19 @@
 //!   they expire (see `load/memory.rs`).
 //!
 //! Settings (environment): `LOAD_SECONDS` (default 5), `LOAD_CONNECTIONS` (default `16,64`),
-//! `LOAD_ROUNDS` (baseline/gateway pairs per cell, default 1; the table shows the median),
-//! `LOAD_STARTS` (default 10), `LOAD_RUST_LOG` (tokengate's `RUST_LOG`, default `info`: one log
-//! line per request, as deployed; it must keep the `tokengate` target at `info`, whose listening
-//! line the harness reads: `info,tokengate::http=warn` drops only the per-request lines). Results go to stdout as markdown; progress to stderr. Every child (servers, wrk)
+//! `LOAD_ROUNDS` (rounds per cell, each a baseline run then a gateway run, or two with
+//! `LOAD_COMPARE`; default 1; the table shows the median), `LOAD_STARTS` (default 10),
+//! `LOAD_RUST_LOG` (tokengate's `RUST_LOG`, default `info`: one log line per request, as
+//! deployed; it must keep the `tokengate` target at `info`, whose listening line the harness
+//! reads: `info,tokengate::http=warn` drops only the per-request lines),
+//! `LOAD_COMPARE` (path of another `tokengate` executable, e.g. a release build of the previous
+//! main; unset or empty: off). With it, the `http` section starts that binary too, with the same
+//! configuration, core, connections and durations, and runs it in every cell and in the
+//! equal-load table beside this build: each round is baseline, then the two gateways back to
+//! back, the one going first swapping every round and every cell. The table gains its rows
+//! ("before", with its own ratio to the same baseline) and an "after vs before" column, followed
+//! by a before/after summary; scenarios the compared binary does not serve print `n/a` there.
+//! Results go to stdout as markdown; progress to stderr. Every child (servers, wrk)
 //! stops by itself or is killed when the bench exits, panics or gets SIGINT/SIGTERM; all
 //! traffic is to 127.0.0.1. Files: `load/bench.toml` (the gateway's configuration),
 //! `load/report.lua` and `load/refresh.lua` (wrk scripts), `load/*.rs` (the harness parts).
@@ -150,14 +161,32 @@ impl Scenario {
 struct Settings {
     seconds: u32,
     connections: Vec<u32>,
-    /// Baseline/gateway pairs per cell; the table shows the median.
+    /// Rounds per cell (baseline, then each gateway); the table shows the median.
     rounds: usize,
     starts: usize,
     rust_log: String,
+    /// `LOAD_COMPARE`: another tokengate executable the http section runs beside this build.
+    compare: Option<PathBuf>,
     server_core: usize,
     load_core: usize,
     /// Clock ticks per second of `/proc/PID/stat`.
     ticks: f64,
+}
+
+/// `LOAD_COMPARE`, checked now rather than after minutes of runs; empty counts as unset, so
+/// `LOAD_COMPARE= cargo bench` turns it off.
+fn compare_binary() -> Result<Option<PathBuf>, String> {
+    match std::env::var_os("LOAD_COMPARE") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            if path.is_file() {
+                Ok(Some(path))
+            } else {
+                Err(format!("LOAD_COMPARE={}: no such file", path.display()))
+            }
+        }
+        _ => Ok(None),
+    }
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
@@ -311,6 +340,7 @@ fn run(sections: &[Section]) -> Result<(), String> {
         starts: env_number("LOAD_STARTS", 10)?.max(1),
         rounds: env_number("LOAD_ROUNDS", 1)?.max(1),
         rust_log: std::env::var("LOAD_RUST_LOG").unwrap_or_else(|_| "info".into()),
+        compare: compare_binary()?,
         server_core: 0,
         load_core: if cpus >= 2 { 1 } else { 0 },
         ticks,
@@ -330,7 +360,17 @@ fn run(sections: &[Section]) -> Result<(), String> {
 
     if sections.contains(&Section::Http) {
         let gateway = ensure_gateway(&mut gateway, &work, &config, &settings)?;
-        table = Some(http_section(&settings, &work, &config, gateway)?);
+        // Only the http section compares; the compared gateway stops at the end of this block,
+        // so it does not sit on the server core during the flood and startup runs.
+        let compare = match &settings.compare {
+            Some(program) => Some(start_compare(program, &work, &config, &settings)?),
+            None => None,
+        };
+        let servers = Servers {
+            gateway,
+            compare: compare.as_ref(),
+        };
+        table = Some(http_section(&settings, &work, &config, &servers)?);
     }
     if sections.contains(&Section::Flood) {
         let gateway = ensure_gateway(&mut gateway, &work, &config, &settings)?;
@@ -441,8 +481,9 @@ impl BenchConfig {
     }
 }
 
-fn tokengate_command(config: &BenchConfig, settings: &Settings) -> Command {
-    let mut command = procs::pinned(settings.server_core, TOKENGATE);
+/// `program` (this build's tokengate or `LOAD_COMPARE`) serving `config`, pinned.
+fn tokengate_command(program: &Path, config: &BenchConfig, settings: &Settings) -> Command {
+    let mut command = procs::pinned(settings.server_core, program);
     command
         .arg("serve")
         .arg("--config")
@@ -462,24 +503,49 @@ fn ensure_gateway<'a>(
     settings: &Settings,
 ) -> Result<&'a Server, String> {
     if slot.is_none() {
-        progress(format!("starting {TOKENGATE}"));
-        let server = Server::start(
-            tokengate_command(config, settings),
-            "tokengate",
-            &work.file("tokengate.log"),
-            Duration::from_secs(30),
-        )
-        .map_err(|e| {
-            format!(
-                "{e} (LOAD_RUST_LOG={:?} must keep the `tokengate` target at info, e.g. \
-                 info,tokengate::http=warn)",
-                settings.rust_log
-            )
-        })?;
-        progress(format!("tokengate listening on {}", server.addr));
+        let program = Path::new(TOKENGATE);
+        let server = start_tokengate(program, "tokengate", work, config, settings)?;
         *slot = Some(server);
     }
     slot.as_ref().ok_or_else(|| "no gateway".into())
+}
+
+/// The `LOAD_COMPARE` binary, on the same configuration (this build's dialects; an older binary
+/// that refuses a route fails here, with its log).
+fn start_compare(
+    program: &Path,
+    work: &WorkDir,
+    config: &BenchConfig,
+    settings: &Settings,
+) -> Result<Server, String> {
+    start_tokengate(program, "compare", work, config, settings)
+        .map_err(|e| format!("LOAD_COMPARE={}: {e}", program.display()))
+}
+
+/// Starts `program` as a gateway; `what` names it in progress lines and its log file.
+fn start_tokengate(
+    program: &Path,
+    what: &str,
+    work: &WorkDir,
+    config: &BenchConfig,
+    settings: &Settings,
+) -> Result<Server, String> {
+    progress(format!("starting {}", program.display()));
+    let server = Server::start(
+        tokengate_command(program, config, settings),
+        what,
+        &work.file(&format!("{what}.log")),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| {
+        format!(
+            "{e} (LOAD_RUST_LOG={:?} must keep the `tokengate` target at info, e.g. \
+             info,tokengate::http=warn)",
+            settings.rust_log
+        )
+    })?;
+    progress(format!("{what} listening on {}", server.addr));
+    Ok(server)
 }
 
 fn start_baseline(sizes: &[usize], work: &WorkDir, settings: &Settings) -> Result<Server, String> {
@@ -691,20 +757,205 @@ impl Cell<'_> {
     }
 }
 
+/// The gateways of the http section: this build, and the `LOAD_COMPARE` binary if set.
+struct Servers<'a> {
+    gateway: &'a Server,
+    compare: Option<&'a Server>,
+}
+
+/// A server's part in a cell of the http section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Baseline,
+    /// This build: "after" when comparing.
+    Gateway,
+    /// The `LOAD_COMPARE` binary: "before".
+    Compare,
+}
+
+impl Role {
+    /// The name in progress lines.
+    fn name(self) -> &'static str {
+        match self {
+            Role::Baseline => "baseline",
+            Role::Gateway => "tokengate",
+            Role::Compare => "compare",
+        }
+    }
+
+    /// The gateways' label in the tables; without LOAD_COMPARE as it always was.
+    fn label(self, comparing: bool) -> &'static str {
+        match (self, comparing) {
+            (Role::Gateway, false) => "tokengate",
+            (Role::Gateway, true) => "after: this build",
+            (Role::Compare, _) => "before: LOAD_COMPARE",
+            (Role::Baseline, _) => "baseline",
+        }
+    }
+}
+
+/// The runs of one round of a cell, in order: the baseline first, then this build and the
+/// compared binary back to back, because the change between those two is what LOAD_COMPARE is
+/// for and drift grows with the time between runs. The one going first swaps with every
+/// `turn` (round and cell): a fixed order would hand whatever drifts within a round (a VM
+/// neighbour, the clock, caches warming) to the same binary every time; swapping spreads it over
+/// both, and with an even LOAD_ROUNDS every cell runs both orders equally often.
+fn round_order(comparing: bool, turn: usize) -> &'static [Role] {
+    match (comparing, turn % 2) {
+        (false, _) => &[Role::Baseline, Role::Gateway],
+        (true, 0) => &[Role::Baseline, Role::Compare, Role::Gateway],
+        (true, _) => &[Role::Baseline, Role::Gateway, Role::Compare],
+    }
+}
+
+/// Probes every scenario on one gateway; `what` prefixes the progress lines.
+fn probe_all(server: &Server, config: &BenchConfig, what: &str) -> Result<Vec<Probe>, String> {
+    let mut probes = Vec::new();
+    for scenario in SCENARIOS {
+        let result = probe(server, config, scenario)?;
+        if let Probe::Ready { answer_bytes } = &result {
+            progress(format!(
+                "{}: {what}answers {answer_bytes} bytes",
+                scenario.name
+            ));
+        }
+        probes.push(result);
+    }
+    Ok(probes)
+}
+
+/// The compared gateway where it serves scenario `k`, else why not (empty without
+/// LOAD_COMPARE).
+fn compare_for<'a>(
+    servers: &Servers<'a>,
+    compare_probes: &'a [Probe],
+    k: usize,
+) -> Result<&'a Server, &'a str> {
+    match (servers.compare, compare_probes.get(k)) {
+        (Some(server), Some(Probe::Ready { .. })) => Ok(server),
+        (_, Some(Probe::Unavailable(why))) => Err(why),
+        _ => Err(""),
+    }
+}
+
+fn ratio(measured: &Measured, base: &Measured) -> f64 {
+    measured.per_cpu_second() / base.per_cpu_second().max(1e-9)
+}
+
+/// `after` against `before` per CPU-second, as `+3%`.
+fn change(after: &Measured, before: &Measured) -> String {
+    percent_change(ratio(after, before))
+}
+
+/// A factor as a signed whole percentage; under half a percent is `+0%`, not `-0%`.
+fn percent_change(factor: f64) -> String {
+    let percent = 100.0 * (factor - 1.0);
+    format!("{:+.0}%", if percent.abs() < 0.5 { 0.0 } else { percent })
+}
+
+/// One row of the scenario table. `base` is the run the ratios are to (none on the baseline's
+/// own row); `change` fills the after-vs-before column, which exists only when comparing.
+fn scenario_row(
+    name: &str,
+    connections: u32,
+    server: &str,
+    measured: &Measured,
+    base: Option<&Measured>,
+    change: Option<String>,
+) -> String {
+    let (per_cpu, p99) = match base {
+        Some(base) => (
+            format!("**{:.2}x**", ratio(measured, base)),
+            format!(
+                "{:.2}x",
+                measured.figures.p99_us / base.figures.p99_us.max(1e-9)
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let mut row = format!(
+        "| {name} | {connections} | {server} | {:.0} | {:.0} | {} | {} | {per_cpu} | {p99} | {} | {:.0}% |",
+        measured.rps(),
+        measured.per_cpu_second(),
+        latency(measured.figures.p50_us),
+        latency(measured.figures.p99_us),
+        measured.figures.errors(),
+        100.0 * measured.foreign
+    );
+    if let Some(change) = change {
+        row.push_str(&format!(" {change} |"));
+    }
+    row
+}
+
+/// A cell measured on both gateways, for the before/after summary.
+struct Comparison {
+    scenario: &'static str,
+    connections: u32,
+    base: Measured,
+    before: Measured,
+    after: Measured,
+}
+
+/// The before/after summary: one line per cell, both ratios to the same baseline run.
+fn comparison_table(program: &Path, settings: &Settings, cells: &[Comparison]) -> String {
+    let mut table = format!(
+        "### Before (LOAD_COMPARE) vs after (this build)\n\n\
+         before = `{}`, after = `{TOKENGATE}`, both on `load/bench.toml`, core 0, the same \
+         connections and {} s runs, {} round(s) per cell (medians). Each round runs the \
+         baseline, then the two gateways back to back, the one going first swapping every \
+         round and every cell, so drift within a round falls on both alike. Both ratios are to \
+         the same baseline run, so after vs before is the change in requests per CPU-s.\n\n\
+         | scenario | conns | before req per CPU-s | after req per CPU-s | before vs baseline | after vs baseline | after vs before |\n\
+         |---|---|---|---|---|---|---|\n",
+        program.display(),
+        settings.seconds,
+        settings.rounds
+    );
+    for cell in cells {
+        table.push_str(&format!(
+            "| {} | {} | {:.0} | {:.0} | {:.2}x | {:.2}x | **{}** |\n",
+            cell.scenario,
+            cell.connections,
+            cell.before.per_cpu_second(),
+            cell.after.per_cpu_second(),
+            ratio(&cell.before, &cell.base),
+            ratio(&cell.after, &cell.base),
+            change(&cell.after, &cell.before)
+        ));
+    }
+    let logs: Vec<f64> = cells
+        .iter()
+        .map(|c| ratio(&c.after, &c.before).max(1e-9).ln())
+        .collect();
+    if !logs.is_empty() {
+        let mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+        let low = logs.iter().copied().fold(f64::INFINITY, f64::min).exp();
+        let high = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max).exp();
+        table.push_str(&format!(
+            "\nAfter vs before over the {} cells: geometric mean **{}**, from {} to {}.\n",
+            logs.len(),
+            percent_change(mean),
+            percent_change(low),
+            percent_change(high)
+        ));
+    }
+    table
+}
+
 fn http_section(
     settings: &Settings,
     work: &WorkDir,
     config: &BenchConfig,
-    gateway: &Server,
+    servers: &Servers<'_>,
 ) -> Result<String, String> {
-    let mut probes = Vec::new();
-    for scenario in SCENARIOS {
-        let result = probe(gateway, config, scenario)?;
-        if let Probe::Ready { answer_bytes } = &result {
-            progress(format!("{}: answers {answer_bytes} bytes", scenario.name));
-        }
-        probes.push(result);
-    }
+    let gateway = servers.gateway;
+    let comparing = servers.compare.is_some();
+    let probes = probe_all(gateway, config, "")?;
+    let compare_probes = match servers.compare {
+        Some(compare) => probe_all(compare, config, "LOAD_COMPARE ")?,
+        None => Vec::new(),
+    };
     let mut sizes: Vec<usize> = probes
         .iter()
         .filter_map(|p| match p {
@@ -720,12 +971,16 @@ fn http_section(
     let baseline = start_baseline(&sizes, work, settings)?;
     progress(format!("baseline listening on {}", baseline.addr));
 
-    // Warm both servers up (allocator, page cache, CPU frequency) before anything is recorded.
+    // Warm the servers up (allocator, page cache, CPU frequency) before anything is recorded.
     let warm = wrk::write_script(&work.file("warm.lua"), &SCENARIOS[0].script(&[]))?;
-    for (server, path) in [
+    let mut warm_up = vec![
         (&baseline, format!("/{}", sizes[0])),
         (gateway, SCENARIOS[0].path.to_owned()),
-    ] {
+    ];
+    if let Some(compare) = servers.compare {
+        warm_up.push((compare, SCENARIOS[0].path.to_owned()));
+    }
+    for (server, path) in warm_up {
         Load {
             script: &warm,
             url: format!("http://{}{path}", server.addr),
@@ -737,105 +992,161 @@ fn http_section(
     }
 
     let mut rows = Vec::new();
-    let ready = probes
+    let mut comparisons = Vec::new();
+    let per_round: usize = probes
         .iter()
-        .filter(|p| matches!(p, Probe::Ready { .. }))
-        .count();
-    let total = ready * settings.connections.len() * 2 * settings.rounds;
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Probe::Ready { .. }))
+        .map(|(k, _)| match compare_for(servers, &compare_probes, k) {
+            Ok(_) => 3,
+            Err(_) => 2,
+        })
+        .sum();
+    let total = per_round * settings.connections.len() * settings.rounds;
     let mut done = 0;
-    for (scenario, probe) in SCENARIOS.iter().zip(&probes) {
+    // Counts the cells, for the alternating order of the two gateways.
+    let mut turn = 0;
+    for (k, (scenario, probe)) in SCENARIOS.iter().zip(&probes).enumerate() {
         let answer_bytes = match probe {
             Probe::Ready { answer_bytes } => *answer_bytes,
             Probe::Unavailable(why) => {
                 rows.push(format!(
-                    "| {} | {} | {why} | | | | | | | | |",
+                    "| {} | {} | {why} | | | | | | | | |{}",
                     scenario.name,
                     settings
                         .connections
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    if comparing { " |" } else { "" }
                 ));
                 continue;
             }
         };
+        let compare = compare_for(servers, &compare_probes, k);
         for &connections in &settings.connections {
-            let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
-            for _ in 0..settings.rounds {
-                // Baseline first, then the gateway, for every cell: drift hits both alike.
-                for (is_gateway, server) in [(false, &baseline), (true, gateway)] {
+            // Indexed by `Role as usize`.
+            let mut runs: [Vec<Measured>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+            for round in 0..settings.rounds {
+                for &role in round_order(compare.is_ok(), turn + round) {
+                    let server = match (role, compare) {
+                        (Role::Baseline, _) => &baseline,
+                        (Role::Gateway, _) => gateway,
+                        (Role::Compare, compare) => compare?,
+                    };
                     let cell = Cell {
                         scenario,
                         connections,
                         answer_bytes,
-                        is_gateway,
+                        is_gateway: role != Role::Baseline,
                     };
                     let measured = cell.run(server, work, settings, done)?;
                     done += 1;
                     progress(format!(
                         "[{done}/{total}] {} c={connections} {}: {:.0} req/s, {:.0} per CPU-s, p99 {}, {} errors, core 0 {:.0}% foreign",
                         scenario.name,
-                        if is_gateway { "tokengate" } else { "baseline" },
+                        role.name(),
                         measured.rps(),
                         measured.per_cpu_second(),
                         latency(measured.figures.p99_us),
                         measured.figures.errors(),
                         100.0 * measured.foreign
                     ));
-                    runs[usize::from(is_gateway)].push(measured);
+                    runs[role as usize].push(measured);
                 }
             }
-            let [base, gate] = runs.map(median);
+            turn += 1;
+            let [base, gate, before] = runs.map(median);
             let (base, gate) = (
                 base.ok_or("no baseline run")?,
                 gate.ok_or("no gateway run")?,
             );
-            for (name, server, measured, ratios) in [
-                (
-                    scenario.name,
-                    format!("baseline ({answer_bytes} B)"),
-                    base,
-                    (String::new(), String::new()),
-                ),
-                (
+            // The extra column's cell on rows other than "after": empty when comparing.
+            let blank = comparing.then(String::new);
+            rows.push(scenario_row(
+                scenario.name,
+                connections,
+                &format!("baseline ({answer_bytes} B)"),
+                &base,
+                None,
+                blank.clone(),
+            ));
+            match (before, compare) {
+                (Some(before), _) => {
+                    rows.push(scenario_row(
+                        "",
+                        connections,
+                        Role::Compare.label(true),
+                        &before,
+                        Some(&base),
+                        blank.clone(),
+                    ));
+                    rows.push(scenario_row(
+                        "",
+                        connections,
+                        Role::Gateway.label(true),
+                        &gate,
+                        Some(&base),
+                        Some(format!("**{}**", change(&gate, &before))),
+                    ));
+                    comparisons.push(Comparison {
+                        scenario: scenario.name,
+                        connections,
+                        base,
+                        before,
+                        after: gate,
+                    });
+                }
+                (None, Err(why)) if comparing => {
+                    rows.push(format!(
+                        "| | {connections} | {}: {why} | | | | | | | | | |",
+                        Role::Compare.label(true)
+                    ));
+                    rows.push(scenario_row(
+                        "",
+                        connections,
+                        Role::Gateway.label(true),
+                        &gate,
+                        Some(&base),
+                        Some("n/a".into()),
+                    ));
+                }
+                _ => rows.push(scenario_row(
                     "",
-                    "tokengate".to_string(),
-                    gate,
-                    (
-                        format!(
-                            "**{:.2}x**",
-                            gate.per_cpu_second() / base.per_cpu_second().max(1e-9)
-                        ),
-                        format!(
-                            "{:.2}x",
-                            gate.figures.p99_us / base.figures.p99_us.max(1e-9)
-                        ),
-                    ),
-                ),
-            ] {
-                rows.push(format!(
-                    "| {name} | {connections} | {server} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.0}% |",
-                    measured.rps(),
-                    measured.per_cpu_second(),
-                    latency(measured.figures.p50_us),
-                    latency(measured.figures.p99_us),
-                    ratios.0,
-                    ratios.1,
-                    measured.figures.errors(),
-                    100.0 * measured.foreign
-                ));
+                    connections,
+                    Role::Gateway.label(false),
+                    &gate,
+                    Some(&base),
+                    None,
+                )),
             }
         }
     }
-    let paced = paced_table(settings, work, &baseline, gateway, &probes)?;
+    let paced = paced_table(
+        settings,
+        work,
+        &baseline,
+        servers,
+        compare_for(servers, &compare_probes, 0).ok(),
+        &probes,
+        turn,
+    )?;
     let mut table = String::from(
-        "| scenario | conns | server | req/s | req per server CPU-s | p50 | p99 | vs baseline (per CPU-s) | p99 vs baseline | errors | core 0 foreign |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | conns | server | req/s | req per server CPU-s | p50 | p99 | vs baseline (per CPU-s) | p99 vs baseline | errors | core 0 foreign |",
     );
+    table.push_str(if comparing {
+        " after vs before (per CPU-s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+    });
     for row in rows {
         table.push_str(&row);
         table.push('\n');
+    }
+    if let Some(program) = &settings.compare {
+        table.push('\n');
+        table.push_str(&comparison_table(program, settings, &comparisons));
     }
     println!("## HTTP scenarios ({} s each)\n", settings.seconds);
     println!("{table}");
@@ -864,17 +1175,22 @@ const PACED_DELAY_MS: u32 = 2;
 /// each answer finds it running, while tokengate is the bottleneck, so wrk sleeps and every
 /// answer must wake it (on a VM an IPI, several microseconds inside `send`, charged to the
 /// server). At equal offered load both pay the same wakeups and the ratio compares the work.
+/// `compare` is the LOAD_COMPARE gateway where it serves the scenario; `turn` continues the
+/// scenario table's alternation of which gateway goes first.
 fn paced_table(
     settings: &Settings,
     work: &WorkDir,
     baseline: &Server,
-    gateway: &Server,
+    servers: &Servers<'_>,
+    compare: Option<&Server>,
     probes: &[Probe],
+    turn: usize,
 ) -> Result<String, String> {
     let scenario = &SCENARIOS[0];
     let Some(Probe::Ready { answer_bytes }) = probes.first() else {
         return Ok(String::new());
     };
+    let comparing = servers.compare.is_some();
     let script = wrk::write_script(
         &work.file("paced.lua"),
         &Script::Fixed {
@@ -884,11 +1200,17 @@ fn paced_table(
             delay_ms: Some(PACED_DELAY_MS),
         },
     )?;
-    let mut runs = Vec::new();
-    for (server, path) in [
-        (baseline, format!("/{answer_bytes}")),
-        (gateway, scenario.path.to_owned()),
-    ] {
+    // Indexed by `Role as usize`.
+    let mut runs: [Option<Measured>; 3] = [None; 3];
+    for &role in round_order(compare.is_some(), turn) {
+        let (server, path) = match role {
+            Role::Baseline => (baseline, format!("/{answer_bytes}")),
+            Role::Gateway => (servers.gateway, scenario.path.to_owned()),
+            Role::Compare => (
+                compare.ok_or("no compared gateway")?,
+                scenario.path.to_owned(),
+            ),
+        };
         let load = Load {
             script: &script,
             url: format!("http://{}{path}", server.addr),
@@ -898,35 +1220,67 @@ fn paced_table(
         };
         let measured = measure(server, &load, settings)?;
         progress(format!(
-            "equal load: {:.0} req/s, {:.0} per CPU-s",
+            "equal load{}: {:.0} req/s, {:.0} per CPU-s",
+            if comparing {
+                format!(" ({})", role.name())
+            } else {
+                String::new()
+            },
             measured.rps(),
             measured.per_cpu_second()
         ));
-        runs.push(measured);
+        runs[role as usize] = Some(measured);
     }
+    let [Some(base), Some(gate), before] = runs else {
+        return Err("equal load: a run is missing".into());
+    };
     let mut table = format!(
         "### {} at equal offered load\n\n{PACED_CONNECTIONS} connections, each pausing \
          {PACED_DELAY_MS} ms before every request (wrk `delay()`), so both servers get the same \
          request rate and neither is the bottleneck.\n\n\
-         | server | req/s | req per server CPU-s | CPU per request | p50 | p99 | vs baseline (per CPU-s) | core 0 foreign |\n\
-         |---|---|---|---|---|---|---|---|\n",
-        scenario.name
+         | server | req/s | req per server CPU-s | CPU per request | p50 | p99 | vs baseline (per CPU-s) | core 0 foreign |{}\n\
+         |---|---|---|---|---|---|---|---|{}\n",
+        scenario.name,
+        if comparing {
+            " after vs before (per CPU-s) |"
+        } else {
+            ""
+        },
+        if comparing { "---|" } else { "" }
     );
-    let base = runs[0].per_cpu_second();
-    for (name, measured) in [
-        (format!("baseline ({answer_bytes} B)"), runs[0]),
-        ("tokengate".into(), runs[1]),
-    ] {
+    // The last column exists only when comparing; on the rows other than "after" it is empty.
+    let blank = comparing.then(String::new);
+    let mut lines = vec![(format!("baseline ({answer_bytes} B)"), base, blank.clone())];
+    match before {
+        Some(before) => {
+            lines.push((Role::Compare.label(true).into(), before, blank));
+            lines.push((
+                Role::Gateway.label(true).into(),
+                gate,
+                Some(format!("**{}**", change(&gate, &before))),
+            ));
+        }
+        None => lines.push((
+            Role::Gateway.label(comparing).into(),
+            gate,
+            comparing.then(|| "n/a".into()),
+        )),
+    }
+    for (name, measured, change) in lines {
         table.push_str(&format!(
-            "| {name} | {:.0} | {:.0} | {:.1} us | {} | {} | {:.2}x | {:.0}% |\n",
+            "| {name} | {:.0} | {:.0} | {:.1} us | {} | {} | {:.2}x | {:.0}% |",
             measured.rps(),
             measured.per_cpu_second(),
             1e6 / measured.per_cpu_second().max(1e-9),
             latency(measured.figures.p50_us),
             latency(measured.figures.p99_us),
-            measured.per_cpu_second() / base.max(1e-9),
+            ratio(&measured, &base),
             100.0 * measured.foreign
         ));
+        if let Some(change) = change {
+            table.push_str(&format!(" {change} |"));
+        }
+        table.push('\n');
     }
     Ok(table)
 }
@@ -1152,7 +1506,7 @@ fn startup_section(settings: &Settings, config: &BenchConfig) -> Result<(), Stri
     let mut times = Vec::new();
     for _ in 0..settings.starts {
         let addr = procs::free_port()?;
-        let mut command = tokengate_command(config, settings);
+        let mut command = tokengate_command(Path::new(TOKENGATE), config, settings);
         command
             .env("TOKENGATE__SERVER__BIND", addr.to_string())
             .stdout(Stdio::null())
