@@ -14,6 +14,8 @@ use super::xml::{XmlScalar, write_contract};
 #[derive(Debug, Clone)]
 pub struct CompiledField {
     pub name: String,
+    /// The name as a JSON key, escaped once.
+    pub key: crate::json::Key,
     pub source: Source,
     pub kind: ValueType,
     pub absent: Absent,
@@ -32,6 +34,7 @@ pub fn compile_fields(
         match Source::parse(&field.value, error) {
             Ok(source) => compiled.push(CompiledField {
                 name: field.name.clone(),
+                key: crate::json::Key::new(&field.name),
                 source,
                 kind: field.kind,
                 absent: field.absent,
@@ -152,7 +155,7 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
             let Some(scalar) = member(field, &get) else {
                 continue;
             };
-            let name = field.name.as_str();
+            let name = &field.key;
             match scalar {
                 None => o.null(name),
                 Some(Scalar::Str(s)) => o.str(name, &s),

@@ -41,19 +41,20 @@ impl Claims {
     /// The claims as one compact JSON object, registered claims first, absent ones left out.
     /// The order is fixed (and part of the golden files, since the token's bytes show it).
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::json::key;
         crate::json::object(out, |o| {
-            o.str("iss", &self.iss)
-                .str("sub", &self.sub)
-                .opt_str("aud", self.aud.as_deref())
-                .int("iat", self.iat)
-                .int("nbf", self.nbf)
-                .int("exp", self.exp)
-                .str("jti", &self.jti)
-                .str("client_id", &self.client_id)
-                .opt_str("scope", self.scope.as_deref())
-                .str("sid", &self.sid)
-                .opt_str("name", self.name.as_deref())
-                .opt_str("role", self.role.as_deref());
+            o.str(&key!("iss"), &self.iss)
+                .str(&key!("sub"), &self.sub)
+                .opt_str(&key!("aud"), self.aud.as_deref())
+                .int(&key!("iat"), self.iat)
+                .int(&key!("nbf"), self.nbf)
+                .int(&key!("exp"), self.exp)
+                .str(&key!("jti"), &self.jti)
+                .str(&key!("client_id"), &self.client_id)
+                .opt_str(&key!("scope"), self.scope.as_deref())
+                .str(&key!("sid"), &self.sid)
+                .opt_str(&key!("name"), self.name.as_deref())
+                .opt_str(&key!("role"), self.role.as_deref());
         });
     }
 }
