@@ -130,7 +130,7 @@ fn build_route(mut overrides: toml::Table) -> Result<TokenRoute, Vec<Problem>> {
     }
     let mut base =
         dialect::source::builtin_table(&name).map_err(|e| vec![problem("dialect", e)])?;
-    dialect::source::merge(&mut base, overrides);
+    dialect::source::apply(&mut base, overrides).map_err(|e| vec![problem("", e)])?;
     let profile: Profile = serde_path_to_error::deserialize(toml::Value::Table(base))
         .map_err(|e| vec![problem(e.path().to_string(), e.inner().to_string())])?;
     TokenRoute::compile(&name, profile).map_err(|problems| {
