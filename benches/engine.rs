@@ -14,6 +14,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokengate::config::{Source, load_with_env};
 use tokengate::dialect::negotiate::{NoMatch, negotiate};
+use tokengate::dialect::value::Echo;
 use tokengate::domain::{Claims, Secret};
 use tokengate::engine::{FixedClock, Key, Keyring, OsIds};
 use tokengate::gateway::Gateway;
@@ -108,13 +109,13 @@ fn benches(c: &mut Criterion) {
     });
 
     let wire = request(&headers, CLIENT_CREDENTIALS);
-    let parsed = route.parse(&wire).expect("parses");
+    let parsed = route.parse(&wire).expect("parses").request;
     let grant = runtime
         .block_on(gateway.engine().grant(parsed.clone(), route.policy()))
         .expect("grant");
     let rendering = route.rendering(&headers).expect("json");
     c.bench_function("vizseek/render_grant", |b| {
-        b.iter(|| black_box(route.render_grant(black_box(&grant), &rendering)))
+        b.iter(|| black_box(route.render_grant(black_box(&grant), &Echo::default(), &rendering)))
     });
 
     c.bench_function("engine/client_credentials_grant", |b| {
@@ -161,17 +162,17 @@ fn swagger(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gatew
 
     let app_body: &[u8] = br#"{"grant_type":"client_credentials","client_id":"demo-client"}"#;
     let app = swagger_request(&json_headers, app_body);
-    let parsed = route.parse(&app).expect("parses");
+    let parsed = route.parse(&app).expect("parses").request;
     let grant = runtime
         .block_on(gateway.engine().grant(parsed, route.policy()))
         .expect("grant");
     let as_json = route.rendering(&json_headers).expect("json");
     let as_xml = route.rendering(&xml_headers).expect("xml");
     c.bench_function("swagger/render_json", |b| {
-        b.iter(|| black_box(route.render_grant(black_box(&grant), &as_json)))
+        b.iter(|| black_box(route.render_grant(black_box(&grant), &Echo::default(), &as_json)))
     });
     c.bench_function("swagger/render_xml", |b| {
-        b.iter(|| black_box(route.render_grant(black_box(&grant), &as_xml)))
+        b.iter(|| black_box(route.render_grant(black_box(&grant), &Echo::default(), &as_xml)))
     });
 
     let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";

@@ -5,7 +5,17 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::dialect::request::Parsed;
+use crate::dialect::value::Echo;
 use crate::dialect::{ErrorKind, Failure, Rendering, TokenRoute};
+
+/// Nothing echoed: a request refused before it was read.
+static NO_ECHO: Echo = Echo {
+    grant_type: None,
+    client_id: None,
+    username: None,
+    scope: None,
+};
 use crate::domain::GrantType;
 use crate::endpoints::{Endpoint, EndpointSettings};
 use crate::engine::Engine;
@@ -129,23 +139,29 @@ impl Gateway {
         let rendering = match route.rendering(request.headers) {
             Ok(rendering) => rendering,
             Err(fallback) => {
-                return self.fail(route, &fallback, None, Refusal::NotAcceptable.into());
+                return self.fail(
+                    route,
+                    &fallback,
+                    None,
+                    Refusal::NotAcceptable.into(),
+                    &NO_ECHO,
+                );
             }
         };
-        let parsed = match route.parse(request) {
+        let Parsed { request, echo } = match route.parse(request) {
             Ok(parsed) => parsed,
-            Err(refusal) => return self.fail(route, &rendering, None, refusal.into()),
+            Err(refusal) => return self.fail(route, &rendering, None, refusal.into(), &NO_ECHO),
         };
-        let grant_type = parsed.grant.as_ref().ok().map(|kind| kind.grant_type());
-        match self.engine.grant(parsed, route.policy()).await {
+        let grant_type = request.grant.as_ref().ok().map(|kind| kind.grant_type());
+        match self.engine.grant(request, route.policy()).await {
             Ok(grant) => (
-                route.render_grant(&grant, &rendering),
+                route.render_grant(&grant, &echo, &rendering),
                 Outcome {
                     grant: Some(grant.grant_type),
                     error: None,
                 },
             ),
-            Err(error) => self.fail(route, &rendering, grant_type, error.into()),
+            Err(error) => self.fail(route, &rendering, grant_type, error.into(), &echo),
         }
     }
 
@@ -158,7 +174,7 @@ impl Gateway {
         refusal: Refusal,
     ) -> (WireResponse, Outcome) {
         let rendering = route.rendering(headers).unwrap_or_else(|fallback| fallback);
-        self.fail(route, &rendering, None, refusal.into())
+        self.fail(route, &rendering, None, refusal.into(), &NO_ECHO)
     }
 
     fn fail(
@@ -167,6 +183,7 @@ impl Gateway {
         rendering: &Rendering,
         grant: Option<GrantType>,
         failure: Failure,
+        echo: &Echo,
     ) -> (WireResponse, Outcome) {
         if failure.is_fault() {
             tracing::error!(
@@ -177,7 +194,7 @@ impl Gateway {
         }
         let kind = failure.kind();
         (
-            route.render_error(&failure, rendering),
+            route.render_error(&failure, echo, rendering),
             Outcome {
                 grant,
                 error: Some(kind),

@@ -4,22 +4,41 @@
 //! a profile that names the codec without one is refused when it is compiled, not per request.
 
 use super::form::{self, Params};
-use super::profile::{Codec, RequestSpec, XmlMemberOrder};
+use super::profile::{Codec, RequestFields, RequestSpec, XmlMemberOrder};
 use super::xml;
 use crate::wire::Refusal;
 
 /// Elements deeper than this in an XML body are refused (a TokenRequest is two levels deep).
 const XML_MAX_DEPTH: usize = 32;
 
+/// The three shapes a body can have; each has the parameter names of its own
+/// (`request.fields`, then `request.json_fields` or `request.xml_fields` over them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// A form (and no body at all).
+    Form,
+    /// JSON.
+    Json,
+    /// XML.
+    Xml,
+}
+
 /// A body codec, ready to read.
 #[derive(Debug, Clone)]
 pub enum BodyReader {
+    /// Katana's form rules.
     KatanaForm,
+    /// A JSON object.
     Json,
-    DataContractXml(XmlRequest),
+    /// A JSON string literal, as the parameter named here (its JSON wire name).
+    JsonString(String),
+    /// DataContract or XmlSerializer XML, by its contract.
+    Xml(XmlRequest),
+    /// One DataContract `<string>`, as the parameter named here (its XML wire name).
+    DataContractString(String),
 }
 
-/// The request contract of the DataContract XML codec, as compiled.
+/// The request contract of the XML codecs, as compiled.
 #[derive(Debug, Clone)]
 pub struct XmlRequest {
     root: String,
@@ -30,28 +49,64 @@ pub struct XmlRequest {
 }
 
 impl BodyReader {
-    /// The reader for `codec` on a route whose request is `spec`; `Err` says what is missing.
-    pub fn compile(codec: Codec, spec: &RequestSpec) -> Result<Self, String> {
+    /// The reader for `codec` on a route whose request is `spec`, with the parameter names of
+    /// JSON bodies (`json`) and XML bodies (`xml`); `Err` says what is missing.
+    pub fn compile(
+        codec: Codec,
+        spec: &RequestSpec,
+        json: &RequestFields,
+        xml: &RequestFields,
+    ) -> Result<Self, String> {
+        let string_field = |names: &RequestFields| {
+            let field = spec.string_field.as_deref().ok_or_else(|| {
+                format!(
+                    "the {} codec needs request.string_field: the parameter the string is",
+                    codec_name(codec)
+                )
+            })?;
+            names
+                .wire_name(field)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("request.string_field: {field:?} is not a parameter"))
+        };
         Ok(match codec {
             Codec::KatanaForm => BodyReader::KatanaForm,
             Codec::Json => BodyReader::Json,
-            Codec::DatacontractXml => {
+            Codec::JsonString => BodyReader::JsonString(string_field(json)?),
+            Codec::DatacontractString => BodyReader::DataContractString(string_field(xml)?),
+            Codec::DatacontractXml | Codec::XmlSerializer => {
                 let Some(contract) = &spec.xml else {
-                    return Err(
-                        "the datacontract_xml codec needs request.xml (root and namespace)".into(),
-                    );
+                    return Err(format!(
+                        "the {} codec needs request.xml (its root and namespace)",
+                        codec_name(codec)
+                    ));
                 };
-                BodyReader::DataContractXml(XmlRequest {
+                let order = match (codec, contract.member_order) {
+                    (Codec::DatacontractXml, XmlMemberOrder::DataContract) => {
+                        xml::MemberOrder::DataContract
+                    }
+                    // XmlSerializer reads members in any order.
+                    _ => xml::MemberOrder::AnyOrder,
+                };
+                let mut members = xml.names();
+                members.sort();
+                BodyReader::Xml(XmlRequest {
                     root: contract.root.clone(),
                     namespace: contract.namespace.clone(),
-                    members: member_names(spec),
-                    order: match contract.member_order {
-                        XmlMemberOrder::Any => xml::MemberOrder::AnyOrder,
-                        XmlMemberOrder::DataContract => xml::MemberOrder::DataContract,
-                    },
+                    members,
+                    order,
                 })
             }
         })
+    }
+
+    /// Which parameter names the body is read with.
+    pub fn format(&self) -> BodyFormat {
+        match self {
+            BodyReader::KatanaForm => BodyFormat::Form,
+            BodyReader::Json | BodyReader::JsonString(_) => BodyFormat::Json,
+            BodyReader::Xml(_) | BodyReader::DataContractString(_) => BodyFormat::Xml,
+        }
     }
 
     /// Reads a non-empty body.
@@ -61,14 +116,41 @@ impl BodyReader {
         charset: Option<&str>,
         max_params: usize,
     ) -> Result<Params, Refusal> {
+        let limits = xml::XmlLimits {
+            max_depth: XML_MAX_DEPTH,
+            max_members: max_params,
+        };
         match self {
             BodyReader::KatanaForm => form::parse(body, max_params).map_err(Refusal::malformed),
             BodyReader::Json => json(body, charset, max_params),
-            BodyReader::DataContractXml(contract) => {
-                let limits = xml::XmlLimits {
-                    max_depth: XML_MAX_DEPTH,
-                    max_members: max_params,
-                };
+            BodyReader::JsonString(name) => {
+                let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
+                let value: Option<String> = serde_json::from_str(&text)
+                    .map_err(|e| Refusal::malformed(JsonBodyError::NotString(e)))?;
+                Ok(Params::from_pairs(
+                    value
+                        .map(|value| (name.clone(), value))
+                        .into_iter()
+                        .collect(),
+                ))
+            }
+            BodyReader::DataContractString(name) => {
+                let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
+                let value = xml::read_primitive(
+                    text.as_bytes(),
+                    "string",
+                    xml::SERIALIZATION_NAMESPACE,
+                    &limits,
+                )
+                .map_err(Refusal::malformed)?;
+                Ok(Params::from_pairs(
+                    value
+                        .map(|value| (name.clone(), value))
+                        .into_iter()
+                        .collect(),
+                ))
+            }
+            BodyReader::Xml(contract) => {
                 let members: Vec<&str> = contract.members.iter().map(String::as_str).collect();
                 let contract_ref = xml::XmlContract {
                     root: &contract.root,
@@ -91,25 +173,15 @@ impl BodyReader {
     }
 }
 
-/// The wire names of the request contract's members, in DataContract (ordinal) order.
-fn member_names(spec: &RequestSpec) -> Vec<String> {
-    let f = &spec.fields;
-    let mut names: Vec<String> = [
-        Some(&f.grant_type),
-        Some(&f.client_id),
-        Some(&f.client_secret),
-        Some(&f.username),
-        Some(&f.password),
-        Some(&f.refresh_token),
-        Some(&f.scope),
-        f.windows_authentication.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .cloned()
-    .collect();
-    names.sort();
-    names
+fn codec_name(codec: Codec) -> &'static str {
+    match codec {
+        Codec::KatanaForm => "katana_form",
+        Codec::Json => "json",
+        Codec::JsonString => "json_string",
+        Codec::DatacontractXml => "datacontract_xml",
+        Codec::XmlSerializer => "xml_serializer",
+        Codec::DatacontractString => "datacontract_string",
+    }
 }
 
 /// Why a JSON body does not bind to the request model.
@@ -123,6 +195,8 @@ pub enum JsonBodyError {
     TooMany(usize),
     #[error("property {0:?} must be a string")]
     Nested(String),
+    #[error("the body must be one JSON string: {0}")]
+    NotString(#[source] serde_json::Error),
 }
 
 /// A JSON object as Json.NET binds it to a model: property names case-insensitive, unknown

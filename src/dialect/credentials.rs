@@ -7,18 +7,19 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 
-use super::profile::{CredentialSource, RequestSpec};
+use super::profile::{CredentialSource, RequestFields, RequestSpec};
 use crate::domain::{ClientId, Secret};
 use crate::engine::{ClientAuth, ClientAuthVia};
 use crate::wire::Headers;
 
-/// The client's claimed identity; `param` reads a body parameter by its wire name.
+/// The client's claimed identity; `param` reads a body parameter by its wire name, `names` are
+/// the wire names of the body's format.
 pub fn client_auth<'p>(
     spec: &RequestSpec,
+    names: &RequestFields,
     headers: &dyn Headers,
     param: &dyn Fn(&str) -> Option<Cow<'p, str>>,
 ) -> ClientAuth {
-    let names = &spec.fields;
     for source in &spec.client_credentials {
         match source {
             CredentialSource::Basic => {
@@ -27,6 +28,25 @@ pub fn client_auth<'p>(
                         id: Some(ClientId::new(id)),
                         secret: Some(Secret::new(secret)),
                         via: ClientAuthVia::BasicHeader,
+                    };
+                }
+            }
+            CredentialSource::Header {
+                header,
+                secret_header,
+            } => {
+                if let Some(id) = headers
+                    .get(header)
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                {
+                    return ClientAuth {
+                        id: Some(ClientId::new(id)),
+                        secret: secret_header
+                            .as_deref()
+                            .and_then(|name| headers.get(name))
+                            .map(Secret::new),
+                        via: ClientAuthVia::Header,
                     };
                 }
             }

@@ -10,6 +10,7 @@ use crate::engine::{GrantError, Param};
 use crate::wire::Refusal;
 
 use super::profile::{PasswordEncoding, Profile, ResponseFormat};
+use super::request::Required;
 use crate::domain::GrantType;
 
 /// The name of an outcome in a profile's error table. The names, the list and the parsing all
@@ -46,6 +47,9 @@ pub enum ErrorKind {
     MissingPassword,
     /// A refresh grant without `refresh_token`.
     MissingRefreshToken,
+    /// A parameter the route requires (`request.required`) beyond the grant's own is missing
+    /// (`{detail}`: its name on the wire).
+    MissingParameter,
     /// The password is not a SHA-1 hex digest where the route expects one (`{detail}`: why).
     InvalidPasswordProof,
     /// Unknown user, wrong password, or a user who may not use this client.
@@ -136,6 +140,7 @@ impl Failure {
                 GrantError::MissingParameter(Param::Username) => ErrorKind::MissingUsername,
                 GrantError::MissingParameter(Param::Password) => ErrorKind::MissingPassword,
                 GrantError::MissingParameter(Param::RefreshToken) => ErrorKind::MissingRefreshToken,
+                GrantError::MissingField { .. } => ErrorKind::MissingParameter,
                 // A grant parameter that does not read is a body that does not read.
                 GrantError::InvalidFlag { .. } => ErrorKind::MalformedBody,
                 GrantError::InvalidPasswordProof(_) => ErrorKind::InvalidPasswordProof,
@@ -178,11 +183,20 @@ impl Failure {
 
 /// Every outcome a route compiled from `profile` can answer, each with the profile setting that
 /// makes it possible (for the message when its row is missing). `uses_store_markers`: the
-/// response shows the not-before marker, which is read from the store on every grant.
-pub fn producible(profile: &Profile, uses_store_markers: bool) -> Vec<(ErrorKind, &'static str)> {
+/// response shows the not-before marker, which is read from the store on every grant;
+/// `required`: the parameters each grant requires.
+pub fn producible(
+    profile: &Profile,
+    uses_store_markers: bool,
+    required: &Required,
+) -> Vec<(ErrorKind, &'static str)> {
     let known = |grant: GrantType| {
         profile.grants.contains(&grant) || profile.refused_grants.contains(&grant)
     };
+    let requires = |grant: GrantType, param: &str| {
+        known(grant) && required.of(grant).iter().any(|p| p == param)
+    };
+    let generic = required.needs_generic_row(GrantType::ALL.into_iter().filter(|g| known(*g)));
     let password = known(GrantType::Password);
     let refresh = known(GrantType::RefreshToken);
     let request = &profile.request;
@@ -212,18 +226,32 @@ pub fn producible(profile: &Profile, uses_store_markers: bool) -> Vec<(ErrorKind
                 }
                 ErrorKind::UnsupportedGrantType => (true, "every route reads grant_type"),
                 ErrorKind::UnauthorizedClient => (true, "a client may be limited to some grants"),
-                ErrorKind::MissingUsername
-                | ErrorKind::MissingPassword
-                | ErrorKind::AuthenticationFailed
-                | ErrorKind::Throttled
-                | ErrorKind::Overloaded => (password, password_reason),
+                ErrorKind::MissingUsername => (
+                    requires(GrantType::Password, "username"),
+                    "the password grant requires username",
+                ),
+                ErrorKind::MissingPassword => (
+                    requires(GrantType::Password, "password"),
+                    "the password grant requires password",
+                ),
+                ErrorKind::MissingParameter => (
+                    generic,
+                    "request.required names a parameter without a row of its own",
+                ),
+                ErrorKind::AuthenticationFailed | ErrorKind::Throttled | ErrorKind::Overloaded => {
+                    (password, password_reason)
+                }
                 ErrorKind::InvalidPasswordProof => (
                     password && request.password == PasswordEncoding::Sha1Hex,
                     "request.password is sha1_hex",
                 ),
-                ErrorKind::MissingRefreshToken
-                | ErrorKind::InvalidRefreshToken
-                | ErrorKind::RefreshTokenReused => (refresh, refresh_reason),
+                ErrorKind::MissingRefreshToken => (
+                    requires(GrantType::RefreshToken, "refresh_token"),
+                    "the refresh_token grant requires refresh_token",
+                ),
+                ErrorKind::InvalidRefreshToken | ErrorKind::RefreshTokenReused => {
+                    (refresh, refresh_reason)
+                }
                 ErrorKind::MalformedBody => (true, "every route reads a body"),
                 ErrorKind::BodyTooLarge => (true, "every route has a body_limit"),
                 ErrorKind::UnsupportedMediaType | ErrorKind::MissingContentType => {
@@ -254,7 +282,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_snake_case_name_and_parses_back() {
-        assert_eq!(ErrorKind::ALL.len(), 24);
+        assert_eq!(ErrorKind::ALL.len(), 25);
         for &kind in ErrorKind::ALL {
             assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
             assert_eq!(kind.to_string(), kind.as_str());

@@ -12,6 +12,7 @@ use crate::domain::GrantType;
 use crate::engine::{AccessFormat, RefreshFormat};
 
 pub use super::value::{Absent, ExpiresIn, ValueType};
+pub use super::xml::Flavour as XmlFlavour;
 
 /// One dialect profile, after a route's overrides were merged into it.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +32,10 @@ pub struct Profile {
     /// Grants recognised but refused with the `unauthorized_client` outcome.
     #[serde(default)]
     pub refused_grants: Vec<GrantType>,
+    /// The grant of a request that sends no grant type at all (a legacy login endpoint that
+    /// only ever did one thing); absent: such a request is `unsupported_grant_type`.
+    #[serde(default)]
+    pub default_grant: Option<GrantType>,
     #[serde(with = "humantime_serde_compat")]
     /// How long an access token lives (`"30m"`, `"14days"`).
     pub access_token_ttl: std::time::Duration,
@@ -98,6 +103,23 @@ pub struct RequestSpec {
     pub max_params: usize,
     /// The wire names of the grant parameters.
     pub fields: RequestFields,
+    /// Names that differ in JSON bodies, by parameter (`{ grant_type = "grantType" }`); the
+    /// others are as in `fields`.
+    #[serde(default)]
+    pub json_fields: BTreeMap<String, String>,
+    /// Names that differ in XML bodies, by parameter (`{ grant_type = "GrantType" }`); the
+    /// others are as in `fields`.
+    #[serde(default)]
+    pub xml_fields: BTreeMap<String, String>,
+    /// For the `json_string` and `datacontract_string` codecs (a body that is one string): the
+    /// parameter the string is (`password`, `refresh_token`, ...).
+    #[serde(default)]
+    pub string_field: Option<String>,
+    /// The parameters each grant requires, by grant (`{ password = ["username", "password"] }`);
+    /// a grant not listed requires what it does by default (password: `username`, `password`;
+    /// refresh_token: `refresh_token`; client_credentials: nothing).
+    #[serde(default)]
+    pub required: BTreeMap<GrantType, Vec<String>>,
 }
 
 /// A body format the gateway can read.
@@ -108,8 +130,17 @@ pub enum Codec {
     KatanaForm,
     /// A JSON object, property names matched case-insensitively (Json.NET), unknown ignored.
     Json,
-    /// DataContractSerializer XML: see `dialect::xml`.
+    /// A JSON string literal (`"..."`), bound to `request.string_field` (a Web API action
+    /// taking one `[FromBody] string`); `null` binds nothing.
+    JsonString,
+    /// DataContractSerializer XML: see `dialect::xml`; the contract is `request.xml`.
     DatacontractXml,
+    /// XmlSerializer XML: members in any order, in no namespace unless `request.xml` names
+    /// one, `xsi:nil` for null; the contract is `request.xml`.
+    XmlSerializer,
+    /// One DataContract string, `<string xmlns="http://schemas.microsoft.com/2003/10/Serialization/">...</string>`,
+    /// bound to `request.string_field`.
+    DatacontractString,
 }
 
 /// A DataContract: root element name and namespace.
@@ -118,9 +149,19 @@ pub enum Codec {
 pub struct XmlContractSpec {
     /// The root element's name (`AccessTokenResponse`).
     pub root: String,
-    /// The default namespace; empty: plain elements without one (Web API's `<Error>`).
+    /// The default namespace; empty: none.
     #[serde(default)]
     pub namespace: String,
+    /// Which serializer's bytes the body imitates; default `data_contract`.
+    #[serde(default)]
+    pub flavour: XmlFlavour,
+    /// The namespace declarations on the root, in the order they are written: a reordering of
+    /// the flavour's own (`data_contract`: `xmlns` (when there is a namespace) then `xmlns:i`;
+    /// `xml_serializer`: `xmlns:xsi`, `xmlns:xsd`, then `xmlns`). Hosts differ here (.NET
+    /// Core's XmlSerializer orders `xsi` and `xsd` differently run to run), so a clone states
+    /// the order its legacy server wrote.
+    #[serde(default)]
+    pub namespace_order: Option<Vec<String>>,
 }
 
 /// The request contract of the `datacontract_xml` codec.
@@ -129,7 +170,8 @@ pub struct XmlContractSpec {
 pub struct XmlRequestSpec {
     /// The root element's local name (`TokenRequest`).
     pub root: String,
-    /// The namespace the root and its members must be in.
+    /// The namespace the root and its members must be in; empty: none (XmlSerializer).
+    #[serde(default)]
     pub namespace: String,
     /// `any` (accept members in any order) or `data_contract` (skip out-of-order and unknown
     /// members silently, as DataContractSerializer does).
@@ -158,14 +200,54 @@ pub enum PasswordEncoding {
     Sha1Hex,
 }
 
-/// A place client credentials are read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A place client credentials are read from: `"basic"`, `"body"`, or
+/// `{ header = "X-Client-Id", secret_header = "X-Client-Secret" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialSource {
     /// `Authorization: Basic base64(id:secret)`.
     Basic,
     /// `client_id` / `client_secret` body parameters.
     Body,
+    /// The client id in a request header of its own, and the secret in another (or none).
+    Header {
+        /// The header holding the client id.
+        header: String,
+        /// The header holding the secret; absent: the client presents none.
+        secret_header: Option<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for CredentialSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Name(String),
+            Header {
+                header: String,
+                #[serde(default)]
+                secret_header: Option<String>,
+            },
+        }
+        match Written::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "a credential source is \"basic\", \"body\" or { header = \"NAME\", secret_header = \"NAME\" }",
+            )
+        })? {
+            Written::Name(name) if name == "basic" => Ok(CredentialSource::Basic),
+            Written::Name(name) if name == "body" => Ok(CredentialSource::Body),
+            Written::Name(other) => Err(serde::de::Error::custom(format!(
+                "unknown credential source {other:?}; known: basic, body, {{ header = \"NAME\" }}"
+            ))),
+            Written::Header {
+                header,
+                secret_header,
+            } => Ok(CredentialSource::Header {
+                header,
+                secret_header,
+            }),
+        }
+    }
 }
 
 /// Wire names of the request parameters.
@@ -189,6 +271,78 @@ pub struct RequestFields {
     /// The boolean asking for integrated Windows authentication; absent: not read.
     #[serde(default)]
     pub windows_authentication: Option<String>,
+}
+
+impl RequestFields {
+    /// The parameters by the names `json_fields`, `xml_fields`, `string_field` and `required`
+    /// use: the keys of `request.fields`.
+    pub const PARAMS: [&'static str; 8] = [
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "username",
+        "password",
+        "refresh_token",
+        "scope",
+        "windows_authentication",
+    ];
+
+    /// The wire name of a parameter, by its key; `None` for an unknown key, or for
+    /// `windows_authentication` when it is not read.
+    pub fn wire_name(&self, param: &str) -> Option<&str> {
+        Some(match param {
+            "grant_type" => &self.grant_type,
+            "client_id" => &self.client_id,
+            "client_secret" => &self.client_secret,
+            "username" => &self.username,
+            "password" => &self.password,
+            "refresh_token" => &self.refresh_token,
+            "scope" => &self.scope,
+            "windows_authentication" => return self.windows_authentication.as_deref(),
+            _ => return None,
+        })
+    }
+
+    /// Every wire name.
+    pub fn names(&self) -> Vec<String> {
+        Self::PARAMS
+            .iter()
+            .filter_map(|param| self.wire_name(param))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// These names with `overrides` (by parameter key) laid over them; `Err` lists the keys that
+    /// are not parameters.
+    pub fn with(&self, overrides: &BTreeMap<String, String>) -> Result<Self, Vec<String>> {
+        let mut names = self.clone();
+        let mut unknown = Vec::new();
+        for (param, name) in overrides {
+            let slot = match param.as_str() {
+                "grant_type" => &mut names.grant_type,
+                "client_id" => &mut names.client_id,
+                "client_secret" => &mut names.client_secret,
+                "username" => &mut names.username,
+                "password" => &mut names.password,
+                "refresh_token" => &mut names.refresh_token,
+                "scope" => &mut names.scope,
+                "windows_authentication" => {
+                    names.windows_authentication = Some(name.clone());
+                    continue;
+                }
+                _ => {
+                    unknown.push(param.clone());
+                    continue;
+                }
+            };
+            slot.clone_from(name);
+        }
+        if unknown.is_empty() {
+            Ok(names)
+        } else {
+            Err(unknown)
+        }
+    }
 }
 
 /// How a successful grant is written.
@@ -240,9 +394,31 @@ pub struct FieldSpec {
     /// The wire type (`type = "string"`); default: the source's own.
     #[serde(default, rename = "type")]
     pub kind: ValueType,
-    /// What happens when the value is absent; default: `null`.
+    /// What happens when the value is absent, in every format; default: JSON writes `null`,
+    /// XML does what its flavour does with a null member.
     #[serde(default)]
-    pub absent: Absent,
+    pub absent: Option<Absent>,
+    /// What differs in JSON answers (`json = { name = ".issued" }`).
+    #[serde(default)]
+    pub json: Option<FormatSpec>,
+    /// What differs in XML answers (`xml = { name = "Issued", type = "empty" }`).
+    #[serde(default)]
+    pub xml: Option<FormatSpec>,
+}
+
+/// A member's name, type or absent rule in one format, where it differs from the member's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatSpec {
+    /// The name in this format.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The wire type in this format.
+    #[serde(default, rename = "type")]
+    pub kind: Option<ValueType>,
+    /// The absent rule in this format.
+    #[serde(default)]
+    pub absent: Option<Absent>,
 }
 
 /// The body of an error answer; each entry of the error table fills it.

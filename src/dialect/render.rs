@@ -1,24 +1,36 @@
-//! Response bodies: a profile's member list, compiled once, written as compact JSON in the
-//! order the profile gives (Json.NET and Katana's `JsonTextWriter` both write declaration
-//! order; neither escapes `/`, `<`, `&` or non-ASCII, and neither does this writer), or as
-//! DataContract XML (members in ordinal order, nulls as `i:nil`).
-
-use std::borrow::Cow;
+//! Response bodies: a profile's member list, compiled once per format, written as compact JSON
+//! in the order the profile gives (Json.NET and Katana's `JsonTextWriter` both write
+//! declaration order; neither escapes `/`, `<`, `&` or non-ASCII, and neither does this writer),
+//! or as XML in the contract's flavour (`xml::Flavour`). A member may have another name, type
+//! or absent rule in each format (`json = { ... }`, `xml = { ... }` in the profile).
 
 use super::negotiate::Format;
-use super::profile::{FieldSpec, ProfileProblem, XmlContractSpec};
+use super::profile::{FieldSpec, ProfileProblem};
 use super::value::{Absent, Scalar, Source, Value, ValueType, typed};
-use super::xml::{XmlScalar, write_contract};
+use super::xml::{Document, Flavour, XmlMember, XmlScalar, write_document};
 
-/// One response member with its source parsed.
+/// A member as one format writes it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The name in this format.
+    pub name: String,
+    /// The wire type in this format.
+    pub kind: ValueType,
+    /// The absent rule in this format; `None`: the format's own (JSON `null`, XML its flavour's).
+    pub absent: Option<Absent>,
+}
+
+/// One response member with its source parsed and each format's name, type and absent rule.
 #[derive(Debug, Clone)]
 pub struct CompiledField {
-    pub name: String,
-    /// The name as a JSON key, escaped once.
-    pub key: crate::json::Key,
+    /// Where the value comes from.
     pub source: Source,
-    pub kind: ValueType,
-    pub absent: Absent,
+    /// How JSON writes it.
+    pub json: Member,
+    /// The JSON name as a key, escaped once.
+    pub json_key: crate::json::Key,
+    /// How XML writes it.
+    pub xml: Member,
 }
 
 /// Parses every member's source, once; each unknown one is a problem under `path`
@@ -26,19 +38,27 @@ pub struct CompiledField {
 pub fn compile_fields(
     path: &str,
     fields: &[FieldSpec],
-    error: bool,
     problems: &mut Vec<ProfileProblem>,
 ) -> Vec<CompiledField> {
     let mut compiled = Vec::with_capacity(fields.len());
     for (i, field) in fields.iter().enumerate() {
-        match Source::parse(&field.value, error) {
-            Ok(source) => compiled.push(CompiledField {
-                name: field.name.clone(),
-                key: crate::json::Key::new(&field.name),
-                source,
-                kind: field.kind,
-                absent: field.absent,
-            }),
+        let member = |format: Option<&super::profile::FormatSpec>| Member {
+            name: format
+                .and_then(|f| f.name.clone())
+                .unwrap_or_else(|| field.name.clone()),
+            kind: format.and_then(|f| f.kind).unwrap_or(field.kind),
+            absent: format.and_then(|f| f.absent).or(field.absent),
+        };
+        match Source::parse(&field.value) {
+            Ok(source) => {
+                let json = member(field.json.as_ref());
+                compiled.push(CompiledField {
+                    source,
+                    json_key: crate::json::Key::new(&json.name),
+                    json,
+                    xml: member(field.xml.as_ref()),
+                });
+            }
             Err(message) => problems.push(ProfileProblem {
                 key: format!("{path}[{i}].value"),
                 message,
@@ -48,13 +68,16 @@ pub fn compile_fields(
     compiled
 }
 
-/// A member's typed value: `None` when the member is left out, `Some(None)` when it is null.
+/// A member's typed value in one format: `None` when the member is left out, `Some(None)`
+/// when it is null.
 fn member<'a>(
-    field: &'a CompiledField,
+    source: &'a Source,
+    member: &Member,
+    default_absent: Absent,
     get: &impl Fn(&'a Source) -> Value<'a>,
 ) -> Option<Option<Scalar<'a>>> {
-    let scalar = typed(get(&field.source), field.kind);
-    let omit = match (&scalar, field.absent) {
+    let scalar = typed(get(source), member.kind);
+    let omit = match (&scalar, member.absent.unwrap_or(default_absent)) {
         (None, Absent::Omit | Absent::OmitEmpty) => true,
         (Some(Scalar::Str(s)), Absent::OmitEmpty) => s.is_empty(),
         _ => false,
@@ -62,36 +85,42 @@ fn member<'a>(
     (!omit).then_some(scalar)
 }
 
-/// Writes `fields` in `format`; XML needs the contract (`xml`), JSON ignores it.
+/// Writes `fields` in `format`; XML needs its document (`xml`), JSON ignores it.
 pub fn body<'a>(
     format: Format,
-    xml: Option<&XmlContractSpec>,
+    xml: Option<&Document>,
     fields: &'a [CompiledField],
     get: impl Fn(&'a Source) -> Value<'a>,
 ) -> Vec<u8> {
     match (format, xml) {
-        (Format::Xml, Some(contract)) => xml_body(contract, fields, get),
+        (Format::Xml, Some(document)) => xml_body(document, fields, get),
         _ => json(fields, get),
     }
 }
 
-/// DataContract XML. A contract without a namespace is written as plain elements, the way
-/// Web API writes its own `<Error><Message>` bodies.
 fn xml_body<'a>(
-    contract: &XmlContractSpec,
+    document: &Document,
     fields: &'a [CompiledField],
     get: impl Fn(&'a Source) -> Value<'a>,
 ) -> Vec<u8> {
-    let mut members: Vec<(&str, Option<XmlScalar<'a>>)> = fields
+    // XmlSerializer leaves a null member out; the others write a nil (or empty) element.
+    let default_absent = match document.flavour() {
+        Flavour::XmlSerializer => Absent::Omit,
+        Flavour::DataContract | Flavour::Plain => Absent::Null,
+    };
+    let mut members: Vec<(&str, XmlMember<'a>)> = fields
         .iter()
-        .filter_map(|field| Some((field.name.as_str(), member(field, &get)?.map(xml_scalar))))
+        .filter_map(|field| {
+            let value = member(&field.source, &field.xml, default_absent, &get)?;
+            let content = match value {
+                None => XmlMember::Nil,
+                Some(scalar) => XmlMember::Value(xml_scalar(scalar)),
+            };
+            Some((field.xml.name.as_str(), content))
+        })
         .collect();
     let mut out = Vec::with_capacity(768);
-    if contract.namespace.is_empty() {
-        plain_xml(&mut out, &contract.root, &members);
-    } else {
-        write_contract(&mut out, &contract.root, &contract.namespace, &mut members);
-    }
+    write_document(&mut out, document, &mut members);
     out
 }
 
@@ -102,36 +131,6 @@ fn xml_scalar(scalar: Scalar<'_>) -> XmlScalar<'_> {
         Scalar::Bool(b) => XmlScalar::Bool(b),
         Scalar::Float(f) => XmlScalar::Float(f),
     }
-}
-
-fn plain_xml(out: &mut Vec<u8>, root: &str, members: &[(&str, Option<XmlScalar<'_>>)]) {
-    let text = |out: &mut Vec<u8>, value: &str| {
-        for ch in value.chars() {
-            match ch {
-                '&' => out.extend_from_slice(b"&amp;"),
-                '<' => out.extend_from_slice(b"&lt;"),
-                '>' => out.extend_from_slice(b"&gt;"),
-                _ => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                }
-            }
-        }
-    };
-    out.extend_from_slice(format!("<{root}>").as_bytes());
-    for (name, value) in members {
-        let value: Cow<'_, str> = match value {
-            None => Cow::Borrowed(""),
-            Some(XmlScalar::Str(s)) => Cow::Borrowed(s),
-            Some(XmlScalar::Int(n)) => Cow::Owned(n.to_string()),
-            Some(XmlScalar::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            Some(XmlScalar::Float(f)) => Cow::Owned(f.to_string()),
-        };
-        out.extend_from_slice(format!("<{name}>").as_bytes());
-        text(out, &value);
-        out.extend_from_slice(format!("</{name}>").as_bytes());
-    }
-    out.extend_from_slice(format!("</{root}>").as_bytes());
 }
 
 /// Re-encodes a UTF-8 body as UTF-16 (little-endian, with a byte-order mark), as .NET's
@@ -152,10 +151,10 @@ pub fn json<'a>(fields: &'a [CompiledField], get: impl Fn(&'a Source) -> Value<'
     let mut out = Vec::with_capacity(1024);
     crate::json::object(&mut out, |o| {
         for field in fields {
-            let Some(scalar) = member(field, &get) else {
+            let Some(scalar) = member(&field.source, &field.json, Absent::Null, &get) else {
                 continue;
             };
-            let name = &field.key;
+            let name = &field.json_key;
             match scalar {
                 None => o.null(name),
                 Some(Scalar::Str(s)) => o.str(name, &s),

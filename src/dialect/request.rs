@@ -1,65 +1,146 @@
 //! Reading a request: the method check, the body through the codec its media type names, the
-//! grant parameters, and the canonical [`GrantRequest`] the engine takes. A request the route
-//! cannot read is a [`Refusal`]; a grant parameter that is missing or wrong travels inside the
-//! request as a [`GrantError`], because Katana-hosted servers authenticate the client first and
-//! report parameter errors after.
+//! grant parameters by the names of the body's format, and the canonical [`GrantRequest`] the
+//! engine takes. A request the route cannot read is a [`Refusal`]; a grant parameter that is
+//! missing or wrong travels inside the request as a [`GrantError`], because Katana-hosted
+//! servers authenticate the client first and report parameter errors after.
 
 use std::borrow::Cow;
 
+use super::codec::BodyFormat;
 use super::credentials;
 use super::form::Params;
 use super::negotiate;
-use super::profile::PasswordEncoding;
+use super::profile::{PasswordEncoding, RequestFields};
 use super::route::TokenRoute;
+use super::value::Echo;
 use crate::domain::{GrantType, PasswordProof, RefreshToken, Scope, Secret, Sha1Hex};
 use crate::engine::{GrantError, GrantKind, GrantRequest, Param};
 use crate::wire::{Refusal, WireRequest};
 
+/// A request as read: what the engine needs, and the parameters as sent for a body that
+/// echoes them (empty unless the route's profile uses a `request.*` value).
+#[derive(Debug)]
+pub struct Parsed {
+    /// The canonical grant request.
+    pub request: GrantRequest,
+    /// The parameters as sent.
+    pub echo: Echo,
+}
+
+/// The parameters each grant requires, by parameter key (see [`RequestFields::PARAMS`]).
+#[derive(Debug, Clone)]
+pub struct Required {
+    password: Vec<String>,
+    refresh_token: Vec<String>,
+    client_credentials: Vec<String>,
+}
+
+impl Required {
+    /// The profile's `request.required` over the defaults, and the keys it names that are not
+    /// parameters (left out).
+    pub fn new(listed: &std::collections::BTreeMap<GrantType, Vec<String>>) -> (Self, Vec<String>) {
+        let unknown: Vec<String> = listed
+            .values()
+            .flatten()
+            .filter(|p| !RequestFields::PARAMS.contains(&p.as_str()))
+            .cloned()
+            .collect();
+        let get = |grant: GrantType, default: &[&str]| -> Vec<String> {
+            match listed.get(&grant) {
+                Some(params) => params
+                    .iter()
+                    .filter(|p| RequestFields::PARAMS.contains(&p.as_str()))
+                    .cloned()
+                    .collect(),
+                None => default.iter().map(|p| (*p).to_owned()).collect(),
+            }
+        };
+        let required = Self {
+            password: get(GrantType::Password, &["username", "password"]),
+            refresh_token: get(GrantType::RefreshToken, &["refresh_token"]),
+            client_credentials: get(GrantType::ClientCredentials, &[]),
+        };
+        (required, unknown)
+    }
+
+    /// The parameters `grant` requires.
+    pub fn of(&self, grant: GrantType) -> &[String] {
+        match grant {
+            GrantType::Password => &self.password,
+            GrantType::RefreshToken => &self.refresh_token,
+            GrantType::ClientCredentials => &self.client_credentials,
+        }
+    }
+
+    /// Whether some grant requires a parameter without an error row of its own (only
+    /// `username`, `password` and `refresh_token` have one), so `missing_parameter` is needed.
+    pub fn needs_generic_row(&self, grants: impl Iterator<Item = GrantType>) -> bool {
+        let mut grants = grants;
+        grants.any(|grant| {
+            self.of(grant)
+                .iter()
+                .any(|p| !matches!(p.as_str(), "username" | "password" | "refresh_token"))
+        })
+    }
+}
+
 impl TokenRoute {
     /// Reads a request into a canonical grant request.
-    pub fn parse(&self, request: &WireRequest<'_>) -> Result<GrantRequest, Refusal> {
+    pub fn parse(&self, request: &WireRequest<'_>) -> Result<Parsed, Refusal> {
         let methods = &self.profile.methods;
         if !methods.is_empty() && !methods.iter().any(|m| m == request.method) {
             return Err(Refusal::MethodNotAllowed(request.method.to_owned()));
         }
         let spec = &self.profile.request;
-        let params = self.read_body(request)?;
-        let names = &spec.fields;
+        let (params, format) = self.read_body(request)?;
+        let names = self.names(format);
         let case_sensitive = spec.names_case_sensitive;
         let param = |name: &str| params.get(name, case_sensitive);
 
-        let client = credentials::client_auth(spec, request.headers, &param);
-        let grant = match param(&names.grant_type)
-            .as_deref()
-            .and_then(GrantType::from_wire)
-            .filter(|grant| self.knows(*grant))
-        {
+        let client = credentials::client_auth(spec, names, request.headers, &param);
+        let sent_grant = param(&names.grant_type);
+        let grant_type = match sent_grant.as_deref() {
+            None => self.profile.default_grant,
+            Some(sent) => GrantType::from_wire(sent),
+        }
+        .filter(|grant| self.knows(*grant));
+        let grant = match grant_type {
             None => Err(GrantError::UnsupportedGrantType),
-            Some(GrantType::ClientCredentials) => Ok(GrantKind::ClientCredentials),
-            Some(GrantType::Password) => match self.windows_principal(request, &param) {
-                Ok(Some(principal)) => Ok(GrantKind::Windows { principal }),
-                Ok(None) => self.password_grant(
-                    param(&names.username).map(Cow::into_owned),
-                    param(&names.password).as_deref(),
-                ),
-                Err(e) => Err(e),
-            },
-            Some(GrantType::RefreshToken) => match param(&names.refresh_token) {
-                Some(token) if !token.is_empty() => Ok(GrantKind::RefreshToken(RefreshToken::new(
-                    token.into_owned(),
-                ))),
-                _ => Err(GrantError::MissingParameter(Param::RefreshToken)),
-            },
+            Some(grant) => self.grant_kind(grant, request, names, &param),
         };
-        let scope = param(&names.scope)
+        let sent_scope = param(&names.scope);
+        let scope = sent_scope
+            .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| Scope::new(s.into_owned()));
-        Ok(GrantRequest {
-            client,
-            grant,
-            scope,
-            peer: request.peer,
+            .map(Scope::new);
+        let echo = if self.echoes {
+            Echo {
+                grant_type: sent_grant.map(Cow::into_owned),
+                client_id: client.id.as_ref().map(|id| id.to_string()),
+                username: param(&names.username).map(Cow::into_owned),
+                scope: sent_scope.map(Cow::into_owned),
+            }
+        } else {
+            Echo::default()
+        };
+        Ok(Parsed {
+            request: GrantRequest {
+                client,
+                grant,
+                scope,
+                peer: request.peer,
+            },
+            echo,
         })
+    }
+
+    /// The parameter names of a body of `format`.
+    fn names(&self, format: BodyFormat) -> &RequestFields {
+        match format {
+            BodyFormat::Form => &self.profile.request.fields,
+            BodyFormat::Json => &self.json_names,
+            BodyFormat::Xml => &self.xml_names,
+        }
     }
 
     /// Whether the route accepts or refuses `grant` by name; any other is unsupported, whatever
@@ -68,16 +149,65 @@ impl TokenRoute {
         self.policy.grants.contains(&grant) || self.policy.refused_grants.contains(&grant)
     }
 
-    /// The body's parameters, read with the codec its media type names. An empty body has none and
-    /// needs no codec (Web API binds it to a null model without asking a formatter).
-    fn read_body(&self, request: &WireRequest<'_>) -> Result<Params, Refusal> {
+    /// The grant's parameters, each required one checked. A Windows sign-in (a trusted proxy
+    /// vouching for the principal) needs no user name or password.
+    fn grant_kind<'p>(
+        &self,
+        grant: GrantType,
+        request: &WireRequest<'_>,
+        names: &RequestFields,
+        param: &dyn Fn(&str) -> Option<Cow<'p, str>>,
+    ) -> Result<GrantKind, GrantError> {
+        if grant == GrantType::Password
+            && let Some(principal) = self.windows_principal(request, param)?
+        {
+            return Ok(GrantKind::Windows { principal });
+        }
+        for required in self.required.of(grant) {
+            // Present is enough, as Katana asks of a user name; an empty refresh token is none.
+            let present = names
+                .wire_name(required)
+                .and_then(param)
+                .is_some_and(|value| required != "refresh_token" || !value.is_empty());
+            if !present {
+                return Err(match required.as_str() {
+                    "username" => GrantError::MissingParameter(Param::Username),
+                    "password" => GrantError::MissingParameter(Param::Password),
+                    "refresh_token" => GrantError::MissingParameter(Param::RefreshToken),
+                    other => GrantError::MissingField {
+                        name: names.wire_name(other).unwrap_or(other).to_owned(),
+                    },
+                });
+            }
+        }
+        match grant {
+            GrantType::ClientCredentials => Ok(GrantKind::ClientCredentials),
+            GrantType::Password => self.password_grant(
+                param(&names.username).map(Cow::into_owned),
+                param(&names.password).as_deref(),
+            ),
+            GrantType::RefreshToken => Ok(GrantKind::RefreshToken(RefreshToken::new(
+                param(&names.refresh_token)
+                    .map(Cow::into_owned)
+                    .unwrap_or_default(),
+            ))),
+        }
+    }
+
+    /// The body's parameters, read with the codec its media type names, and the format whose
+    /// names they are in. An empty body has none and needs no codec (Web API binds it to a
+    /// null model without asking a formatter).
+    fn read_body(&self, request: &WireRequest<'_>) -> Result<(Params, BodyFormat), Refusal> {
         if request.body.is_empty() {
-            return Ok(Params::default());
+            return Ok((Params::default(), BodyFormat::Form));
         }
         let max_params = self.profile.request.max_params;
         // A route that reads every body the same way (Katana) never looks at Content-Type.
         if let (1, Some(reader)) = (self.readers.len(), self.readers.get("*")) {
-            return reader.read(request.body, None, max_params);
+            return Ok((
+                reader.read(request.body, None, max_params)?,
+                reader.format(),
+            ));
         }
         let content_type = request.headers.get("content-type");
         let (media_type, charset) = match content_type.map(negotiate::media_type_of) {
@@ -91,7 +221,10 @@ impl TokenRoute {
             .and_then(|mt| self.readers.get(mt))
             .or_else(|| self.readers.get("*"));
         match reader {
-            Some(reader) => reader.read(request.body, charset.as_deref(), max_params),
+            Some(reader) => Ok((
+                reader.read(request.body, charset.as_deref(), max_params)?,
+                reader.format(),
+            )),
             None => Err(Refusal::UnsupportedMediaType(media_type)),
         }
     }
@@ -133,13 +266,15 @@ impl TokenRoute {
             .ok_or(GrantError::WindowsAuthUnavailable)
     }
 
+    /// A password grant; a parameter the route does not require and the client left out is
+    /// empty, so the credentials simply do not match.
     fn password_grant(
         &self,
         username: Option<String>,
         password: Option<&str>,
     ) -> Result<GrantKind, GrantError> {
-        let username = username.ok_or(GrantError::MissingParameter(Param::Username))?;
-        let password = password.ok_or(GrantError::MissingParameter(Param::Password))?;
+        let username = username.unwrap_or_default();
+        let password = password.unwrap_or_default();
         let proof = match self.profile.request.password {
             PasswordEncoding::Plain => PasswordProof::Plain(Secret::new(password)),
             PasswordEncoding::Sha1Hex => PasswordProof::Sha1Hex(

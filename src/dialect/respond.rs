@@ -8,7 +8,7 @@ use super::outcome::Failure;
 use super::profile::ResponseFormat;
 use super::render;
 use super::route::TokenRoute;
-use super::value;
+use super::value::{self, Echo, Values};
 use crate::engine::Grant;
 use crate::wire::{Headers, WireResponse};
 
@@ -52,21 +52,30 @@ impl TokenRoute {
         }
     }
 
-    /// Writes a successful grant.
-    pub fn render_grant(&self, grant: &Grant, rendering: &Rendering) -> WireResponse {
-        let values = value::GrantValues {
-            grant,
+    /// Writes a successful grant; `echo` is the request as sent (see [`super::request::Parsed`]).
+    pub fn render_grant(&self, grant: &Grant, echo: &Echo, rendering: &Rendering) -> WireResponse {
+        let values = Values {
+            grant: Some(grant),
+            error: None,
+            echo,
             expires_in: self.profile.response.expires_in,
         };
-        let xml = self.profile.response.xml.as_ref();
-        let body = render::body(rendering.format, xml, &self.fields, |source| {
-            values.get(source)
-        });
+        let body = render::body(
+            rendering.format,
+            self.xml.as_ref(),
+            &self.fields,
+            |source| values.get(source),
+        );
         self.response(200, &[], body, rendering)
     }
 
     /// Writes an error, as this dialect's error table says.
-    pub fn render_error(&self, outcome: &Failure, rendering: &Rendering) -> WireResponse {
+    pub fn render_error(
+        &self,
+        outcome: &Failure,
+        echo: &Echo,
+        rendering: &Rendering,
+    ) -> WireResponse {
         let kind = outcome.kind();
         let Some(compiled) = self.errors.get(&kind) else {
             // `compile` refuses a profile without a row for every outcome its route can
@@ -79,10 +88,16 @@ impl TokenRoute {
             return self.response(500, &[], Vec::new(), rendering);
         };
         let entry = &compiled.entry;
-        let values = value::ErrorValues::new(&entry.error, &entry.description, || outcome.detail());
+        let description = value::describe(&entry.description, || outcome.detail());
+        let values = Values {
+            grant: None,
+            error: Some((&entry.error, &description)),
+            echo,
+            expires_in: self.profile.response.expires_in,
+        };
         let (fields, xml) = match &compiled.fields {
-            Some(fields) => (fields, entry.xml.as_ref()),
-            None => (&self.error_fields, self.profile.error_response.xml.as_ref()),
+            Some(fields) => (fields, compiled.xml.as_ref()),
+            None => (&self.error_fields, self.error_xml.as_ref()),
         };
         let body = render::body(rendering.format, xml, fields, |source| values.get(source));
         if entry.headers.iter().any(|(_, v)| v.contains('{')) {

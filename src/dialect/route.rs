@@ -10,10 +10,14 @@ use chrono::TimeDelta;
 use super::codec::BodyReader;
 use super::negotiated::NegotiationMemo;
 use super::outcome::{ErrorKind, producible};
-use super::profile::{self, ErrorEntry, Profile, ProfileProblem};
+use super::profile::{
+    self, ErrorEntry, Profile, ProfileProblem, RequestFields, ResponseFormat, XmlContractSpec,
+};
 use super::render::{CompiledField, compile_fields};
-use super::value::Source;
-use crate::domain::ClientId;
+use super::request::Required;
+use super::value::{Absent, Source};
+use super::xml::Document;
+use crate::domain::{ClientId, GrantType};
 use crate::engine::GrantPolicy;
 
 /// One row of the error table, compiled.
@@ -21,6 +25,8 @@ pub(super) struct CompiledError {
     pub(super) entry: ErrorEntry,
     /// A body shape of the row's own; `None`: the route's error body.
     pub(super) fields: Option<Vec<CompiledField>>,
+    /// The XML of that body shape; `None` with `fields`: the row answers JSON only.
+    pub(super) xml: Option<Document>,
 }
 
 /// One route speaking one dialect: see the module docs of [`super`].
@@ -31,8 +37,16 @@ pub struct TokenRoute {
     path_lower: String,
     /// Body readers by media type (`"*"`: any), as `request.body` names them.
     pub(super) readers: BTreeMap<String, BodyReader>,
+    /// The parameter names of JSON and of XML bodies (forms use `request.fields`).
+    pub(super) json_names: RequestFields,
+    pub(super) xml_names: RequestFields,
+    pub(super) required: Required,
+    /// Whether a body echoes the request (`request.*` values): only then is it kept.
+    pub(super) echoes: bool,
     pub(super) fields: Vec<CompiledField>,
+    pub(super) xml: Option<Document>,
     pub(super) error_fields: Vec<CompiledField>,
+    pub(super) error_xml: Option<Document>,
     /// One row per outcome this route can produce (and any more the profile wrote).
     pub(super) errors: BTreeMap<ErrorKind, CompiledError>,
     pub(super) negotiated: NegotiationMemo,
@@ -51,71 +65,172 @@ fn ttl(duration: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
+/// Collects problems under key paths as a profile compiles.
+struct Problems(Vec<ProfileProblem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ProfileProblem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
 impl TokenRoute {
     /// Builds a route from a merged profile; returns every problem found.
     pub fn compile(dialect: &str, profile: Profile) -> Result<Self, Vec<ProfileProblem>> {
-        let mut problems = profile::validate(&profile);
-        let fields = compile_fields(
-            "response.fields",
-            &profile.response.fields,
-            false,
-            &mut problems,
-        );
+        let mut problems = Problems(profile::validate(&profile));
+        let request = &profile.request;
+        let names = |key: &str, overrides: &BTreeMap<String, String>, problems: &mut Problems| {
+            request.fields.with(overrides).unwrap_or_else(|unknown| {
+                for param in unknown {
+                    problems.push(
+                        format!("request.{key}.{param}"),
+                        format!(
+                            "not a parameter; known: {}",
+                            RequestFields::PARAMS.join(", ")
+                        ),
+                    );
+                }
+                request.fields.clone()
+            })
+        };
+        let json_names = names("json_fields", &request.json_fields, &mut problems);
+        let xml_names = names("xml_fields", &request.xml_fields, &mut problems);
+        let (required, unknown) = Required::new(&request.required);
+        for param in unknown {
+            problems.push(
+                "request.required",
+                format!(
+                    "{param:?} is not a parameter; known: {}",
+                    RequestFields::PARAMS.join(", ")
+                ),
+            );
+        }
+        let fields = compile_fields("response.fields", &profile.response.fields, &mut problems.0);
         let error_fields = compile_fields(
             "error_response.fields",
             &profile.error_response.fields,
-            true,
-            &mut problems,
+            &mut problems.0,
         );
         let mut readers = BTreeMap::new();
-        for (media_type, codec) in &profile.request.body {
-            match BodyReader::compile(*codec, &profile.request) {
+        for (media_type, codec) in &request.body {
+            match BodyReader::compile(*codec, request, &json_names, &xml_names) {
                 Ok(reader) => {
                     readers.insert(media_type.clone(), reader);
                 }
-                Err(message) => problems.push(ProfileProblem {
-                    key: format!("request.body.{media_type:?}"),
-                    message,
-                }),
+                Err(message) => problems.push(format!("request.body.{media_type:?}"), message),
             }
+        }
+        let negotiates = profile.response.format == ResponseFormat::Negotiate;
+        let document = |key: &str, spec: Option<&XmlContractSpec>, problems: &mut Problems| {
+            let spec = spec?;
+            check_xml_name(&format!("{key}.root"), &spec.root, problems);
+            match Document::new(
+                &spec.root,
+                &spec.namespace,
+                spec.flavour,
+                spec.namespace_order.as_deref(),
+            ) {
+                Ok(document) => Some(document),
+                Err(message) => {
+                    problems.push(format!("{key}.namespace_order"), message);
+                    None
+                }
+            }
+        };
+        let xml = document("response.xml", profile.response.xml.as_ref(), &mut problems);
+        let error_xml = document(
+            "error_response.xml",
+            profile.error_response.xml.as_ref(),
+            &mut problems,
+        );
+        if negotiates {
+            if profile.response.xml.is_none() {
+                problems.push(
+                    "response.xml",
+                    "missing: response.format = \"negotiate\" can answer XML, which needs the \
+                     contract (root, namespace)",
+                );
+            }
+            check_xml_members("response.fields", &fields, &mut problems);
+            check_xml_members("error_response.fields", &error_fields, &mut problems);
         }
         let mut errors = BTreeMap::new();
         for (name, entry) in &profile.errors {
             let Some(kind) = ErrorKind::from_name(name) else {
-                problems.push(ProfileProblem {
-                    key: format!("errors.{name}"),
-                    message: format!("unknown outcome; known: {}", ErrorKind::names()),
-                });
+                problems.push(
+                    format!("errors.{name}"),
+                    format!("unknown outcome; known: {}", ErrorKind::names()),
+                );
                 continue;
             };
-            let fields = entry.fields.as_ref().map(|fields| {
-                compile_fields(
-                    &format!("errors.{name}.fields"),
-                    fields,
-                    true,
-                    &mut problems,
-                )
-            });
+            let key = format!("errors.{name}");
+            let fields = entry
+                .fields
+                .as_ref()
+                .map(|fields| compile_fields(&format!("{key}.fields"), fields, &mut problems.0));
+            let row_xml = document(&format!("{key}.xml"), entry.xml.as_ref(), &mut problems);
+            if negotiates && let Some(fields) = &fields {
+                if entry.xml.is_none() {
+                    problems.push(
+                        format!("{key}.xml"),
+                        "missing: a row with a body shape of its own on a route that can \
+                         answer XML needs that body's XML contract",
+                    );
+                }
+                check_xml_members(&format!("{key}.fields"), fields, &mut problems);
+            }
+            if entry.status != 401
+                && entry
+                    .headers
+                    .iter()
+                    .any(|(header, _)| header.eq_ignore_ascii_case("www-authenticate"))
+            {
+                problems.push(
+                    format!("{key}.headers"),
+                    format!(
+                        "WWW-Authenticate on a {} answer: it belongs to 401 (RFC 9110 §11.6.1); \
+                         drop it with remove = [\"{key}.headers\"] or headers = []",
+                        entry.status
+                    ),
+                );
+            }
             errors.insert(
                 kind,
                 CompiledError {
                     entry: entry.clone(),
                     fields,
+                    xml: row_xml,
                 },
             );
         }
+        if negotiates && profile.error_response.xml.is_none() {
+            problems.push(
+                "error_response.xml",
+                "missing: response.format = \"negotiate\" can answer errors in XML, which \
+                 needs their contract (root, namespace)",
+            );
+        }
+        check_values(&profile, &fields, &mut problems);
         let report_not_before = fields.iter().any(|f| f.source == Source::NotBefore);
-        for (kind, why) in producible(&profile, report_not_before) {
+        for (kind, why) in producible(&profile, report_not_before, &required) {
             if !errors.contains_key(&kind) {
-                problems.push(ProfileProblem {
-                    key: format!("errors.{kind}"),
-                    message: format!("missing: this route can answer it ({why})"),
-                });
+                problems.push(
+                    format!("errors.{kind}"),
+                    format!("missing: this route can answer it ({why})"),
+                );
             }
         }
-        if !problems.is_empty() {
-            return Err(problems);
+        if !problems.0.is_empty() {
+            return Err(problems.0);
         }
+        let echoes = fields
+            .iter()
+            .chain(&error_fields)
+            .chain(errors.values().filter_map(|e| e.fields.as_ref()).flatten())
+            .any(|f| matches!(f.source, Source::Request(_)));
         let policy = GrantPolicy {
             grants: profile.grants.clone(),
             refused_grants: profile.refused_grants.clone(),
@@ -136,10 +251,16 @@ impl TokenRoute {
             dialect: dialect.to_owned(),
             path_lower: profile.path.to_ascii_lowercase(),
             readers,
+            json_names,
+            xml_names,
+            required,
+            echoes,
             profile,
             policy,
             fields,
+            xml,
             error_fields,
+            error_xml,
             errors,
             negotiated: NegotiationMemo::default(),
         })
@@ -171,6 +292,80 @@ impl TokenRoute {
             path == self.profile.path
         } else {
             path.len() == self.path_lower.len() && path.eq_ignore_ascii_case(&self.path_lower)
+        }
+    }
+}
+
+/// An XML element name as the writers can use it: an XML 1.0 `NCName` (no colon: the writers
+/// declare no prefixes for members), so `.issued` or `as:client_id` cannot reach an XML answer.
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let start = |c: char| c.is_alphabetic() || c == '_';
+    start(first) && chars.all(|c| start(c) || c.is_numeric() || matches!(c, '-' | '.' | '\u{B7}'))
+}
+
+fn check_xml_name(key: &str, name: &str, problems: &mut Problems) {
+    if !is_xml_name(name) {
+        problems.push(
+            key,
+            format!(
+                "{name:?} is not an XML element name (a letter or _ first, then letters, digits, \
+                 -, _ or .; no colon)"
+            ),
+        );
+    }
+}
+
+fn check_xml_members(key: &str, fields: &[CompiledField], problems: &mut Problems) {
+    for (i, field) in fields.iter().enumerate() {
+        if !is_xml_name(&field.xml.name) {
+            problems.push(
+                format!("{key}[{i}]"),
+                format!(
+                    "{:?} is not an XML element name and this route can answer XML: give the \
+                     member its XML name with xml = {{ name = \"...\" }}",
+                    field.xml.name
+                ),
+            );
+        }
+    }
+}
+
+/// A success member whose value no grant of the route can produce is a mistake (a user value
+/// on a route of app tokens, a refresh token on a route that issues none).
+fn check_values(profile: &Profile, fields: &[CompiledField], problems: &mut Problems) {
+    let grants: Vec<GrantType> = profile.grants.clone();
+    let users = grants.contains(&GrantType::Password);
+    let refresh = profile.refresh_token_ttl.is_some()
+        && (users
+            || grants.contains(&GrantType::RefreshToken)
+            || profile.refresh_for_client_credentials);
+    for (i, field) in fields.iter().enumerate() {
+        // A member left out when absent is harmless (a route may switch its value on); one
+        // written as null on every answer says something the legacy server did not.
+        if matches!(field.json.absent, Some(Absent::Omit | Absent::OmitEmpty)) {
+            continue;
+        }
+        let never = match &field.source {
+            Source::UserId | Source::UserName | Source::Role | Source::UserAttr(_) if !users => {
+                Some("no grant of this route signs a user in (grants has no password)")
+            }
+            Source::RefreshToken | Source::RefreshExpires if !refresh => {
+                Some("this route issues no refresh token (refresh_token_ttl, grants)")
+            }
+            _ => None,
+        };
+        if let Some(why) = never {
+            problems.push(
+                format!("response.fields[{i}].value"),
+                format!(
+                    "never has a value: {why}; a member the legacy server always sent as null is \
+                     value = \"null\""
+                ),
+            );
         }
     }
 }

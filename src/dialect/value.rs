@@ -33,6 +33,10 @@ pub enum Source {
     Issued,
     /// `expires`: the access token's expiry instant.
     Expires,
+    /// `refresh_expires`: the refresh token's expiry instant; absent when none was issued.
+    RefreshExpires,
+    /// `jti`: the access token's own id (the JWT `jti`).
+    Jti,
     /// `client.id`: the client the token was issued to.
     ClientId,
     /// `user.id`: the user's id; absent on app tokens.
@@ -47,12 +51,64 @@ pub enum Source {
     ClientAttr(String),
     /// `user.NAME`: a user attribute from the configuration.
     UserAttr(String),
-    /// A fixed text.
+    /// `request.NAME`: a parameter as the client sent it (`request.username`,
+    /// `request.client_id`, `request.scope`, `request.grant_type`); never a secret.
+    Request(Echoed),
+    /// `const:TEXT`: a fixed text; `type` makes it a number or a boolean.
     Const(String),
-    /// The error table's `error`.
+    /// `null`: always absent (a member that is always `null`, per its `absent` rule).
+    Null,
+    /// `error`: the error row's `error`; absent in a success body.
     Error,
-    /// The error table's `description`, placeholders filled.
+    /// `error_description`: the error row's `description`, placeholders filled; absent in a
+    /// success body.
     ErrorDescription,
+}
+
+/// The request parameters a body may echo. Secrets (password, client secret, refresh token)
+/// are not among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echoed {
+    /// `request.grant_type`.
+    GrantType,
+    /// `request.client_id`: the client id as presented (body, Basic or header).
+    ClientId,
+    /// `request.username`: the user name exactly as sent.
+    Username,
+    /// `request.scope`: the scope as asked for.
+    Scope,
+}
+
+const ECHOED: &[(&str, Echoed)] = &[
+    ("request.grant_type", Echoed::GrantType),
+    ("request.client_id", Echoed::ClientId),
+    ("request.username", Echoed::Username),
+    ("request.scope", Echoed::Scope),
+];
+
+/// The request's parameters as sent, for the `request.*` sources; filled only on routes that
+/// use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Echo {
+    /// `grant_type` as sent.
+    pub grant_type: Option<String>,
+    /// The client id as presented.
+    pub client_id: Option<String>,
+    /// The user name as sent.
+    pub username: Option<String>,
+    /// The scope as sent.
+    pub scope: Option<String>,
+}
+
+impl Echo {
+    fn get(&self, echoed: Echoed) -> Option<&str> {
+        match echoed {
+            Echoed::GrantType => self.grant_type.as_deref(),
+            Echoed::ClientId => self.client_id.as_deref(),
+            Echoed::Username => self.username.as_deref(),
+            Echoed::Scope => self.scope.as_deref(),
+        }
+    }
 }
 
 const GRANT_SOURCES: &[(&str, Source)] = &[
@@ -66,6 +122,8 @@ const GRANT_SOURCES: &[(&str, Source)] = &[
     ("not_before", Source::NotBefore),
     ("issued", Source::Issued),
     ("expires", Source::Expires),
+    ("refresh_expires", Source::RefreshExpires),
+    ("jti", Source::Jti),
     ("client.id", Source::ClientId),
     ("user.id", Source::UserId),
     ("user.name", Source::UserName),
@@ -74,23 +132,31 @@ const GRANT_SOURCES: &[(&str, Source)] = &[
 ];
 
 impl Source {
-    /// Parses a source name; `error` tells whether this is an error body (which may use
-    /// `error` and `error_description`) or a success body.
-    pub fn parse(text: &str, error: bool) -> Result<Self, String> {
+    /// Parses a source name. Every source may stand in a success body and in an error body;
+    /// those of the other kind are absent there (a token DTO that also carries `error`, an
+    /// error row written in the token's shape).
+    pub fn parse(text: &str) -> Result<Self, String> {
         if let Some(fixed) = text.strip_prefix("const:") {
             return Ok(Source::Const(fixed.to_owned()));
         }
-        if error {
-            return match text {
-                "error" => Ok(Source::Error),
-                "error_description" => Ok(Source::ErrorDescription),
-                _ => Err(format!(
-                    "unknown error value {text:?}; known: error, error_description, const:TEXT"
-                )),
-            };
+        match text {
+            "null" => return Ok(Source::Null),
+            "error" => return Ok(Source::Error),
+            "error_description" => return Ok(Source::ErrorDescription),
+            _ => {}
         }
         if let Some((_, source)) = GRANT_SOURCES.iter().find(|(name, _)| *name == text) {
             return Ok(source.clone());
+        }
+        if let Some((_, echoed)) = ECHOED.iter().find(|(name, _)| *name == text) {
+            return Ok(Source::Request(*echoed));
+        }
+        if text.starts_with("request.") {
+            let known: Vec<_> = ECHOED.iter().map(|(name, _)| *name).collect();
+            return Err(format!(
+                "{text:?} cannot be echoed; a body may echo {} (never a secret)",
+                known.join(", ")
+            ));
         }
         if let Some(attr) = text.strip_prefix("client.").filter(|a| !a.is_empty()) {
             return Ok(Source::ClientAttr(attr.to_owned()));
@@ -100,9 +166,22 @@ impl Source {
         }
         let known: Vec<_> = GRANT_SOURCES.iter().map(|(name, _)| *name).collect();
         Err(format!(
-            "unknown value {text:?}; known: {}, client.ATTRIBUTE, user.ATTRIBUTE, const:TEXT",
+            "unknown value {text:?}; known: {}, client.ATTRIBUTE, user.ATTRIBUTE, request.NAME, \
+             error, error_description, null, const:TEXT",
             known.join(", ")
         ))
+    }
+
+    /// Whether the value comes from the grant (so an error body has none).
+    pub fn is_grant_value(&self) -> bool {
+        !matches!(
+            self,
+            Source::Const(_)
+                | Source::Null
+                | Source::Error
+                | Source::ErrorDescription
+                | Source::Request(_)
+        )
     }
 }
 
@@ -131,8 +210,15 @@ pub enum ValueType {
     Number,
     /// A JSON boolean (`true`, `True`, `1` and their opposites).
     Bool,
-    /// `Sun, 13 Sep 2020 09:35:33 GMT`.
+    /// `Sun, 13 Sep 2020 09:35:33 GMT` (.NET's `"r"`).
     Rfc1123,
+    /// `2020-09-13T09:35:33.0000000+00:00`: .NET's round-trip `"o"` of a `DateTimeOffset`.
+    Iso8601,
+    /// `2020-09-13T09:35:33.0000000Z`: .NET's round-trip `"o"` of a UTC `DateTime`.
+    Iso8601Utc,
+    /// Written as an empty string whatever the value (XmlSerializer writes a `DateTimeOffset`
+    /// member as `<Issued />`: it has no settable properties to serialize).
+    Empty,
     /// Seconds since the Unix epoch.
     EpochSeconds,
 }
@@ -194,20 +280,37 @@ pub fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>, mode: ExpiresIn, 
     }
 }
 
-/// What a grant's values are read from.
-pub struct GrantValues<'a> {
-    /// The grant being written.
-    pub grant: &'a Grant,
-    /// How its `expires_in` values count.
+/// What a body's values are read from: the grant (a success body) or the error row (an error
+/// body), and the request as sent.
+pub struct Values<'a> {
+    /// The grant being written; `None` in an error body.
+    pub grant: Option<&'a Grant>,
+    /// The error row's `error` and description (`{detail}` filled); `None` in a success body.
+    pub error: Option<(&'a str, &'a str)>,
+    /// The request's parameters as sent.
+    pub echo: &'a Echo,
+    /// How `expires_in` values count.
     pub expires_in: ExpiresIn,
 }
 
-impl<'a> GrantValues<'a> {
-    /// The value of `source` for this grant.
+impl<'a> Values<'a> {
+    /// The value of `source`.
     pub fn get(&self, source: &'a Source) -> Value<'a> {
-        let grant = self.grant;
-        let user = grant.user.as_deref();
         let str = |s: &'a str| Value::Str(Cow::Borrowed(s));
+        match source {
+            Source::Const(text) => return str(text),
+            Source::Null => return Value::Absent,
+            Source::Request(echoed) => return self.echo.get(*echoed).map_or(Value::Absent, str),
+            Source::Error => return self.error.map_or(Value::Absent, |(error, _)| str(error)),
+            Source::ErrorDescription => {
+                return self.error.map_or(Value::Absent, |(_, text)| str(text));
+            }
+            _ => {}
+        }
+        let Some(grant) = self.grant else {
+            return Value::Absent;
+        };
+        let user = grant.user.as_deref();
         match source {
             Source::AccessToken => str(grant.access_token.expose()),
             Source::TokenType => str(grant.token_type),
@@ -230,6 +333,11 @@ impl<'a> GrantValues<'a> {
                 )),
                 None => Value::Int(0),
             },
+            Source::RefreshExpires => grant
+                .refresh
+                .as_ref()
+                .map_or(Value::Absent, |refresh| Value::Date(refresh.expires_at)),
+            Source::Jti => str(&grant.jti),
             Source::Scope => match &grant.scope {
                 Some(scope) => str(scope.as_str()),
                 None => Value::Absent,
@@ -247,8 +355,11 @@ impl<'a> GrantValues<'a> {
             Source::PeerIp => Value::Str(Cow::Owned(IpText::new(grant.peer).as_str().to_owned())),
             Source::ClientAttr(name) => attr(grant.client.attributes.get(name)),
             Source::UserAttr(name) => attr(user.and_then(|u| u.attributes.get(name))),
-            Source::Const(text) => str(text),
-            Source::Error | Source::ErrorDescription => Value::Absent,
+            Source::Const(_)
+            | Source::Null
+            | Source::Request(_)
+            | Source::Error
+            | Source::ErrorDescription => Value::Absent,
         }
     }
 }
@@ -263,33 +374,13 @@ fn attr(value: Option<&AttrValue>) -> Value<'_> {
     }
 }
 
-/// The values of an error body.
-pub struct ErrorValues<'a> {
-    /// The row's `error`.
-    pub error: &'a str,
-    /// The row's description, `{detail}` filled.
-    pub description: Cow<'a, str>,
-}
-
-impl<'a> ErrorValues<'a> {
-    /// `detail` fills the template's `{detail}` placeholder; it is called only when there is one.
-    pub fn new(error: &'a str, template: &'a str, detail: impl FnOnce() -> String) -> Self {
-        let description = if template.contains('{') {
-            Cow::Owned(template.replace("{detail}", &detail()))
-        } else {
-            Cow::Borrowed(template)
-        };
-        Self { error, description }
-    }
-
-    /// The value of `source` in an error body; grant values are absent there.
-    pub fn get(&'a self, source: &'a Source) -> Value<'a> {
-        match source {
-            Source::Error => Value::Str(Cow::Borrowed(self.error)),
-            Source::ErrorDescription => Value::Str(Cow::Borrowed(&self.description)),
-            Source::Const(text) => Value::Str(Cow::Borrowed(text)),
-            _ => Value::Absent,
-        }
+/// An error row's description with its `{detail}` placeholder filled; `detail` is called only
+/// when there is one.
+pub fn describe<'a>(template: &'a str, detail: impl FnOnce() -> String) -> Cow<'a, str> {
+    if template.contains('{') {
+        Cow::Owned(template.replace("{detail}", &detail()))
+    } else {
+        Cow::Borrowed(template)
     }
 }
 
@@ -298,13 +389,25 @@ pub fn rfc1123(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
+/// .NET's round-trip `"o"` format: seven fractional digits (100 ns ticks), then `zone`.
+pub fn round_trip(at: DateTime<Utc>, zone: &str) -> String {
+    format!(
+        "{}.{:07}{zone}",
+        at.format("%Y-%m-%dT%H:%M:%S"),
+        at.timestamp_subsec_nanos() / 100
+    )
+}
+
 /// Gives a value its wire type; `None` when it is absent.
 pub fn typed(value: Value<'_>, kind: ValueType) -> Option<Scalar<'_>> {
     let scalar = match (value, kind) {
         (Value::Absent, _) => return None,
+        (_, ValueType::Empty) => Scalar::Str(Cow::Borrowed("")),
         (Value::Date(at), ValueType::EpochSeconds | ValueType::Number) => {
             Scalar::Int(at.timestamp())
         }
+        (Value::Date(at), ValueType::Iso8601) => Scalar::Str(Cow::Owned(round_trip(at, "+00:00"))),
+        (Value::Date(at), ValueType::Iso8601Utc) => Scalar::Str(Cow::Owned(round_trip(at, "Z"))),
         (Value::Date(at), _) => Scalar::Str(Cow::Owned(rfc1123(at))),
         (Value::Str(s), ValueType::Number) => match s.parse::<i64>() {
             Ok(n) => Scalar::Int(n),

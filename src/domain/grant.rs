@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// The grant types the engine knows, by their RFC 6749 names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     /// An app token: the client alone (RFC 6749 §4.4).

@@ -41,6 +41,10 @@ pub enum GrantError {
     UnauthorizedClient(GrantType),
     #[error("the {} parameter is missing", .0.as_str())]
     MissingParameter(Param),
+    /// A parameter the route requires (beyond the grant's own) is missing; `name` as on the
+    /// wire.
+    #[error("the {name} parameter is missing")]
+    MissingField { name: String },
     /// A grant parameter that must be a boolean is not one.
     #[error("{name} must be true, false, 1 or 0, not {value:?}")]
     InvalidFlag { name: String, value: String },
@@ -88,6 +92,7 @@ impl GrantError {
             GrantError::InvalidPasswordProof(why) => Some(why.to_string()),
             GrantError::UnauthorizedClient(grant) => Some(grant.to_string()),
             GrantError::MissingParameter(param) => Some(param.as_str().to_owned()),
+            GrantError::MissingField { name } => Some(name.clone()),
             GrantError::Throttled { retry_after_secs } => Some(retry_after_secs.to_string()),
             GrantError::MissingClientId
             | GrantError::UnknownClient

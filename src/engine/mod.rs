@@ -35,6 +35,8 @@ pub enum ClientAuthVia {
     None,
     Body,
     BasicHeader,
+    /// A header of the route's own (`{ header = "X-Client-Id" }` in a profile).
+    Header,
 }
 
 /// The client's claimed identity, as the dialect found it.
@@ -156,6 +158,8 @@ pub struct Grant {
     /// The subject's not-before instant, when a marker is set.
     pub not_before: Option<DateTime<Utc>>,
     pub peer: std::net::IpAddr,
+    /// The access token's own id (the JWT `jti`, the key of its revocation mark).
+    pub jti: String,
 }
 
 /// Everything the engine is built from.
@@ -521,21 +525,24 @@ impl Engine {
                 .as_ref()
                 .and_then(|u| u.role.as_ref().map(|r| r.to_string())),
         };
-        let access_token = match policy.access_format {
-            AccessFormat::Jwt => self
-                .keys
-                .sign(policy.signing_key.as_deref(), &claims)
-                .map(AccessToken::new)
-                .map_err(Fault::Signing)?,
+        let (access_token, jti) = match policy.access_format {
+            AccessFormat::Jwt => {
+                let token = self
+                    .keys
+                    .sign(policy.signing_key.as_deref(), &claims)
+                    .map_err(Fault::Signing)?;
+                (AccessToken::new(token), claims.jti)
+            }
             AccessFormat::Opaque => {
                 let mut bytes = [0u8; 32];
                 self.ids.fill(&mut bytes);
                 use base64::Engine as _;
                 let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+                let jti = claims.jti.clone();
                 self.store
                     .insert_access(opaque_key(&token), AccessRecord { claims }, requested_at)
                     .await?;
-                AccessToken::new(token)
+                (AccessToken::new(token), jti)
             }
         };
         let refresh = match policy.refresh_token_ttl {
@@ -571,6 +578,7 @@ impl Engine {
             session,
             not_before,
             peer,
+            jti,
         })
     }
 }

@@ -46,8 +46,13 @@ mod samples;
 mod write;
 
 pub use decode::{TextError, decode_text};
-pub use read::{MemberOrder, XmlContract, XmlError, XmlLimits, read_members};
-pub use write::{XmlScalar, write_contract};
+pub use read::{
+    MemberOrder, SERIALIZATION_NAMESPACE, XmlContract, XmlError, XmlLimits, read_members,
+    read_primitive,
+};
+pub use write::{
+    Declaration, Document, Flavour, XmlMember, XmlScalar, write_contract, write_document,
+};
 
 /// The XML Schema instance namespace, home of `i:nil`.
 pub const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";

@@ -165,6 +165,113 @@ pub fn read_members(
     }
 }
 
+/// The namespace of DataContractSerializer's primitive types (`<string>`, `<int>`).
+pub const SERIALIZATION_NAMESPACE: &str = "http://schemas.microsoft.com/2003/10/Serialization/";
+
+/// Reads a body that is one DataContract primitive, `<string xmlns="...Serialization/">text</string>`
+/// (a Web API action taking one `[FromBody] string`): `Some(text)`, `None` for `i:nil` or for
+/// a root of another name or namespace (which binds nothing, as a wrong contract root does in
+/// [`read_members`]). Text is read as a member's is; a child element is an error. Decode the body
+/// with [`decode_text`](super::decode_text) first.
+pub fn read_primitive(
+    body: &[u8],
+    root: &str,
+    namespace: &str,
+    limits: &XmlLimits,
+) -> Result<Option<String>, XmlError> {
+    let text = std::str::from_utf8(body).map_err(|err| super::TextError::InvalidUtf8 {
+        at: err.valid_up_to(),
+    })?;
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().check_comments = true;
+    let mut depth = 0usize;
+    let mut root_seen = false;
+    let mut value: Option<String> = None;
+    let mut first = true;
+    loop {
+        let at = offset(reader.buffer_position());
+        let event = reader
+            .read_event()
+            .map_err(|err| reader_error(err, offset(reader.error_position())))?;
+        match event {
+            Event::Start(start) if depth == 0 => {
+                value = open_primitive(&reader, &start, root, namespace, &mut root_seen, at)?;
+                depth = 1;
+            }
+            Event::Empty(start) if depth == 0 => {
+                value = open_primitive(&reader, &start, root, namespace, &mut root_seen, at)?;
+            }
+            Event::Start(_) | Event::Empty(_) => {
+                if depth + 1 > limits.max_depth {
+                    return Err(XmlError::TooDeep(limits.max_depth));
+                }
+                return Err(XmlError::MemberHasChildren(clip(root)));
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(raw) => {
+                let content = raw.xml10_content();
+                match (&mut value, depth) {
+                    (Some(text), 1) => text.push_str(&content),
+                    (_, 1) => {}
+                    _ if content.chars().all(is_xml_whitespace) => {}
+                    _ => return Err(not_well_formed(at, "text outside the root element")),
+                }
+            }
+            Event::CData(cdata) => match (&mut value, depth) {
+                (Some(text), 1) => text.push_str(&cdata.xml10_content()),
+                (_, 1) => {}
+                _ => return Err(not_well_formed(at, "text outside the root element")),
+            },
+            Event::GeneralRef(reference) => {
+                let ch = resolve_reference(&reference, at)?;
+                match (&mut value, depth) {
+                    (Some(text), 1) => text.push(ch),
+                    (_, 1) => {}
+                    _ => return Err(not_well_formed(at, "text outside the root element")),
+                }
+            }
+            Event::Decl(_) if !first => {
+                return Err(not_well_formed(at, "the XML declaration must come first"));
+            }
+            Event::DocType(_) => return Err(XmlError::Dtd),
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => {
+                if depth > 0 {
+                    return Err(not_well_formed(at, "the body ends inside an element"));
+                }
+                if !root_seen {
+                    return Err(XmlError::NoRoot);
+                }
+                return Ok(value);
+            }
+        }
+        first = false;
+    }
+}
+
+/// The root of a primitive: `Some("")` to collect its text into, `None` when it is nil or not
+/// the primitive asked for.
+fn open_primitive(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    root: &str,
+    namespace: &str,
+    root_seen: &mut bool,
+    at: usize,
+) -> Result<Option<String>, XmlError> {
+    if *root_seen {
+        return Err(not_well_formed(at, "more than one root element"));
+    }
+    *root_seen = true;
+    let (resolved, local) = reader.resolver().resolve_element(start.name());
+    if let ResolveResult::Unknown(prefix) = &resolved {
+        return Err(undeclared_prefix(prefix, at));
+    }
+    let nil = check_attributes(reader, start, at)?;
+    let matches = local.as_ref() == root && in_namespace(&resolved, namespace);
+    Ok((matches && !is_nil(nil.as_deref(), local)?).then(String::new))
+}
+
 /// The reading state: where in the document the reader is and what has been taken.
 struct Walk<'w, 'a> {
     contract: &'w XmlContract<'a>,

@@ -1,8 +1,9 @@
-//! Writing a response contract exactly as `DataContractSerializer.WriteObject` does, so that a
-//! client gets the bytes the .NET service sent and the golden exchanges can compare bytes, not
-//! just parsed trees.
+//! Writing a response contract exactly as the .NET serializer behind the legacy endpoint did, so
+//! that a client gets the bytes the service sent and the golden exchanges can compare bytes, not
+//! just parsed trees. Three flavours ([`Flavour`]): DataContractSerializer, XmlSerializer, and
+//! the plain elements Web API writes for its own errors.
 //!
-//! The bytes, as Mono 6.8 writes them (checked against `.ci/clients/dotnet/REFERENCE.md`): no
+//! DataContractSerializer's bytes, as Mono 6.8 writes them (checked against `.ci/clients/dotnet/REFERENCE.md`): no
 //! declaration, no BOM, one line; the root start tag
 //! `<Root xmlns="NS" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` (`xmlns` before
 //! `xmlns:i`, the order in Mono's captured bytes); members in ordinal order of their names;
@@ -32,27 +33,157 @@ pub enum XmlScalar<'a> {
     Float(f64),
 }
 
-/// Writes a data contract as `DataContractSerializer` does (see the module documentation).
-///
-/// `members` are `(name, value or None for nil)` in any order; they are sorted in place into
-/// ordinal order (byte order of the UTF-8 names, which equals .NET's UTF-16 `CompareOrdinal`
-/// below U+E000). Names are written as given: they must be valid XML names, which a contract's
-/// are. An empty `namespace` leaves out the `xmlns` attribute.
-pub fn write_contract(
+/// The serializer an XML body imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavour {
+    /// DataContractSerializer (see the module documentation).
+    #[default]
+    DataContract,
+    /// XmlSerializer (`XmlTextWriter` underneath): members in declaration order, `xmlns:xsi`
+    /// and `xmlns:xsd` declared, null as `<name xsi:nil="true" />`, an empty string as
+    /// `<name />` (a space before the slash), text escaped as DataContract text is.
+    XmlSerializer,
+    /// Plain elements in declaration order, no declarations, null as `<name></name>`, only
+    /// `&`, `<` and `>` escaped: Web API's own `<Error><Message>` bodies.
+    Plain,
+}
+
+/// A namespace declaration on the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declaration {
+    /// `xmlns="..."`, the contract namespace.
+    Default,
+    /// The XML Schema instance namespace: `xmlns:i` (DataContract) or `xmlns:xsi`.
+    Instance,
+    /// `xmlns:xsd="http://www.w3.org/2001/XMLSchema"` (XmlSerializer).
+    Schema,
+}
+
+const XSD_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema";
+
+/// How one XML body is written: its root, namespace, flavour and declarations, settled once
+/// when a route is compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    root: String,
+    namespace: String,
+    flavour: Flavour,
+    declarations: Vec<Declaration>,
+}
+
+impl Document {
+    /// A document of `flavour`; `order` names the declarations in the order they are written
+    /// (`xmlns`, `xmlns:i` / `xmlns:xsi`, `xmlns:xsd`), a reordering of the flavour's own, or
+    /// `None` for the flavour's: DataContract `xmlns` (with a namespace) then `xmlns:i`;
+    /// XmlSerializer `xmlns:xsi`, `xmlns:xsd` (.NET Framework's order), then `xmlns`.
+    pub fn new(
+        root: &str,
+        namespace: &str,
+        flavour: Flavour,
+        order: Option<&[String]>,
+    ) -> Result<Self, String> {
+        let mut own: Vec<Declaration> = match flavour {
+            Flavour::DataContract => vec![Declaration::Default, Declaration::Instance],
+            Flavour::XmlSerializer => vec![
+                Declaration::Instance,
+                Declaration::Schema,
+                Declaration::Default,
+            ],
+            Flavour::Plain => Vec::new(),
+        };
+        if namespace.is_empty() {
+            own.retain(|d| *d != Declaration::Default);
+        }
+        let declarations = match order {
+            None => own,
+            Some(names) => {
+                let mut ordered = Vec::with_capacity(names.len());
+                for name in names {
+                    let declaration = match (name.as_str(), flavour) {
+                        ("xmlns", _) => Declaration::Default,
+                        ("xmlns:i", Flavour::DataContract) => Declaration::Instance,
+                        ("xmlns:xsi", Flavour::XmlSerializer) => Declaration::Instance,
+                        ("xmlns:xsd", Flavour::XmlSerializer) => Declaration::Schema,
+                        _ => return Err(Self::order_error(&own, flavour)),
+                    };
+                    if ordered.contains(&declaration) {
+                        return Err(Self::order_error(&own, flavour));
+                    }
+                    ordered.push(declaration);
+                }
+                if ordered.len() != own.len() || own.iter().any(|d| !ordered.contains(d)) {
+                    return Err(Self::order_error(&own, flavour));
+                }
+                ordered
+            }
+        };
+        Ok(Self {
+            root: root.to_owned(),
+            namespace: namespace.to_owned(),
+            flavour,
+            declarations,
+        })
+    }
+
+    fn order_error(own: &[Declaration], flavour: Flavour) -> String {
+        let names: Vec<&str> = own.iter().map(|d| declaration_name(*d, flavour)).collect();
+        format!(
+            "namespace_order must name each of {} once (in the order to write them)",
+            names.join(", ")
+        )
+    }
+
+    /// The flavour.
+    pub fn flavour(&self) -> Flavour {
+        self.flavour
+    }
+
+    /// The root element's name.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+}
+
+fn declaration_name(declaration: Declaration, flavour: Flavour) -> &'static str {
+    match (declaration, flavour) {
+        (Declaration::Default, _) => "xmlns",
+        (Declaration::Instance, Flavour::XmlSerializer) => "xmlns:xsi",
+        (Declaration::Instance, _) => "xmlns:i",
+        (Declaration::Schema, _) => "xmlns:xsd",
+    }
+}
+
+/// A member's content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum XmlMember<'a> {
+    /// A value.
+    Value(XmlScalar<'a>),
+    /// Null: the flavour's nil form.
+    Nil,
+}
+
+/// Writes `members` (`(name, content)`, in declaration order) as `document` says. DataContract
+/// sorts them in place into ordinal order. Names are written as given: route compilation
+/// checks that each is an XML name.
+pub fn write_document(
     out: &mut Vec<u8>,
-    root: &str,
-    namespace: &str,
-    members: &mut [(&str, Option<XmlScalar<'_>>)],
+    document: &Document,
+    members: &mut [(&str, XmlMember<'_>)],
 ) {
-    // Stable and allocation-free for contract-sized slices.
-    members.sort_by(|a, b| a.0.cmp(b.0));
+    let flavour = document.flavour;
+    if flavour == Flavour::DataContract {
+        // Stable and allocation-free for contract-sized slices.
+        members.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    let root = document.root.as_str();
     let estimate = members.iter().fold(
-        2 * root.len() + namespace.len() + 80,
+        2 * root.len() + document.namespace.len() + 120,
         |sum, (name, value)| {
             sum + 2 * name.len()
-                + 16
+                + 20
                 + match value {
-                    Some(XmlScalar::Str(text)) => text.len(),
+                    XmlMember::Value(XmlScalar::Str(text)) => text.len(),
                     _ => 24,
                 }
         },
@@ -60,23 +191,48 @@ pub fn write_contract(
     out.reserve(estimate);
     out.push(b'<');
     out.extend_from_slice(root.as_bytes());
-    if !namespace.is_empty() {
-        out.extend_from_slice(b" xmlns=\"");
-        escape(out, namespace, true);
+    for declaration in &document.declarations {
+        out.push(b' ');
+        out.extend_from_slice(declaration_name(*declaration, flavour).as_bytes());
+        out.extend_from_slice(b"=\"");
+        match declaration {
+            Declaration::Default => escape(out, &document.namespace, true),
+            Declaration::Instance => out.extend_from_slice(XSI_NAMESPACE.as_bytes()),
+            Declaration::Schema => out.extend_from_slice(XSD_NAMESPACE.as_bytes()),
+        }
         out.push(b'"');
     }
-    out.extend_from_slice(b" xmlns:i=\"");
-    out.extend_from_slice(XSI_NAMESPACE.as_bytes());
-    out.extend_from_slice(b"\">");
+    out.push(b'>');
+    let (nil, empty): (&[u8], &[u8]) = match flavour {
+        Flavour::DataContract => (b" i:nil=\"true\"/>", b"/>"),
+        Flavour::XmlSerializer => (b" xsi:nil=\"true\" />", b" />"),
+        Flavour::Plain => (b"></", b"></"),
+    };
     for (name, value) in members.iter() {
         out.push(b'<');
         out.extend_from_slice(name.as_bytes());
         match value {
-            None => out.extend_from_slice(b" i:nil=\"true\"/>"),
-            Some(XmlScalar::Str(text)) if text.is_empty() => out.extend_from_slice(b"/>"),
-            Some(value) => {
+            XmlMember::Value(XmlScalar::Str(text)) if text.is_empty() => {
+                out.extend_from_slice(empty);
+                if flavour == Flavour::Plain {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'>');
+                }
+            }
+            XmlMember::Nil => {
+                out.extend_from_slice(nil);
+                if flavour == Flavour::Plain {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'>');
+                }
+            }
+            XmlMember::Value(value) => {
                 out.push(b'>');
-                write_scalar(out, value);
+                if flavour == Flavour::Plain {
+                    write_plain_scalar(out, value);
+                } else {
+                    write_scalar(out, value);
+                }
                 out.extend_from_slice(b"</");
                 out.extend_from_slice(name.as_bytes());
                 out.push(b'>');
@@ -86,6 +242,66 @@ pub fn write_contract(
     out.extend_from_slice(b"</");
     out.extend_from_slice(root.as_bytes());
     out.push(b'>');
+}
+
+/// Writes a data contract as `DataContractSerializer` does (see the module documentation):
+/// `members` are `(name, value or None for nil)`; an empty `namespace` leaves out `xmlns`.
+pub fn write_contract(
+    out: &mut Vec<u8>,
+    root: &str,
+    namespace: &str,
+    members: &mut [(&str, Option<XmlScalar<'_>>)],
+) {
+    let document = Document {
+        root: root.to_owned(),
+        namespace: namespace.to_owned(),
+        flavour: Flavour::DataContract,
+        declarations: if namespace.is_empty() {
+            vec![Declaration::Instance]
+        } else {
+            vec![Declaration::Default, Declaration::Instance]
+        },
+    };
+    let mut converted: Vec<(&str, XmlMember<'_>)> = members
+        .iter()
+        .map(|(name, value)| {
+            (
+                *name,
+                value.clone().map_or(XmlMember::Nil, XmlMember::Value),
+            )
+        })
+        .collect();
+    write_document(out, &document, &mut converted);
+}
+
+/// Plain text: only `&`, `<` and `>` escaped, numbers and booleans as their text (the way
+/// Web API writes its `<Error>` bodies).
+fn write_plain_scalar(out: &mut Vec<u8>, value: &XmlScalar<'_>) {
+    match value {
+        XmlScalar::Str(text) => {
+            let bytes = text.as_bytes();
+            let mut done = 0;
+            while let Some(found) = bytes[done..]
+                .iter()
+                .position(|&b| matches!(b, b'&' | b'<' | b'>'))
+            {
+                let at = done + found;
+                out.extend_from_slice(&bytes[done..at]);
+                out.extend_from_slice(match bytes[at] {
+                    b'&' => b"&amp;",
+                    b'<' => b"&lt;",
+                    _ => b"&gt;",
+                });
+                done = at + 1;
+            }
+            out.extend_from_slice(&bytes[done..]);
+        }
+        XmlScalar::Int(n) => write_int(out, *n),
+        XmlScalar::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        XmlScalar::Float(x) => {
+            let _ = write!(out, "{x}");
+        }
+    }
 }
 
 fn write_scalar(out: &mut Vec<u8>, value: &XmlScalar<'_>) {
