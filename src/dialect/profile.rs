@@ -475,11 +475,19 @@ pub fn validate(profile: &Profile) -> Vec<ProfileProblem> {
             format!("must start with '/': {:?}", profile.path),
         ));
     }
+    // The methods of RFC 9110 §9 and RFC 5789 (PATCH), as clients send them: methods are
+    // case-sensitive, so `post` would never match a request.
+    const METHODS: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
     for (i, method) in profile.methods.iter().enumerate() {
-        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !METHODS.contains(&method.as_str()) {
             problems.push((
                 format!("methods[{i}]"),
-                format!("{method:?} is not an upper-case HTTP method"),
+                format!(
+                    "{method:?} is not an HTTP method; known: {}",
+                    METHODS.join(", ")
+                ),
             ));
         }
     }

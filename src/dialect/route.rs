@@ -16,7 +16,7 @@ use super::profile::{
 use super::render::{CompiledField, compile_fields};
 use super::request::Required;
 use super::value::{Absent, Source};
-use super::xml::Document;
+use super::xml::{self, Document};
 use crate::domain::{ClientId, GrantType};
 use crate::engine::GrantPolicy;
 
@@ -296,19 +296,8 @@ impl TokenRoute {
     }
 }
 
-/// An XML element name as the writers can use it: an XML 1.0 `NCName` (no colon: the writers
-/// declare no prefixes for members), so `.issued` or `as:client_id` cannot reach an XML answer.
-fn is_xml_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    let start = |c: char| c.is_alphabetic() || c == '_';
-    start(first) && chars.all(|c| start(c) || c.is_numeric() || matches!(c, '-' | '.' | '\u{B7}'))
-}
-
 fn check_xml_name(key: &str, name: &str, problems: &mut Problems) {
-    if !is_xml_name(name) {
+    if !xml::is_name(name) {
         problems.push(
             key,
             format!(
@@ -321,7 +310,7 @@ fn check_xml_name(key: &str, name: &str, problems: &mut Problems) {
 
 fn check_xml_members(key: &str, fields: &[CompiledField], problems: &mut Problems) {
     for (i, field) in fields.iter().enumerate() {
-        if !is_xml_name(&field.xml.name) {
+        if !xml::is_name(&field.xml.name) {
             problems.push(
                 format!("{key}[{i}]"),
                 format!(

@@ -89,3 +89,15 @@ fn clip_to(text: &str, max: usize) -> String {
     }
     clipped
 }
+
+/// An XML element name the writers can use: an XML 1.0 `NCName` (no colon, since the writers
+/// declare no prefixes for members), so `.issued` or `as:client_id` cannot reach an XML answer
+/// (route compilation checks every member and root name with this).
+pub fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let start = |c: char| c.is_alphabetic() || c == '_';
+    start(first) && chars.all(|c| start(c) || c.is_numeric() || matches!(c, '-' | '.' | '\u{B7}'))
+}

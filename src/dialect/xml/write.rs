@@ -627,4 +627,121 @@ mod tests {
             assert_eq!(String::from_utf8(out).unwrap(), *expected, "{value:?}");
         }
     }
+
+    mod well_formed {
+        use super::super::*;
+        use proptest::prelude::*;
+        use quick_xml::events::Event;
+
+        /// A member as a test draws it: a name the route compiler accepts, and a value.
+        fn member() -> impl Strategy<Value = (String, XmlMember<'static>)> {
+            let name = "[A-Za-z_\u{e9}][A-Za-z0-9_.\u{e9}-]{0,10}";
+            // Any text but the C0 controls other than tab, LF and CR: .NET writes those as
+            // character references that XML 1.0 forbids (`&#x1;`), and so does this writer.
+            let text = "[^\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{fffe}\u{ffff}]{0,24}";
+            let value = prop_oneof![
+                text.prop_map(|t| XmlMember::Value(XmlScalar::Str(Cow::Owned(t)))),
+                any::<i64>().prop_map(|n| XmlMember::Value(XmlScalar::Int(n))),
+                any::<bool>().prop_map(|b| XmlMember::Value(XmlScalar::Bool(b))),
+                Just(XmlMember::Nil),
+            ];
+            (name, value)
+        }
+
+        fn flavour() -> impl Strategy<Value = Flavour> {
+            prop_oneof![
+                Just(Flavour::DataContract),
+                Just(Flavour::XmlSerializer),
+                Just(Flavour::Plain),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn every_flavour_writes_well_formed_xml_that_reads_back(
+                members in proptest::collection::vec(member(), 0..8),
+                flavour in flavour(),
+                namespace in prop_oneof![Just(String::new()), "http://[a-z]{1,8}\\.example/[A-Za-z.&<\"]{0,8}"],
+            ) {
+                prop_assume!(members.iter().all(|(name, _)| crate::dialect::xml::is_name(name)));
+                let document = Document::new("Root_1", &namespace, flavour, None).unwrap();
+                let mut written: Vec<(&str, XmlMember<'_>)> =
+                    members.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+                let mut out = Vec::new();
+                write_document(&mut out, &document, &mut written);
+                let text = String::from_utf8(out).unwrap();
+
+                // Every event parses and every prefix resolves; collect the members back.
+                let mut reader = quick_xml::reader::NsReader::from_str(&text);
+                let mut names = Vec::new();
+                let mut texts = Vec::new();
+                let mut depth = 0;
+                loop {
+                    match reader.read_event() {
+                        Ok(Event::Start(start)) => {
+                            depth += 1;
+                            if depth == 2 {
+                                names.push(start.local_name().as_ref().to_owned());
+                                texts.push(String::new());
+                            }
+                        }
+                        Ok(Event::Empty(start)) => {
+                            prop_assert_eq!(depth, 1, "only members are empty: {}", text);
+                            names.push(start.local_name().as_ref().to_owned());
+                            texts.push(String::new());
+                        }
+                        Ok(Event::End(_)) => depth -= 1,
+                        Ok(Event::Text(t)) => {
+                            if let Some(last) = texts.last_mut() {
+                                last.push_str(&t.xml10_content());
+                            }
+                        }
+                        Ok(Event::GeneralRef(r)) => {
+                            let ch = match r.resolve_char_ref().unwrap() {
+                                Some(ch) => ch,
+                                None => match &*r {
+                                    "lt" => '<',
+                                    "gt" => '>',
+                                    "amp" => '&',
+                                    "quot" => '"',
+                                    "apos" => '\'',
+                                    other => panic!("unknown entity {other} in {text}"),
+                                },
+                            };
+                            if let Some(last) = texts.last_mut() {
+                                last.push(ch);
+                            }
+                        }
+                        Ok(Event::Eof) => break,
+                        Ok(_) => {}
+                        Err(e) => prop_assert!(false, "not well-formed: {e}: {text}"),
+                    }
+                }
+                prop_assert_eq!(depth, 0);
+                // Every member is there, in the flavour's order, with its text.
+                let mut expected: Vec<(&str, String)> = written
+                    .iter()
+                    .map(|(name, value)| {
+                        let text = match value {
+                            XmlMember::Value(XmlScalar::Str(s)) => s.to_string(),
+                            XmlMember::Value(XmlScalar::Int(n)) => n.to_string(),
+                            XmlMember::Value(XmlScalar::Bool(b)) => b.to_string(),
+                            XmlMember::Value(XmlScalar::Float(f)) => f.to_string(),
+                            XmlMember::Nil => String::new(),
+                        };
+                        (*name, text.replace("\r\n", "\n").replace('\r', "\n"))
+                    })
+                    .collect();
+                if flavour == Flavour::DataContract {
+                    expected.sort_by(|a, b| a.0.cmp(b.0));
+                }
+                let got: Vec<(&str, String)> = names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(texts.into_iter().map(|t| t.replace("\r\n", "\n").replace('\r', "\n")))
+                    .collect();
+                prop_assert_eq!(got, expected, "{}", text);
+            }
+        }
+    }
 }
