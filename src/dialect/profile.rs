@@ -349,11 +349,12 @@ impl RequestFields {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseSpec {
-    /// `json` (always, with `content_type`) or `negotiate` (JSON or XML as ASP.NET Web API's
-    /// content negotiation picks, `Content-Type` echoing the choice).
+    /// `json` (always, with `content_type`), `xml` (always, with `content_type`) or `negotiate`
+    /// (JSON or XML as ASP.NET Web API's content negotiation picks, `Content-Type` echoing the
+    /// choice).
     #[serde(default)]
     pub format: ResponseFormat,
-    /// The `Content-Type` of `json` answers.
+    /// The `Content-Type` of `json` and `xml` answers.
     #[serde(default)]
     pub content_type: Option<String>,
     /// With `negotiate`: answer 406 when nothing acceptable matches, instead of Web API's
@@ -381,6 +382,9 @@ pub enum ResponseFormat {
     Json,
     /// JSON or XML, as ASP.NET Web API's content negotiation picks from the request's headers.
     Negotiate,
+    /// Always XML, with the profile's `content_type` (an endpoint whose path fixes the format,
+    /// like ServiceStack's `/xml/reply/...`).
+    Xml,
 }
 
 /// One member of a response body.

@@ -24,6 +24,11 @@ impl TokenRoute {
                 content_type: spec.content_type.clone().unwrap_or_default(),
                 utf16: false,
             }),
+            ResponseFormat::Xml => Ok(Rendering {
+                format: negotiate::Format::Xml,
+                content_type: spec.content_type.clone().unwrap_or_default(),
+                utf16: false,
+            }),
             ResponseFormat::Negotiate => {
                 let no_match = if spec.not_acceptable {
                     negotiate::NoMatch::NotAcceptable

@@ -123,7 +123,8 @@ impl TokenRoute {
                 Err(message) => problems.push(format!("request.body.{media_type:?}"), message),
             }
         }
-        let negotiates = profile.response.format == ResponseFormat::Negotiate;
+        // A route that can answer XML needs the contracts its XML bodies are written by.
+        let answers_xml = profile.response.format != ResponseFormat::Json;
         let document = |key: &str, spec: Option<&XmlContractSpec>, problems: &mut Problems| {
             let spec = spec?;
             check_xml_name(&format!("{key}.root"), &spec.root, problems);
@@ -146,12 +147,12 @@ impl TokenRoute {
             profile.error_response.xml.as_ref(),
             &mut problems,
         );
-        if negotiates {
+        if answers_xml {
             if profile.response.xml.is_none() {
                 problems.push(
                     "response.xml",
-                    "missing: response.format = \"negotiate\" can answer XML, which needs the \
-                     contract (root, namespace)",
+                    "missing: this response.format can answer XML, which needs the contract \
+                     (root, namespace)",
                 );
             }
             check_xml_members("response.fields", &fields, &mut problems);
@@ -172,7 +173,7 @@ impl TokenRoute {
                 .as_ref()
                 .map(|fields| compile_fields(&format!("{key}.fields"), fields, &mut problems.0));
             let row_xml = document(&format!("{key}.xml"), entry.xml.as_ref(), &mut problems);
-            if negotiates && let Some(fields) = &fields {
+            if answers_xml && let Some(fields) = &fields {
                 if entry.xml.is_none() {
                     problems.push(
                         format!("{key}.xml"),
@@ -206,11 +207,11 @@ impl TokenRoute {
                 },
             );
         }
-        if negotiates && profile.error_response.xml.is_none() {
+        if answers_xml && profile.error_response.xml.is_none() {
             problems.push(
                 "error_response.xml",
-                "missing: response.format = \"negotiate\" can answer errors in XML, which \
-                 needs their contract (root, namespace)",
+                "missing: this response.format can answer errors in XML, which needs their \
+                 contract (root, namespace)",
             );
         }
         check_values(&profile, &fields, &mut problems);
