@@ -1,4 +1,4 @@
-//! The `tokengate` command line: `serve` (the default), `check` and `hash-password`.
+//! The `tokengate` command line: `serve` (the default), `check`, `profile` and `hash-password`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ enum Command {
     ///
     /// Environment variables override any key of a table: TOKENGATE__SERVER__BIND=0.0.0.0:9000,
     /// TOKENGATE__SIGNING__SECRET_FILE=/run/secrets/jwt. Items of [[route]], [[client]] and
-    /// [[user]] cannot be reached this way; set those in the file. Stops gracefully on SIGINT or
+    /// [[user]], and [dialect.NAME] tables, cannot be reached this way; set those in the file. Stops gracefully on SIGINT or
     /// SIGTERM, finishing requests in flight. Log verbosity: RUST_LOG (default "info").
     #[command(verbatim_doc_comment)]
     Serve {
@@ -52,6 +52,24 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Print the effective profile of the route serving ROUTE_PATH, as TOML.
+    ///
+    /// What the route gets after every merge: its dialect's profile with the profiles it
+    /// extends beneath it, each layer's `remove`s, then the route's own keys. ROUTE_PATH is
+    /// matched as a request's path is (case-insensitively unless the route says
+    /// path_case_sensitive). Exit 1 when no route serves it (the routes are listed) or the
+    /// configuration is invalid (its problems are printed as `check` prints them).
+    ///
+    ///   tokengate profile /api/Token --config gateway.toml
+    #[command(verbatim_doc_comment)]
+    Profile {
+        /// The path of a [[route]], e.g. /api/Token.
+        #[arg(value_name = "ROUTE_PATH")]
+        path: String,
+        /// The TOML configuration file; the embedded demo when omitted.
+        #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Read a password and print the stored-hash string a [[user]] accepts as password_hash.
     ///
     /// The password is read from standard input when it is not a terminal (one line, the
@@ -69,6 +87,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config),
         Command::Check { config, connect } => check(config, connect),
+        Command::Profile { path, config } => profile(&path, config),
         Command::HashPassword => hash_password(),
     }
 }
@@ -158,10 +177,41 @@ fn check(config: Option<PathBuf>, connect: bool) -> ExitCode {
             }
         }
         Err(errors) => {
-            for problem in &errors.0 {
-                eprintln!("{problem}");
+            print_problems(&errors);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_problems(errors: &config::ConfigErrors) {
+    for problem in &errors.0 {
+        eprintln!("{problem}");
+    }
+    eprintln!("{} problem(s) found", errors.0.len());
+}
+
+fn profile(path: &str, config: Option<PathBuf>) -> ExitCode {
+    match config::effective_profile(&source(config), path) {
+        Ok(profile) => match toml::to_string_pretty(&profile.table) {
+            Ok(text) => {
+                println!(
+                    "# route[{}] {:?}: dialect {:?}, every extends, remove and override applied",
+                    profile.index, profile.path, profile.dialect
+                );
+                print!("{text}");
+                ExitCode::SUCCESS
             }
-            eprintln!("{} problem(s) found", errors.0.len());
+            Err(e) => {
+                eprintln!("cannot write the profile as TOML: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(config::ProfileError::Invalid(errors)) => {
+            print_problems(&errors);
+            ExitCode::FAILURE
+        }
+        Err(e @ config::ProfileError::NoRoute { .. }) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

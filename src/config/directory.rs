@@ -8,12 +8,37 @@ use serde::Deserialize;
 use crate::domain::{ClientId, GrantType, Role, UserId, Username};
 use crate::engine::{AttrValue, Attributes, Client, Directory, StoredHash, User};
 
+use super::read;
 use super::secrets::resolve_secret;
 use super::{Problem, problem};
 
+/// The `[[client]]` items, validated, and the ids of those that could not be read.
+pub(super) struct Clients {
+    pub read: Vec<Client>,
+    /// Reported already; what names one of these is not reported again as naming nothing.
+    pub unreadable: Vec<String>,
+}
+
+/// What a client id names.
+pub(super) enum Named<'a> {
+    Client(&'a Client),
+    /// A `[[client]]` with this id that could not be read.
+    Unreadable,
+    Nothing,
+}
+
+impl Clients {
+    pub fn named(&self, id: &str) -> Named<'_> {
+        match self.read.iter().find(|c| c.id.as_str() == id) {
+            Some(client) => Named::Client(client),
+            None if self.unreadable.iter().any(|u| u == id) => Named::Unreadable,
+            None => Named::Nothing,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawClient {
+struct RawClient {
     id: String,
     #[serde(default)]
     grants: Vec<GrantType>,
@@ -25,8 +50,7 @@ pub(super) struct RawClient {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawUser {
+struct RawUser {
     username: String,
     id: String,
     #[serde(default)]
@@ -40,16 +64,25 @@ pub(super) struct RawUser {
     attributes: toml::Table,
 }
 
-/// `[[client]]`, each validated; a client with problems is kept, so that what names it is not
-/// reported as naming nothing.
+/// `[[client]]`, each read and validated; a client with problems is kept, so that what names it
+/// is not reported as naming nothing (one that cannot be read at all is remembered by its id).
 pub(super) fn clients(
-    raw: Vec<RawClient>,
+    items: Vec<toml::Value>,
     base: Option<&Path>,
     problems: &mut Vec<Problem>,
-) -> Vec<Client> {
+) -> Clients {
     let mut clients = Vec::new();
-    for (i, raw_client) in raw.into_iter().enumerate() {
+    let mut unreadable = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
         let key = format!("client[{i}]");
+        let id = item
+            .get("id")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned);
+        let Some(raw_client) = read::section::<RawClient>(&key, item, problems) else {
+            unreadable.extend(id);
+            continue;
+        };
         if raw_client.id.trim().is_empty() {
             problems.push(problem(format!("{key}.id"), "must not be empty"));
         }
@@ -78,20 +111,26 @@ pub(super) fn clients(
             attributes,
         });
     }
-    clients
+    Clients {
+        read: clients,
+        unreadable,
+    }
 }
 
-/// `[[user]]`, each validated against `clients`; a user without a usable password hash is left
-/// out.
+/// `[[user]]`, each read and validated against `clients`; a user that cannot be read, or has no
+/// usable password hash, is left out.
 pub(super) fn users(
-    raw: Vec<RawUser>,
-    clients: &[Client],
+    items: Vec<toml::Value>,
+    clients: &Clients,
     base: Option<&Path>,
     problems: &mut Vec<Problem>,
 ) -> Vec<User> {
     let mut users = Vec::new();
-    for (i, raw_user) in raw.into_iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let key = format!("user[{i}]");
+        let Some(raw_user) = read::section::<RawUser>(&key, item, problems) else {
+            continue;
+        };
         let hash = match resolve_secret(
             &format!("{key}.password_hash"),
             &raw_user.password_hash,
@@ -122,7 +161,7 @@ pub(super) fn users(
             }
         };
         for (j, client) in raw_user.clients.iter().enumerate() {
-            if !clients.iter().any(|c| c.id.as_str() == client) {
+            if matches!(clients.named(client), Named::Nothing) {
                 problems.push(problem(
                     format!("{key}.clients[{j}]"),
                     format!("no client with id {client:?}"),
@@ -147,11 +186,11 @@ pub(super) fn users(
 /// The directory of `clients` and `users`. Its problems (an id or a name registered twice) have
 /// no key path, so they come after every other section's.
 pub(super) fn build(
-    clients: Vec<Client>,
+    clients: Clients,
     users: Vec<User>,
     problems: &mut Vec<Problem>,
 ) -> Option<Directory> {
-    Directory::new(clients, users)
+    Directory::new(clients.read, users)
         .map_err(|e| problems.push(problem("", e.to_string())))
         .ok()
 }

@@ -5,20 +5,22 @@
 //!
 //! Each section has its own file: its raw struct, its defaults and its validation, which takes
 //! the raw section (and what it needs of sections before it) and pushes problems with key paths.
-//! `validate` runs them in a fixed order, which is the order problems are reported in.
+//! `validate` runs them in a fixed order, which is the order problems are reported in. Each
+//! section and each array item is read on its own (`read`), so that every unknown key is a
+//! problem of its own and a section that cannot be read hides nothing of the others.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use crate::dialect::TokenRoute;
 use crate::endpoints::EndpointSettings;
 use crate::engine::Directory;
 use crate::engine::throttle::ThrottleSettings;
 
+mod dialects;
 mod directory;
 mod endpoints;
+mod read;
 mod routes;
 mod secrets;
 mod server;
@@ -62,31 +64,20 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    server: server::RawServer,
-    #[serde(default)]
-    signing: signing::RawSigning,
-    #[serde(default)]
-    store: store::RawStore,
-    #[serde(default)]
-    throttle: throttle::RawThrottle,
-    #[serde(default = "endpoints::default_introspection")]
-    introspection: endpoints::RawEndpoint,
-    #[serde(default = "endpoints::default_revocation")]
-    revocation: endpoints::RawEndpoint,
-    #[serde(default = "endpoints::default_jwks")]
-    jwks: endpoints::RawEndpoint,
-    #[serde(default)]
-    client: Vec<directory::RawClient>,
-    #[serde(default)]
-    user: Vec<directory::RawUser>,
-    /// Kept as tables: a route is its dialect's profile merged with these keys (see `routes`).
-    #[serde(default)]
-    route: Vec<toml::Table>,
-}
+/// The sections of a configuration file, in the order the known keys are listed.
+const SECTIONS: &[&str] = &[
+    "server",
+    "signing",
+    "store",
+    "throttle",
+    "introspection",
+    "revocation",
+    "jwks",
+    "client",
+    "user",
+    "dialect",
+    "route",
+];
 
 /// A validated configuration.
 #[derive(Debug)]
@@ -114,13 +105,92 @@ pub enum Source {
 
 /// Loads, layers and validates a configuration. Environment variables named
 /// `TOKENGATE__SECTION__KEY` override keys of tables (not of `[[route]]` array items, which
-/// the `config` crate cannot address: override those in the file).
+/// the `config` crate cannot address, nor of `[dialect.NAME]`, whose names it would lowercase:
+/// set those in the file).
 pub fn load(source: &Source) -> Result<Settings, ConfigErrors> {
     load_with_env(source, true)
 }
 
 /// As [`load`], optionally ignoring the environment (tests).
 pub fn load_with_env(source: &Source, use_env: bool) -> Result<Settings, ConfigErrors> {
+    load_built(source, use_env).map(|(settings, _)| settings)
+}
+
+/// What `tokengate profile` shows: one route's profile after every merge.
+#[derive(Debug, Clone)]
+pub struct EffectiveProfile {
+    /// The route's index in `[[route]]`.
+    pub index: usize,
+    /// The dialect the route names.
+    pub dialect: String,
+    /// The route's path as configured.
+    pub path: String,
+    /// The profile: its dialect's `extends` chain, each layer's `remove`s, the route's
+    /// overrides, all applied.
+    pub table: toml::Table,
+}
+
+/// Why there is no effective profile to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+    /// No route serves the path; the configured routes, as (path, dialect).
+    #[error("no route serves {path:?}; routes: {}", list_routes(.routes))]
+    NoRoute {
+        path: String,
+        routes: Vec<(String, String)>,
+    },
+}
+
+fn list_routes(routes: &[(String, String)]) -> String {
+    routes
+        .iter()
+        .map(|(path, dialect)| format!("{path} ({dialect})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The effective profile of the route serving `path` (matched as a request's path is), in a
+/// configuration that must be valid as a whole, environment overrides applied as `load` does.
+pub fn effective_profile(source: &Source, path: &str) -> Result<EffectiveProfile, ProfileError> {
+    effective_profile_with_env(source, path, true)
+}
+
+/// As [`effective_profile`], optionally ignoring the environment (tests).
+pub fn effective_profile_with_env(
+    source: &Source,
+    path: &str,
+    use_env: bool,
+) -> Result<EffectiveProfile, ProfileError> {
+    let (settings, tables) = load_built(source, use_env).map_err(ProfileError::Invalid)?;
+    settings
+        .routes
+        .iter()
+        .zip(tables)
+        .enumerate()
+        .find(|(_, (route, _))| route.matches_path(path))
+        .map(|(index, (route, table))| EffectiveProfile {
+            index,
+            dialect: route.dialect().to_owned(),
+            path: route.path().to_owned(),
+            table,
+        })
+        .ok_or_else(|| ProfileError::NoRoute {
+            path: path.to_owned(),
+            routes: settings
+                .routes
+                .iter()
+                .map(|r| (r.path().to_owned(), r.dialect().to_owned()))
+                .collect(),
+        })
+}
+
+/// The settings, and each route's profile table as it was compiled.
+fn load_built(
+    source: &Source,
+    use_env: bool,
+) -> Result<(Settings, Vec<toml::Table>), ConfigErrors> {
     let text = match source {
         Source::Demo => DEMO_CONFIG.to_owned(),
         Source::Text(text) => text.clone(),
@@ -144,12 +214,10 @@ pub fn load_with_env(source: &Source, use_env: bool) -> Result<Settings, ConfigE
     let layered = builder
         .build()
         .map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
-    let tree: toml::Value = layered
+    let tree: toml::Table = layered
         .try_deserialize()
         .map_err(|e| ConfigErrors(vec![problem("", e.to_string())]))?;
-    let raw: RawConfig = serde_path_to_error::deserialize(tree)
-        .map_err(|e| ConfigErrors(vec![problem(e.path().to_string(), e.inner().to_string())]))?;
-    validate(raw, source_dir(source))
+    validate(tree, source_dir(source))
 }
 
 fn source_dir(source: &Source) -> Option<PathBuf> {
@@ -159,40 +227,137 @@ fn source_dir(source: &Source) -> Option<PathBuf> {
     }
 }
 
-fn validate(raw: RawConfig, base: Option<PathBuf>) -> Result<Settings, ConfigErrors> {
+/// A table section: its raw struct, or `default` when the file has none; `None` when it could
+/// not be read (its problems are pushed).
+fn table_section<T: serde::de::DeserializeOwned>(
+    tree: &mut toml::Table,
+    name: &str,
+    default: impl FnOnce() -> T,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match tree.remove(name) {
+        None => Some(default()),
+        Some(value) => read::section(name, value, problems),
+    }
+}
+
+/// An array-of-tables section's items, each to be read on its own; `None` when it is not an
+/// array (reported).
+fn array_section(
+    tree: &mut toml::Table,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<toml::Value>> {
+    match tree.remove(name) {
+        None => Some(Vec::new()),
+        Some(toml::Value::Array(items)) => Some(items),
+        Some(other) => {
+            problems.push(problem(
+                name,
+                format!(
+                    "must be an array of tables ([[{name}]]), not {}",
+                    other.type_str()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn validate(
+    mut tree: toml::Table,
+    base: Option<PathBuf>,
+) -> Result<(Settings, Vec<toml::Table>), ConfigErrors> {
     let base = base.as_deref();
     let mut problems = Vec::new();
-    let server = server::validate(&raw.server, &mut problems);
-    let signing = signing::validate(&raw.signing, base, &mut problems);
-    let throttle = throttle::validate(&raw.throttle, &mut problems);
-    let store = store::validate(&raw.store, base, &mut problems);
-    let clients = directory::clients(raw.client, base, &mut problems);
-    let users = directory::users(raw.user, &clients, base, &mut problems);
-    let routes = routes::validate(raw.route, &clients, &mut problems);
+    for name in tree.keys() {
+        if !SECTIONS.contains(&name.as_str()) {
+            problems.push(problem(name, read::unknown_key(name, Some(SECTIONS))));
+        }
+    }
+    let server = table_section(
+        &mut tree,
+        "server",
+        server::RawServer::default,
+        &mut problems,
+    )
+    .and_then(|raw| server::validate(&raw, &mut problems));
+    let signing = table_section(
+        &mut tree,
+        "signing",
+        signing::RawSigning::default,
+        &mut problems,
+    )
+    .map(|raw| signing::validate(&raw, base, &mut problems));
+    let throttle = table_section(
+        &mut tree,
+        "throttle",
+        throttle::RawThrottle::default,
+        &mut problems,
+    )
+    .map(|raw| throttle::validate(&raw, &mut problems));
+    let store = table_section(&mut tree, "store", store::RawStore::default, &mut problems)
+        .and_then(|raw| store::validate(&raw, base, &mut problems));
+    let clients = array_section(&mut tree, "client", &mut problems).unwrap_or_default();
+    let clients = directory::clients(clients, base, &mut problems);
+    let users = array_section(&mut tree, "user", &mut problems).unwrap_or_default();
+    let users = directory::users(users, &clients, base, &mut problems);
+    let dialects = dialects::read(tree.remove("dialect"), base, &mut problems);
+    let routes = array_section(&mut tree, "route", &mut problems);
+    let routes = routes::validate(routes, &dialects, &clients, &mut problems);
+    let introspection = table_section(
+        &mut tree,
+        "introspection",
+        endpoints::default_introspection,
+        &mut problems,
+    );
+    let revocation = table_section(
+        &mut tree,
+        "revocation",
+        endpoints::default_revocation,
+        &mut problems,
+    );
+    let jwks = table_section(&mut tree, "jwks", endpoints::default_jwks, &mut problems);
     let endpoints = endpoints::validate(
-        &raw.introspection,
-        &raw.revocation,
-        &raw.jwks,
+        introspection.as_ref(),
+        revocation.as_ref(),
+        jwks.as_ref(),
         &clients,
         &mut problems,
     );
-    routes::check_signing_keys(&routes, &signing, &mut problems);
+    routes::check_endpoint_paths(&routes, &endpoints, &mut problems);
+    if let Some(signing) = &signing {
+        routes::check_signing_keys(&routes, signing, &mut problems);
+    }
     let directory = directory::build(clients, users, &mut problems);
 
-    match (server, store, directory, problems.is_empty()) {
-        (Some(server), Some(store), Some(directory), true) => Ok(Settings {
-            bind: server.bind,
-            workers: server.workers,
-            hash_workers: server.hash_workers,
-            trusted_proxies: server.trusted_proxies,
-            shutdown_timeout_secs: server.shutdown_timeout_secs,
-            signing,
-            store,
-            endpoints,
-            throttle,
-            directory,
-            routes,
-        }),
+    match (
+        server,
+        signing,
+        throttle,
+        store,
+        directory,
+        problems.is_empty(),
+    ) {
+        (Some(server), Some(signing), Some(throttle), Some(store), Some(directory), true) => {
+            let (routes, tables) = routes.into_iter().map(|b| (b.route, b.table)).unzip();
+            Ok((
+                Settings {
+                    bind: server.bind,
+                    workers: server.workers,
+                    hash_workers: server.hash_workers,
+                    trusted_proxies: server.trusted_proxies,
+                    shutdown_timeout_secs: server.shutdown_timeout_secs,
+                    signing,
+                    store,
+                    endpoints,
+                    throttle,
+                    directory,
+                    routes,
+                },
+                tables,
+            ))
+        }
         _ => Err(ConfigErrors(problems)),
     }
 }

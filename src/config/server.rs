@@ -9,7 +9,6 @@ use serde::Deserialize;
 use super::{Problem, problem};
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     #[serde(default = "default_bind")]
     bind: String,

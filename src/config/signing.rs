@@ -9,13 +9,13 @@ use serde::Deserialize;
 use crate::engine::keys::algorithm;
 use crate::engine::{Key, Keyring};
 
+use super::read;
 use super::secrets::{read_file, resolve_secret};
 use super::{Problem, problem};
 
 /// `[signing]`: either one HS256 secret (`secret`, `secret_env`, `secret_file`), or a list of
 /// `[[signing.key]]` (HS256, ES256, RS256; retired keys verify-only until `verify_until`).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawSigning {
     #[serde(default)]
     algorithm: Option<String>,
@@ -25,12 +25,12 @@ pub(super) struct RawSigning {
     kid: Option<String>,
     /// The kid that signs unless a route names another (`signing_key`).
     default_key: Option<String>,
+    /// Read one by one (`RawKey`), so each key's problems are its own.
     #[serde(default)]
-    key: Vec<RawKey>,
+    key: Vec<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawKey {
     kid: String,
     algorithm: String,
@@ -80,9 +80,12 @@ pub(super) fn validate(
         (_, Ok(None)) => {}
         (_, Err(p)) => problems.push(p),
     }
-    for (i, raw_key) in raw.key.iter().enumerate() {
+    for (i, item) in raw.key.iter().enumerate() {
         let at = format!("signing.key[{i}]");
-        match signing_key(raw_key, &at, base) {
+        let Some(raw_key) = read::section::<RawKey>(&at, item.clone(), problems) else {
+            continue;
+        };
+        match signing_key(&raw_key, &at, base) {
             Ok(key) => keys.push(key),
             Err(p) => problems.push(p),
         }

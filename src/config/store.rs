@@ -13,7 +13,6 @@ use super::{Problem, problem};
 
 /// `[store]`: `kind` picks the backend; the other keys belong to one kind each.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     #[serde(default = "default_store_kind")]
     kind: String,

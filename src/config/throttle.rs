@@ -8,7 +8,6 @@ use crate::engine::throttle::ThrottleSettings;
 use super::{Problem, problem};
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawThrottle {
     #[serde(default = "default_failures_per_user")]
     failures_per_user: u32,

@@ -16,7 +16,6 @@ pub use super::xml::Flavour as XmlFlavour;
 
 /// One dialect profile, after a route's overrides were merged into it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Profile {
     /// One line for `--help` and logs.
     pub description: String,
@@ -81,7 +80,6 @@ pub struct Profile {
 
 /// How a request is read.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RequestSpec {
     /// Body codec by media type (`type/subtype`, lowercase). `"*"` matches any media type and
     /// a missing Content-Type. An empty body needs no codec: it has no parameters.
@@ -145,7 +143,6 @@ pub enum Codec {
 
 /// A DataContract: root element name and namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct XmlContractSpec {
     /// The root element's name (`AccessTokenResponse`).
     pub root: String,
@@ -166,7 +163,6 @@ pub struct XmlContractSpec {
 
 /// The request contract of the `datacontract_xml` codec.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct XmlRequestSpec {
     /// The root element's local name (`TokenRequest`).
     pub root: String,
@@ -252,7 +248,6 @@ impl<'de> Deserialize<'de> for CredentialSource {
 
 /// Wire names of the request parameters.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RequestFields {
     /// The grant type (`grant_type`).
     pub grant_type: String,
@@ -347,7 +342,6 @@ impl RequestFields {
 
 /// How a successful grant is written.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ResponseSpec {
     /// `json` (always, with `content_type`), `xml` (always, with `content_type`) or `negotiate`
     /// (JSON or XML as ASP.NET Web API's content negotiation picks, `Content-Type` echoing the
@@ -389,7 +383,6 @@ pub enum ResponseFormat {
 
 /// One member of a response body.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     /// The member's name on the wire.
     pub name: String,
@@ -427,7 +420,6 @@ pub struct FormatSpec {
 
 /// The body of an error answer; each entry of the error table fills it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ErrorResponseSpec {
     /// The members of an error body (`error`, `error_description`, constants).
     pub fields: Vec<FieldSpec>,
@@ -438,7 +430,6 @@ pub struct ErrorResponseSpec {
 
 /// One row of the error table: how an engine outcome looks in this dialect.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ErrorEntry {
     /// The HTTP status.
     pub status: u16,

@@ -6,7 +6,7 @@
 //! | `vizseek` | Katana `expires_in` arithmetic, JWT claims, per-route overrides |
 //! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token |
 //! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
-//! | `config` | the demo config loads; each invalid file fails naming the right key |
+//! | `config` | the demo config loads; each invalid file fails naming the right key, every mistake in one run; defined dialects; `tokengate profile` |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits (declared, chunked, truncated) |
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
