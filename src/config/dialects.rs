@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::dialect::profile::{
-    ErrorEntry, ErrorResponseSpec, FieldSpec, RequestFields, RequestSpec, ResponseSpec,
+    ErrorEntry, ErrorResponseSpec, FieldSpec, FormatSpec, RequestFields, RequestSpec, ResponseSpec,
     XmlContractSpec, XmlRequestSpec,
 };
 use crate::dialect::source::{Profiles, builtin};
@@ -230,6 +230,8 @@ fn known_keys(parent: &[Segment]) -> Option<&'static [&'static str]> {
         [a, Key(_), b, Index(_)] if key(a, "errors") && key(b, "fields") => {
             read::fields::<FieldSpec>()
         }
+        // A member's per-format table: `response.fields[2].xml`, `errors.x.fields[0].json`.
+        [.., Index(_), c] if key(c, "json") || key(c, "xml") => read::fields::<FormatSpec>(),
         _ => None,
     }
 }

@@ -405,7 +405,6 @@ pub struct FieldSpec {
 
 /// A member's name, type or absent rule in one format, where it differs from the member's own.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FormatSpec {
     /// The name in this format.
     #[serde(default)]
