@@ -1,7 +1,11 @@
-//! Replays every golden exchange in `fixtures/<dialect>/` (see `fixtures/README.md` for the
-//! format) against that folder's `config.toml`, with a fixed clock, key and id source, and
-//! compares status, headers and body byte for byte. `TOKENGATE_BLESS=1` rewrites the `.resp`
-//! files from what the gateway answers now.
+//! Replays every golden exchange in `fixtures/<dialect>/` and `examples/dialects/<name>/` (see
+//! `fixtures/README.md` for the format) against that folder's `config.toml`, with a fixed
+//! clock, key and id source, and compares status, headers and body byte for byte.
+//! `TOKENGATE_BLESS=1` rewrites the `.resp` files from what the gateway answers now. A case
+//! may also have a `.sample.json` or `.sample.xml`: the body its legacy endpoint's documentation
+//! shows, verbatim; the answer must have its shape (member names, order and kinds; the XML root,
+//! its namespace declarations in order, the child elements in order and their nil or empty
+//! forms), whatever the values.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +13,9 @@ use std::sync::Arc;
 
 use tokengate::engine::FixedClock;
 
-use crate::helpers::{gateway_from, golden_instant, repo_path, send, service};
+use tokengate::config::Source;
+
+use crate::helpers::{gateway_from_source, golden_instant, repo_path, send, service};
 
 /// Headers that change with the transport or the wall clock, not with the dialect.
 const UNCOMPARED: &[&str] = &["date", "content-length"];
@@ -103,9 +109,9 @@ fn reason(status: u16) -> &'static str {
 }
 
 async fn run_dialect(dir: &Path) -> Vec<String> {
-    let config = std::fs::read_to_string(dir.join("config.toml")).expect("config.toml");
     let clock = Arc::new(FixedClock::new(golden_instant()));
-    let app = service(Arc::new(gateway_from(&config, clock))).await;
+    let source = Source::File(dir.join("config.toml"));
+    let app = service(Arc::new(gateway_from_source(&source, clock))).await;
     let bless = std::env::var_os("TOKENGATE_BLESS").is_some();
 
     let mut cases: Vec<_> = std::fs::read_dir(dir)
@@ -159,6 +165,22 @@ async fn run_dialect(dir: &Path) -> Vec<String> {
             shown.join("\n"),
             body
         );
+        for (extension, xml) in [("sample.json", false), ("sample.xml", true)] {
+            let sample = case.with_extension(extension);
+            if let Ok(sample) = std::fs::read_to_string(&sample) {
+                let compared = if xml {
+                    shape::xml(&body, &sample)
+                } else {
+                    shape::json(&body, &sample)
+                };
+                if let Err(why) = compared {
+                    failures.push(format!(
+                        "{}: the answer is not shaped like the documented sample: {why}\n--- answer\n{body}\n--- sample\n{sample}",
+                        case.display()
+                    ));
+                }
+            }
+        }
         earlier.insert(number, body);
         let expected_path = case.with_extension("resp");
         if bless {
@@ -180,11 +202,17 @@ async fn run_dialect(dir: &Path) -> Vec<String> {
 async fn every_golden_exchange_matches_byte_for_byte() {
     let mut failures = Vec::new();
     let mut dialects = 0;
-    for entry in std::fs::read_dir(repo_path("fixtures")).expect("fixtures") {
-        let dir = entry.expect("entry").path();
-        if dir.join("config.toml").is_file() {
-            dialects += 1;
-            failures.extend(run_dialect(&dir).await);
+    for root in ["fixtures", "examples/dialects"] {
+        let Ok(entries) = std::fs::read_dir(repo_path(root)) else {
+            continue;
+        };
+        let mut dirs: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        dirs.sort();
+        for dir in dirs {
+            if dir.join("config.toml").is_file() {
+                dialects += 1;
+                failures.extend(run_dialect(&dir).await);
+            }
         }
     }
     assert!(dialects > 0, "no fixture folders with a config.toml");
@@ -194,4 +222,113 @@ async fn every_golden_exchange_matches_byte_for_byte() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// Shapes of bodies, for the comparison with documented samples.
+mod shape {
+    use quick_xml::events::Event;
+
+    /// What kind of value a JSON member holds.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Kind {
+        Str,
+        Number,
+        Bool,
+        Null,
+        Nested,
+    }
+
+    /// A JSON object's members in document order, with their kinds (serde_json's own map
+    /// sorts its keys, so the order is read with a visitor).
+    fn members(text: &str) -> Result<Vec<(String, Kind)>, String> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = Vec<(String, Kind)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let value: serde_json::Value = map.next_value()?;
+                    let kind = match value {
+                        serde_json::Value::String(_) => Kind::Str,
+                        serde_json::Value::Number(_) => Kind::Number,
+                        serde_json::Value::Bool(_) => Kind::Bool,
+                        serde_json::Value::Null => Kind::Null,
+                        _ => Kind::Nested,
+                    };
+                    out.push((name, kind));
+                }
+                Ok(out)
+            }
+        }
+        let mut reader = serde_json::Deserializer::from_str(text);
+        serde::Deserializer::deserialize_map(&mut reader, Members).map_err(|e| e.to_string())
+    }
+
+    /// Same member names in the same order; where both values are there, the same kinds.
+    pub fn json(ours: &str, sample: &str) -> Result<(), String> {
+        let ours = members(ours)?;
+        let sample = members(sample)?;
+        let names = |m: &[(String, Kind)]| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(&ours) != names(&sample) {
+            return Err(format!(
+                "members {:?}, documented {:?}",
+                names(&ours),
+                names(&sample)
+            ));
+        }
+        for ((name, ours), (_, sample)) in ours.iter().zip(&sample) {
+            if *ours != Kind::Null && *sample != Kind::Null && ours != sample {
+                return Err(format!("{name} is {ours:?}, documented {sample:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// An XML body's outline: each element with its depth, name and attributes in order (a
+    /// nil's `i:nil` among them), and `/` after an empty-element tag; text is left out.
+    fn outline(text: &str) -> Result<Vec<String>, String> {
+        let mut reader = quick_xml::reader::Reader::from_str(text);
+        reader.config_mut().trim_text(true);
+        let mut out = Vec::new();
+        let mut depth = 0;
+        loop {
+            let event = reader.read_event().map_err(|e| e.to_string())?;
+            match event {
+                Event::Start(start) => {
+                    out.push(format!("{depth}:{}", element(&start)));
+                    depth += 1;
+                }
+                Event::Empty(start) => out.push(format!("{depth}:{}/", element(&start))),
+                Event::End(_) => depth -= 1,
+                Event::Eof => return Ok(out),
+                _ => {}
+            }
+        }
+    }
+
+    /// An element as the outline shows it: its name and attributes in order.
+    fn element(start: &quick_xml::events::BytesStart<'_>) -> String {
+        let attributes: Vec<String> = start
+            .attributes()
+            .filter_map(Result::ok)
+            .map(|a| format!("{}={}", a.key.as_ref(), a.value))
+            .collect();
+        format!("{}[{}]", start.name().as_ref(), attributes.join(" "))
+    }
+
+    /// Same root, declarations, and children in the same order with the same nil attributes.
+    pub fn xml(ours: &str, sample: &str) -> Result<(), String> {
+        let ours = outline(ours)?;
+        let sample = outline(sample)?;
+        if ours != sample {
+            return Err(format!("outline {ours:?}, documented {sample:?}"));
+        }
+        Ok(())
+    }
 }

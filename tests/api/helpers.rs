@@ -27,7 +27,13 @@ pub fn repo_path(relative: &str) -> PathBuf {
 
 /// A gateway from a config text, with a fixed clock and seeded ids.
 pub fn gateway_from(text: &str, clock: Arc<FixedClock>) -> Gateway {
-    let settings = config::load_with_env(&Source::Text(text.to_owned()), false)
+    gateway_from_source(&Source::Text(text.to_owned()), clock)
+}
+
+/// A gateway from a config source (a file's `file = ...` keys resolve beside it), with a fixed
+/// clock and seeded ids.
+pub fn gateway_from_source(source: &Source, clock: Arc<FixedClock>) -> Gateway {
+    let settings = config::load_with_env(source, false)
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     build_gateway(
         settings,
