@@ -8,8 +8,9 @@
 //! ```
 //!
 //! What it measures, in one run, on one machine:
-//! - **http**: each scenario (VizSeek client_credentials, password, refresh_token; Swagger JSON
-//!   client_credentials; Swagger XML in/XML out; legacy `/Token` password) at 16 and 64
+//! - **http**: each scenario (VizSeek client_credentials, password, refresh_token; the same
+//!   client_credentials on a dialect the config defines (`[dialect.vizseek-defined]`); Swagger
+//!   JSON client_credentials; Swagger XML in/XML out; legacy `/Token` password) at 16 and 64
 //!   connections, `LOAD_SECONDS` (default 5) each, served once by a bare actix-web handler
 //!   answering a fixed JSON body of the size of that scenario's token answer, then by
 //!   `tokengate` (baseline, gateway, baseline, gateway... so drift hits both). Each server is
@@ -103,6 +104,7 @@ const SCENARIOS: &[Scenario] = &[
     // One entry per scenario: name, dialect, path, grant, Content-Type, Accept, body.
     Scenario::new("VizSeek client_credentials", "vizseek", "/api/Token", Grant::ClientCredentials, FORM, None, "grant_type=client_credentials&client_id=demo-client"),
     Scenario::new("VizSeek password", "vizseek", "/api/Token", Grant::Password, FORM, None, VIZSEEK_PASSWORD),
+    Scenario::new("defined VizSeek client_credentials", "vizseek-defined", "/defined/Token", Grant::ClientCredentials, FORM, None, "grant_type=client_credentials&client_id=demo-client"),
     Scenario::new("VizSeek refresh_token", "vizseek", "/api/Token", Grant::Refresh { issue_with: VIZSEEK_PASSWORD }, FORM, None, "grant_type=refresh_token&client_id=demo-client&refresh_token="),
     Scenario::new("Swagger JSON client_credentials", "swagger", "/api/v1/auth/token", Grant::ClientCredentials, "application/json", None, r#"{"grant_type":"client_credentials","client_id":"demo-client"}"#),
     Scenario::new("Swagger XML in/XML out", "swagger", "/api/v1/auth/token", Grant::ClientCredentials, "application/xml; charset=utf-8", Some("application/xml"), SWAGGER_XML_CC),
@@ -431,6 +433,10 @@ fn machine_line(cpus: usize) -> String {
 /// The written configuration and what the harness needs to know from it.
 struct BenchConfig {
     path: PathBuf,
+    /// The same without the dialects the configuration defines (`[dialect.NAME]`) and their
+    /// routes, for a `LOAD_COMPARE` binary that may predate defined dialects: it serves what it
+    /// knows, and the scenarios on the others print `n/a` for it.
+    compare_path: PathBuf,
     /// Dialects this build serves (the others' routes were dropped).
     dialects: Vec<String>,
     password_hash: String,
@@ -447,14 +453,26 @@ impl BenchConfig {
                 .and_then(toml::Value::as_str)
                 .map(str::to_owned)
         };
+        let defined: Vec<String> = table
+            .get("dialect")
+            .and_then(toml::Value::as_table)
+            .map(|defined| defined.keys().cloned().collect())
+            .unwrap_or_default();
         let mut dialects = Vec::new();
         if let Some(toml::Value::Array(routes)) = table.get_mut("route") {
             // A route naming an unknown dialect would make tokengate refuse the whole file.
             routes.retain(|route| {
-                dialect_of(route)
-                    .is_some_and(|d| tokengate::dialect::source::DIALECTS.contains(&d.as_str()))
+                dialect_of(route).is_some_and(|d| {
+                    tokengate::dialect::source::DIALECTS.contains(&d.as_str())
+                        || defined.contains(&d)
+                })
             });
             dialects = routes.iter().filter_map(dialect_of).collect();
+        }
+        let mut compare = table.clone();
+        compare.remove("dialect");
+        if let Some(toml::Value::Array(routes)) = compare.get_mut("route") {
+            routes.retain(|route| dialect_of(route).is_some_and(|d| !defined.contains(&d)));
         }
         let password_hash = table
             .get("user")
@@ -471,8 +489,13 @@ impl BenchConfig {
         let path = work.file("bench.toml");
         let text = toml::to_string(&table).map_err(|e| format!("bench config: {e}"))?;
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let compare_path = work.file("compare.toml");
+        let text = toml::to_string(&compare).map_err(|e| format!("bench config: {e}"))?;
+        std::fs::write(&compare_path, text)
+            .map_err(|e| format!("{}: {e}", compare_path.display()))?;
         Ok(Self {
             path,
+            compare_path,
             dialects,
             password_hash,
             // 0 means one per core; the server has one core.
@@ -481,13 +504,14 @@ impl BenchConfig {
     }
 }
 
-/// `program` (this build's tokengate or `LOAD_COMPARE`) serving `config`, pinned.
-fn tokengate_command(program: &Path, config: &BenchConfig, settings: &Settings) -> Command {
+/// `program` (this build's tokengate or `LOAD_COMPARE`) serving `config` (its whole file, or for
+/// the compare binary the one without defined dialects), pinned.
+fn tokengate_command(program: &Path, config: &Path, settings: &Settings) -> Command {
     let mut command = procs::pinned(settings.server_core, program);
     command
         .arg("serve")
         .arg("--config")
-        .arg(&config.path)
+        .arg(config)
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", &settings.rust_log)
         .env_remove("TOKENGATE_CONFIG")
@@ -504,7 +528,7 @@ fn ensure_gateway<'a>(
 ) -> Result<&'a Server, String> {
     if slot.is_none() {
         let program = Path::new(TOKENGATE);
-        let server = start_tokengate(program, "tokengate", work, config, settings)?;
+        let server = start_tokengate(program, "tokengate", work, &config.path, settings)?;
         *slot = Some(server);
     }
     slot.as_ref().ok_or_else(|| "no gateway".into())
@@ -518,7 +542,7 @@ fn start_compare(
     config: &BenchConfig,
     settings: &Settings,
 ) -> Result<Server, String> {
-    start_tokengate(program, "compare", work, config, settings)
+    start_tokengate(program, "compare", work, &config.compare_path, settings)
         .map_err(|e| format!("LOAD_COMPARE={}: {e}", program.display()))
 }
 
@@ -527,7 +551,7 @@ fn start_tokengate(
     program: &Path,
     what: &str,
     work: &WorkDir,
-    config: &BenchConfig,
+    config: &Path,
     settings: &Settings,
 ) -> Result<Server, String> {
     progress(format!("starting {}", program.display()));
@@ -1506,7 +1530,7 @@ fn startup_section(settings: &Settings, config: &BenchConfig) -> Result<(), Stri
     let mut times = Vec::new();
     for _ in 0..settings.starts {
         let addr = procs::free_port()?;
-        let mut command = tokengate_command(Path::new(TOKENGATE), config, settings);
+        let mut command = tokengate_command(Path::new(TOKENGATE), &config.path, settings);
         command
             .env("TOKENGATE__SERVER__BIND", addr.to_string())
             .stdout(Stdio::null())
