@@ -12,6 +12,7 @@
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
 //! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic take (1 000 races), replay, sessions, markers, access tokens, expiry |
 //! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
+//! | `profile_docs` | docs/profiles.md lists every key the profile deserializer accepts (traced from the code), every value name, row and value source |
 //! | `layering` | every module uses only the layers DESIGN.md's table allows (read from the file); nothing below `http` uses actix |
 
 // A failed assumption in a test or a bench is a failure to see, not a request to survive.
@@ -24,6 +25,7 @@ mod golden;
 mod helpers;
 mod layering;
 mod owin;
+mod profile_docs;
 mod refresh;
 mod server;
 mod store;
