@@ -64,10 +64,19 @@ impl BodyReader {
                     codec_name(codec)
                 )
             })?;
-            names
-                .wire_name(field)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("request.string_field: {field:?} is not a parameter"))
+            names.wire_name(field).map(str::to_owned).ok_or_else(|| {
+                if RequestFields::PARAMS.contains(&field) {
+                    format!(
+                        "request.string_field: {field:?} has no wire name (request.fields.{field} \
+                         is not set)"
+                    )
+                } else {
+                    format!(
+                        "request.string_field: {field:?} is not a parameter; known: {}",
+                        RequestFields::PARAMS.join(", ")
+                    )
+                }
+            })
         };
         Ok(match codec {
             Codec::KatanaForm => BodyReader::KatanaForm,

@@ -193,8 +193,11 @@ pub fn producible(
     let known = |grant: GrantType| {
         profile.grants.contains(&grant) || profile.refused_grants.contains(&grant)
     };
-    let requires = |grant: GrantType, param: &str| {
-        known(grant) && required.of(grant).iter().any(|p| p == param)
+    // A parameter's own row is needed when any grant the route knows requires it.
+    let requires = |param: &str| {
+        GrantType::ALL
+            .into_iter()
+            .any(|grant| known(grant) && required.of(grant).iter().any(|p| p == param))
     };
     let generic = required.needs_generic_row(GrantType::ALL.into_iter().filter(|g| known(*g)));
     let password = known(GrantType::Password);
@@ -227,12 +230,12 @@ pub fn producible(
                 ErrorKind::UnsupportedGrantType => (true, "every route reads grant_type"),
                 ErrorKind::UnauthorizedClient => (true, "a client may be limited to some grants"),
                 ErrorKind::MissingUsername => (
-                    requires(GrantType::Password, "username"),
-                    "the password grant requires username",
+                    requires("username"),
+                    "a grant of the route requires username",
                 ),
                 ErrorKind::MissingPassword => (
-                    requires(GrantType::Password, "password"),
-                    "the password grant requires password",
+                    requires("password"),
+                    "a grant of the route requires password",
                 ),
                 ErrorKind::MissingParameter => (
                     generic,
@@ -246,8 +249,8 @@ pub fn producible(
                     "request.password is sha1_hex",
                 ),
                 ErrorKind::MissingRefreshToken => (
-                    requires(GrantType::RefreshToken, "refresh_token"),
-                    "the refresh_token grant requires refresh_token",
+                    requires("refresh_token"),
+                    "a grant of the route requires refresh_token",
                 ),
                 ErrorKind::InvalidRefreshToken | ErrorKind::RefreshTokenReused => {
                     (refresh, refresh_reason)

@@ -215,15 +215,20 @@ pub enum CredentialSource {
 
 impl<'de> Deserialize<'de> for CredentialSource {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// `{ header, secret_header }`; an unknown key (a typo of `secret_header`) is refused,
+        /// since a source that silently lost its secret would fail every client.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Header {
+            header: String,
+            #[serde(default)]
+            secret_header: Option<String>,
+        }
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Written {
             Name(String),
-            Header {
-                header: String,
-                #[serde(default)]
-                secret_header: Option<String>,
-            },
+            Header(Header),
         }
         match Written::deserialize(deserializer).map_err(|_| {
             serde::de::Error::custom(
@@ -235,10 +240,10 @@ impl<'de> Deserialize<'de> for CredentialSource {
             Written::Name(other) => Err(serde::de::Error::custom(format!(
                 "unknown credential source {other:?}; known: basic, body, {{ header = \"NAME\" }}"
             ))),
-            Written::Header {
+            Written::Header(Header {
                 header,
                 secret_header,
-            } => Ok(CredentialSource::Header {
+            }) => Ok(CredentialSource::Header {
                 header,
                 secret_header,
             }),
@@ -524,7 +529,112 @@ pub fn validate(profile: &Profile) -> Vec<ProfileProblem> {
     if profile.require_client_id && profile.request.client_credentials.is_empty() {
         problems.push((
             "request.client_credentials".into(),
-            "name at least one source (basic, body): require_client_id is true".into(),
+            "name at least one source (basic, body, { header = ... }): require_client_id is true"
+                .into(),
+        ));
+    }
+    if profile.require_client_id && profile.anonymous_client.is_some() {
+        problems.push((
+            "anonymous_client".into(),
+            "has no effect while require_client_id is true: a request without a client id is \
+             refused"
+                .into(),
+        ));
+    }
+    for grant in &profile.grants {
+        if profile.refused_grants.contains(grant) {
+            problems.push((
+                "refused_grants".into(),
+                format!("{grant} is in grants too: a grant is either served or refused"),
+            ));
+        }
+    }
+    if let Some(grant) = profile.default_grant
+        && !profile.grants.contains(&grant)
+        && !profile.refused_grants.contains(&grant)
+    {
+        problems.push((
+            "default_grant".into(),
+            format!("{grant} is in neither grants nor refused_grants"),
+        ));
+    }
+    if profile.request.max_params == 0 {
+        problems.push((
+            "request.max_params".into(),
+            "must be at least one: no body could carry a parameter".into(),
+        ));
+    }
+    for media_type in profile.request.body.keys() {
+        let lower = media_type.to_ascii_lowercase();
+        let well_formed = media_type == "*"
+            || (media_type == &lower
+                && media_type
+                    .split_once('/')
+                    .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty() && !s.contains('/')));
+        if !well_formed {
+            problems.push((
+                format!("request.body.{media_type:?}"),
+                format!(
+                    "a media type is lower-case type/subtype (\"{lower}\") or \"*\": requests are \
+                     matched in lower case"
+                ),
+            ));
+        }
+    }
+    let string_codec = profile
+        .request
+        .body
+        .values()
+        .any(|c| matches!(c, Codec::JsonString | Codec::DatacontractString));
+    if profile.request.string_field.is_some() && !string_codec {
+        problems.push((
+            "request.string_field".into(),
+            "has no effect: no codec in request.body reads a string body (json_string, \
+             datacontract_string)"
+                .into(),
+        ));
+    }
+    if let Some(xml) = &profile.request.xml
+        && xml.member_order == XmlMemberOrder::DataContract
+        && !profile
+            .request
+            .body
+            .values()
+            .any(|c| *c == Codec::DatacontractXml)
+    {
+        problems.push((
+            "request.xml.member_order".into(),
+            "has no effect: only the datacontract_xml codec reads members in contract order".into(),
+        ));
+    }
+    let response = &profile.response;
+    match response.format {
+        ResponseFormat::Json | ResponseFormat::Xml if response.content_type.is_none() => {
+            problems.push((
+                "response.content_type".into(),
+                "missing: this response.format answers with it".into(),
+            ));
+        }
+        ResponseFormat::Negotiate if response.content_type.is_some() => {
+            problems.push((
+                "response.content_type".into(),
+                "has no effect with response.format = \"negotiate\": the negotiated media type \
+                 and charset are the Content-Type"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    if response.format != ResponseFormat::Negotiate && response.not_acceptable {
+        problems.push((
+            "response.not_acceptable".into(),
+            "has no effect unless response.format = \"negotiate\"".into(),
+        ));
+    }
+    if response.format == ResponseFormat::Json && response.xml.is_some() {
+        problems.push((
+            "response.xml".into(),
+            "has no effect: response.format = \"json\" never answers XML".into(),
         ));
     }
     for (name, entry) in &profile.errors {
@@ -548,7 +658,15 @@ mod humantime_serde_compat {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+        parse(&text)
+    }
+
+    fn parse<E: serde::de::Error>(text: &str) -> Result<Duration, E> {
+        humantime::parse_duration(text).map_err(|e| {
+            E::custom(format!(
+                "{text:?} is not a duration such as \"30m\", \"14days\" or \"90s\" ({e})"
+            ))
+        })
     }
 
     pub mod option {
@@ -558,9 +676,7 @@ mod humantime_serde_compat {
             match Option::<String>::deserialize(d)? {
                 None => Ok(None),
                 Some(text) if text.is_empty() || text == "none" => Ok(None),
-                Some(text) => humantime::parse_duration(&text)
-                    .map(Some)
-                    .map_err(serde::de::Error::custom),
+                Some(text) => super::parse(&text).map(Some),
             }
         }
     }

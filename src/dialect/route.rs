@@ -16,7 +16,7 @@ use super::profile::{
 use super::render::{CompiledField, compile_fields};
 use super::request::Required;
 use super::value::{Absent, Source};
-use super::xml::{self, Document};
+use super::xml::{self, Document, Flavour};
 use crate::domain::{ClientId, GrantType};
 use crate::engine::GrantPolicy;
 
@@ -128,6 +128,21 @@ impl TokenRoute {
         let document = |key: &str, spec: Option<&XmlContractSpec>, problems: &mut Problems| {
             let spec = spec?;
             check_xml_name(&format!("{key}.root"), &spec.root, problems);
+            if spec.flavour == Flavour::Plain {
+                if !spec.namespace.is_empty() {
+                    problems.push(
+                        format!("{key}.namespace"),
+                        "the plain flavour writes no namespace: drop it, or use data_contract or \
+                         xml_serializer",
+                    );
+                }
+                if spec.namespace_order.is_some() {
+                    problems.push(
+                        format!("{key}.namespace_order"),
+                        "the plain flavour writes no namespace declarations",
+                    );
+                }
+            }
             match Document::new(
                 &spec.root,
                 &spec.namespace,
@@ -173,6 +188,13 @@ impl TokenRoute {
                 .as_ref()
                 .map(|fields| compile_fields(&format!("{key}.fields"), fields, &mut problems.0));
             let row_xml = document(&format!("{key}.xml"), entry.xml.as_ref(), &mut problems);
+            if entry.fields.is_none() && entry.xml.is_some() {
+                problems.push(
+                    format!("{key}.xml"),
+                    "has no effect without fields: a row without a body of its own is written \
+                     with error_response.xml",
+                );
+            }
             if answers_xml && let Some(fields) = &fields {
                 if entry.xml.is_none() {
                     problems.push(
@@ -215,6 +237,16 @@ impl TokenRoute {
             );
         }
         check_values(&profile, &fields, &mut problems);
+        check_duplicates("response.fields", &fields, &mut problems);
+        check_duplicates("error_response.fields", &error_fields, &mut problems);
+        for (kind, row) in &errors {
+            if let Some(fields) = &row.fields {
+                check_duplicates(&format!("errors.{kind}.fields"), fields, &mut problems);
+            }
+        }
+        if let Some(xml) = &request.xml {
+            check_xml_name("request.xml.root", &xml.root, &mut problems);
+        }
         let report_not_before = fields.iter().any(|f| f.source == Source::NotBefore);
         for (kind, why) in producible(&profile, report_not_before, &required) {
             if !errors.contains_key(&kind) {
@@ -317,6 +349,28 @@ fn check_xml_members(key: &str, fields: &[CompiledField], problems: &mut Problem
                 format!(
                     "{:?} is not an XML element name and this route can answer XML: give the \
                      member its XML name with xml = {{ name = \"...\" }}",
+                    field.xml.name
+                ),
+            );
+        }
+    }
+}
+
+/// Two members of one body with the same name in one format: JSON would carry the key twice and
+/// XML the element twice, which no serializer of a legacy endpoint wrote.
+fn check_duplicates(key: &str, fields: &[CompiledField], problems: &mut Problems) {
+    for (i, field) in fields.iter().enumerate() {
+        let earlier = &fields[..i];
+        if earlier.iter().any(|f| f.json.name == field.json.name) {
+            problems.push(
+                format!("{key}[{i}].name"),
+                format!("{:?} is already a member of this body", field.json.name),
+            );
+        } else if earlier.iter().any(|f| f.xml.name == field.xml.name) {
+            problems.push(
+                format!("{key}[{i}].xml.name"),
+                format!(
+                    "{:?} is already a member of this body in XML",
                     field.xml.name
                 ),
             );

@@ -357,6 +357,7 @@ impl Application {
             tracing::info!(
                 path = route.path(),
                 dialect = route.dialect(),
+                description = route.profile().description.as_str(),
                 "serving route"
             );
         }
