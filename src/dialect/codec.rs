@@ -36,6 +36,8 @@ pub enum BodyReader {
     Xml(XmlRequest),
     /// One DataContract `<string>`, as the parameter named here (its XML wire name).
     DataContractString(String),
+    /// Reads nothing.
+    Ignore,
 }
 
 /// The request contract of the XML codecs, as compiled.
@@ -81,6 +83,7 @@ impl BodyReader {
         Ok(match codec {
             Codec::KatanaForm => BodyReader::KatanaForm,
             Codec::Json => BodyReader::Json,
+            Codec::Ignore => BodyReader::Ignore,
             Codec::JsonString => BodyReader::JsonString(string_field(json)?),
             Codec::DatacontractString => BodyReader::DataContractString(string_field(xml)?),
             Codec::DatacontractXml | Codec::XmlSerializer => {
@@ -112,7 +115,7 @@ impl BodyReader {
     /// Which parameter names the body is read with.
     pub fn format(&self) -> BodyFormat {
         match self {
-            BodyReader::KatanaForm => BodyFormat::Form,
+            BodyReader::KatanaForm | BodyReader::Ignore => BodyFormat::Form,
             BodyReader::Json | BodyReader::JsonString(_) => BodyFormat::Json,
             BodyReader::Xml(_) | BodyReader::DataContractString(_) => BodyFormat::Xml,
         }
@@ -131,6 +134,7 @@ impl BodyReader {
         };
         match self {
             BodyReader::KatanaForm => form::parse(body, max_params).map_err(Refusal::malformed),
+            BodyReader::Ignore => Ok(Params::default()),
             BodyReader::Json => json(body, charset, max_params),
             BodyReader::JsonString(name) => {
                 let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
@@ -190,6 +194,7 @@ fn codec_name(codec: Codec) -> &'static str {
         Codec::DatacontractXml => "datacontract_xml",
         Codec::XmlSerializer => "xml_serializer",
         Codec::DatacontractString => "datacontract_string",
+        Codec::Ignore => "ignore",
     }
 }
 

@@ -139,6 +139,9 @@ pub enum Codec {
     /// One DataContract string, `<string xmlns="http://schemas.microsoft.com/2003/10/Serialization/">...</string>`,
     /// bound to `request.string_field`.
     DatacontractString,
+    /// Nothing is read: any body of this media type carries no parameters (an action whose
+    /// request DTO is empty, like ServiceStack's `OAuth2TokenRequest40`).
+    Ignore,
 }
 
 /// A DataContract: root element name and namespace.
@@ -159,6 +162,10 @@ pub struct XmlContractSpec {
     /// the order its legacy server wrote.
     #[serde(default)]
     pub namespace_order: Option<Vec<String>>,
+    /// Whether the body starts with `<?xml version="1.0" encoding="utf-8"?>` (a serializer
+    /// writing through `XmlWriter.Create` with its defaults); Web API's formatters write none.
+    #[serde(default)]
+    pub declaration: bool,
 }
 
 /// The request contract of the `datacontract_xml` codec.
@@ -631,12 +638,7 @@ pub fn validate(profile: &Profile) -> Vec<ProfileProblem> {
             "has no effect unless response.format = \"negotiate\"".into(),
         ));
     }
-    if response.format == ResponseFormat::Json && response.xml.is_some() {
-        problems.push((
-            "response.xml".into(),
-            "has no effect: response.format = \"json\" never answers XML".into(),
-        ));
-    }
+
     for (name, entry) in &profile.errors {
         if !(100..=599).contains(&entry.status) {
             problems.push((

@@ -4,6 +4,8 @@
 //! or as XML in the contract's flavour (`xml::Flavour`). A member may have another name, type
 //! or absent rule in each format (`json = { ... }`, `xml = { ... }` in the profile).
 
+use std::borrow::Cow;
+
 use super::negotiate::Format;
 use super::profile::{FieldSpec, ProfileProblem};
 use super::value::{Absent, Scalar, Source, Value, ValueType, typed};
@@ -77,12 +79,18 @@ fn member<'a>(
     get: &impl Fn(&'a Source) -> Value<'a>,
 ) -> Option<Option<Scalar<'a>>> {
     let scalar = typed(get(source), member.kind);
-    let omit = match (&scalar, member.absent.unwrap_or(default_absent)) {
-        (None, Absent::Omit | Absent::OmitEmpty) => true,
-        (Some(Scalar::Str(s)), Absent::OmitEmpty) => s.is_empty(),
-        _ => false,
-    };
-    (!omit).then_some(scalar)
+    match (scalar, member.absent.unwrap_or(default_absent)) {
+        (None, Absent::Omit | Absent::OmitEmpty) => None,
+        (Some(Scalar::Str(s)), Absent::OmitEmpty) if s.is_empty() => None,
+        (Some(Scalar::Str(s)), Absent::NullEmpty) if s.is_empty() => Some(None),
+        (None, Absent::Zero) => Some(match member.kind {
+            ValueType::Number | ValueType::EpochSeconds => Some(Scalar::Int(0)),
+            ValueType::Bool => Some(Scalar::Bool(false)),
+            ValueType::String | ValueType::Empty => Some(Scalar::Str(Cow::Borrowed(""))),
+            _ => None,
+        }),
+        (scalar, _) => Some(scalar),
+    }
 }
 
 /// Writes `fields` in `format`; XML needs its document (`xml`), JSON ignores it.

@@ -93,7 +93,7 @@ impl TokenRoute {
             return self.response(500, &[], Vec::new(), rendering);
         };
         let entry = &compiled.entry;
-        let description = value::describe(&entry.description, || outcome.detail());
+        let description = value::describe(&entry.description, || outcome.detail(), echo);
         let values = Values {
             grant: None,
             error: Some((&entry.error, &description)),

@@ -149,7 +149,7 @@ impl TokenRoute {
                 spec.flavour,
                 spec.namespace_order.as_deref(),
             ) {
-                Ok(document) => Some(document),
+                Ok(document) => Some(document.with_declaration(spec.declaration)),
                 Err(message) => {
                     problems.push(format!("{key}.namespace_order"), message);
                     None
@@ -183,6 +183,16 @@ impl TokenRoute {
                 continue;
             };
             let key = format!("errors.{name}");
+            for placeholder in super::value::unknown_placeholders(&entry.description) {
+                problems.push(
+                    format!("{key}.description"),
+                    format!(
+                        "{{{placeholder}}} is not a placeholder; known: {{detail}}, \
+                         {{request.grant_type}}, {{request.client_id}}, {{request.username}}, \
+                         {{request.scope}}"
+                    ),
+                );
+            }
             let fields = entry
                 .fields
                 .as_ref()
@@ -263,7 +273,10 @@ impl TokenRoute {
             .iter()
             .chain(&error_fields)
             .chain(errors.values().filter_map(|e| e.fields.as_ref()).flatten())
-            .any(|f| matches!(f.source, Source::Request(_)));
+            .any(|f| matches!(f.source, Source::Request(_)))
+            || errors
+                .values()
+                .any(|e| super::value::echoes(&e.entry.description));
         let policy = GrantPolicy {
             grants: profile.grants.clone(),
             refused_grants: profile.refused_grants.clone(),

@@ -212,9 +212,10 @@ pub enum ValueType {
     Bool,
     /// `Sun, 13 Sep 2020 09:35:33 GMT` (.NET's `"r"`).
     Rfc1123,
-    /// `2020-09-13T09:35:33.0000000+00:00`: .NET's round-trip `"o"` of a `DateTimeOffset`.
+    /// `2020-09-13T09:35:33.1234567+00:00`: a `DateTimeOffset` as .NET's serializers write it
+    /// (up to seven fractional digits, trailing zeros left out: `2020-09-13T09:35:33+00:00`).
     Iso8601,
-    /// `2020-09-13T09:35:33.0000000Z`: .NET's round-trip `"o"` of a UTC `DateTime`.
+    /// `2020-09-13T09:35:33.1234567Z`: a UTC `DateTime` as .NET's serializers write it.
     Iso8601Utc,
     /// Written as an empty string whatever the value (XmlSerializer writes a `DateTimeOffset`
     /// member as `<Issued />`: it has no settable properties to serialize).
@@ -234,6 +235,13 @@ pub enum Absent {
     Omit,
     /// Left out when absent or an empty string (Katana's `error_description`).
     OmitEmpty,
+    /// Written as `null` when absent or an empty string (an error text a row leaves empty, on
+    /// a DTO whose other failures carry one).
+    NullEmpty,
+    /// Written as the zero of the member's type when absent: `0` for `number`, `false` for
+    /// `bool`, `""` for `string` (a .NET `int` or `bool` member cannot be null), `null`
+    /// otherwise.
+    Zero,
 }
 
 /// A value before it is given its wire type.
@@ -374,14 +382,52 @@ fn attr(value: Option<&AttrValue>) -> Value<'_> {
     }
 }
 
-/// An error row's description with its `{detail}` placeholder filled; `detail` is called only
-/// when there is one.
-pub fn describe<'a>(template: &'a str, detail: impl FnOnce() -> String) -> Cow<'a, str> {
-    if template.contains('{') {
-        Cow::Owned(template.replace("{detail}", &detail()))
-    } else {
-        Cow::Borrowed(template)
+/// An error row's description with its placeholders filled: `{detail}` (what exactly was
+/// wrong; `detail` is called only when it is there) and `{request.NAME}` (a parameter as sent,
+/// empty when it was not). A text without `{` is borrowed as it is.
+pub fn describe<'a>(
+    template: &'a str,
+    detail: impl FnOnce() -> String,
+    echo: &Echo,
+) -> Cow<'a, str> {
+    if !template.contains('{') {
+        return Cow::Borrowed(template);
     }
+    let mut text = template.to_owned();
+    if text.contains("{detail}") {
+        text = text.replace("{detail}", &detail());
+    }
+    for (name, echoed) in ECHOED {
+        let placeholder = format!("{{{name}}}");
+        if text.contains(&placeholder) {
+            text = text.replace(&placeholder, echo.get(*echoed).unwrap_or(""));
+        }
+    }
+    Cow::Owned(text)
+}
+
+/// The placeholders of a description that are neither `{detail}` nor an echoed parameter.
+pub fn unknown_placeholders(template: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 1..start + end];
+        if name != "detail" && !ECHOED.iter().any(|(known, _)| *known == name) {
+            unknown.push(name.to_owned());
+        }
+        rest = &rest[start + end + 1..];
+    }
+    unknown
+}
+
+/// Whether a description echoes the request (`{request.NAME}`).
+pub fn echoes(template: &str) -> bool {
+    ECHOED
+        .iter()
+        .any(|(name, _)| template.contains(&format!("{{{name}}}")))
 }
 
 /// RFC 1123 with English names and `GMT`, as .NET's `"r"` format writes it.
@@ -389,13 +435,16 @@ pub fn rfc1123(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
-/// .NET's round-trip `"o"` format: seven fractional digits (100 ns ticks), then `zone`.
+/// The round-trip form .NET's serializers write (Json.NET's default `IsoDateFormat`,
+/// XmlSerializer's and DataContractSerializer's `XmlConvert` round trip:
+/// `yyyy-MM-ddTHH:mm:ss.FFFFFFF` then `zone`): up to seven fractional digits (100 ns ticks),
+/// trailing zeros and a bare point left out, so a whole second has no fraction.
 pub fn round_trip(at: DateTime<Utc>, zone: &str) -> String {
-    format!(
-        "{}.{:07}{zone}",
-        at.format("%Y-%m-%dT%H:%M:%S"),
-        at.timestamp_subsec_nanos() / 100
-    )
+    let ticks = at.timestamp_subsec_nanos() / 100;
+    let fraction = format!("{ticks:07}");
+    let fraction = fraction.trim_end_matches('0');
+    let point = if fraction.is_empty() { "" } else { "." };
+    format!("{}{point}{fraction}{zone}", at.format("%Y-%m-%dT%H:%M:%S"))
 }
 
 /// Gives a value its wire type; `None` when it is absent.

@@ -270,41 +270,64 @@ mod shape {
         serde::Deserializer::deserialize_map(&mut reader, Members).map_err(|e| e.to_string())
     }
 
-    /// Same member names in the same order; where both values are there, the same kinds.
+    /// `ours` in `sample`'s order, each name once: ours may leave members out (an absent rule
+    /// of `omit`) but not add or reorder any.
+    fn in_order<'a>(ours: &[&'a str], sample: &[&'a str]) -> Result<Vec<usize>, String> {
+        let mut at = 0;
+        let mut matched = Vec::new();
+        for name in ours {
+            match sample[at..].iter().position(|s| s == name) {
+                Some(found) => {
+                    matched.push(at + found);
+                    at += found + 1;
+                }
+                None => {
+                    return Err(format!(
+                        "{name:?} is not in the documented members {sample:?} (or not in their order)"
+                    ));
+                }
+            }
+        }
+        Ok(matched)
+    }
+
+    /// Member names in the sample's order (some may be left out, as absent rules do); where
+    /// both values are there, the same kinds.
     pub fn json(ours: &str, sample: &str) -> Result<(), String> {
         let ours = members(ours)?;
         let sample = members(sample)?;
-        let names = |m: &[(String, Kind)]| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        if names(&ours) != names(&sample) {
-            return Err(format!(
-                "members {:?}, documented {:?}",
-                names(&ours),
-                names(&sample)
-            ));
+        fn names(m: &[(String, Kind)]) -> Vec<&str> {
+            m.iter().map(|(n, _)| n.as_str()).collect()
         }
-        for ((name, ours), (_, sample)) in ours.iter().zip(&sample) {
-            if *ours != Kind::Null && *sample != Kind::Null && ours != sample {
-                return Err(format!("{name} is {ours:?}, documented {sample:?}"));
+        let matched = in_order(&names(&ours), &names(&sample))?;
+        for ((name, kind), at) in ours.iter().zip(matched) {
+            let documented = &sample[at].1;
+            if *kind != Kind::Null && *documented != Kind::Null && kind != documented {
+                return Err(format!("{name} is {kind:?}, documented {documented:?}"));
             }
         }
         Ok(())
     }
 
-    /// An XML body's outline: each element with its depth, name and attributes in order (a
-    /// nil's `i:nil` among them), and `/` after an empty-element tag; text is left out.
-    fn outline(text: &str) -> Result<Vec<String>, String> {
+    /// An XML element as the comparison sees it.
+    struct Element {
+        depth: usize,
+        name: String,
+        attributes: Vec<String>,
+    }
+
+    /// An XML body's elements in document order, text left out.
+    fn outline(text: &str) -> Result<Vec<Element>, String> {
         let mut reader = quick_xml::reader::Reader::from_str(text);
-        reader.config_mut().trim_text(true);
         let mut out = Vec::new();
         let mut depth = 0;
         loop {
-            let event = reader.read_event().map_err(|e| e.to_string())?;
-            match event {
+            match reader.read_event().map_err(|e| e.to_string())? {
                 Event::Start(start) => {
-                    out.push(format!("{depth}:{}", element(&start)));
+                    out.push(element(depth, &start));
                     depth += 1;
                 }
-                Event::Empty(start) => out.push(format!("{depth}:{}/", element(&start))),
+                Event::Empty(start) => out.push(element(depth, &start)),
                 Event::End(_) => depth -= 1,
                 Event::Eof => return Ok(out),
                 _ => {}
@@ -312,22 +335,67 @@ mod shape {
         }
     }
 
-    /// An element as the outline shows it: its name and attributes in order.
-    fn element(start: &quick_xml::events::BytesStart<'_>) -> String {
-        let attributes: Vec<String> = start
-            .attributes()
-            .filter_map(Result::ok)
-            .map(|a| format!("{}={}", a.key.as_ref(), a.value))
-            .collect();
-        format!("{}[{}]", start.name().as_ref(), attributes.join(" "))
+    fn element(depth: usize, start: &quick_xml::events::BytesStart<'_>) -> Element {
+        Element {
+            depth,
+            name: start.name().as_ref().to_owned(),
+            attributes: start
+                .attributes()
+                .filter_map(Result::ok)
+                .map(|a| format!("{}={}", a.key.as_ref(), a.value))
+                .collect(),
+        }
     }
 
-    /// Same root, declarations, and children in the same order with the same nil attributes.
+    /// A nil marker (`i:nil`, `xsi:nil`): where the sample fills a member, a real answer may
+    /// write it nil.
+    fn is_nil(attribute: &str) -> bool {
+        attribute.ends_with(":nil=true") || attribute.ends_with(":nil=1")
+    }
+
+    /// The same root with the same namespace declarations in the same order, and members in the
+    /// sample's order (some may be left out, as absent rules do) with the same attributes but
+    /// for nil markers.
     pub fn xml(ours: &str, sample: &str) -> Result<(), String> {
         let ours = outline(ours)?;
         let sample = outline(sample)?;
-        if ours != sample {
-            return Err(format!("outline {ours:?}, documented {sample:?}"));
+        let (Some(root), Some(documented)) = (ours.first(), sample.first()) else {
+            return Err("no root element".into());
+        };
+        if root.name != documented.name || root.attributes != documented.attributes {
+            return Err(format!(
+                "root <{} {:?}>, documented <{} {:?}>",
+                root.name, root.attributes, documented.name, documented.attributes
+            ));
+        }
+        let members = |outline: &[Element]| -> Vec<usize> {
+            (0..outline.len())
+                .filter(|&i| outline[i].depth == 1)
+                .collect()
+        };
+        let (ours_at, sample_at) = (members(&ours), members(&sample));
+        let names = |outline: &[Element], at: &[usize]| -> Vec<String> {
+            at.iter().map(|&i| outline[i].name.clone()).collect()
+        };
+        let (our_names, sample_names) = (names(&ours, &ours_at), names(&sample, &sample_at));
+        let our_refs: Vec<&str> = our_names.iter().map(String::as_str).collect();
+        let sample_refs: Vec<&str> = sample_names.iter().map(String::as_str).collect();
+        let matched = in_order(&our_refs, &sample_refs)?;
+        for (&ours_i, at) in ours_at.iter().zip(matched) {
+            let strip = |e: &Element| -> Vec<String> {
+                e.attributes
+                    .iter()
+                    .filter(|a| !is_nil(a))
+                    .cloned()
+                    .collect()
+            };
+            let (mine, theirs) = (&ours[ours_i], &sample[sample_at[at]]);
+            if strip(mine) != strip(theirs) {
+                return Err(format!(
+                    "<{}> has {:?}, documented {:?}",
+                    mine.name, mine.attributes, theirs.attributes
+                ));
+            }
         }
         Ok(())
     }

@@ -613,7 +613,7 @@ fn the_probe_sees_nested_keys_and_the_credential_source_round_trips() {
     assert!(!seen.keys.contains("error_response.xml.root"));
     assert_eq!(
         seen.variants.get("request.body.<>").map(|v| v.len()),
-        Some(6)
+        Some(7)
     );
 
     #[derive(Deserialize)]

@@ -70,6 +70,8 @@ pub struct Document {
     namespace: String,
     flavour: Flavour,
     declarations: Vec<Declaration>,
+    /// Write `<?xml version="1.0" encoding="utf-8"?>` first.
+    prolog: bool,
 }
 
 impl Document {
@@ -123,7 +125,15 @@ impl Document {
             namespace: namespace.to_owned(),
             flavour,
             declarations,
+            prolog: false,
         })
+    }
+
+    /// The same document with (or without) the XML declaration `XmlWriter.Create` writes by
+    /// default: `<?xml version="1.0" encoding="utf-8"?>`.
+    pub fn with_declaration(mut self, declaration: bool) -> Self {
+        self.prolog = declaration;
+        self
     }
 
     fn order_error(own: &[Declaration], flavour: Flavour) -> String {
@@ -189,6 +199,9 @@ pub fn write_document(
         },
     );
     out.reserve(estimate);
+    if document.prolog {
+        out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+    }
     out.push(b'<');
     out.extend_from_slice(root.as_bytes());
     for declaration in &document.declarations {
@@ -261,6 +274,7 @@ pub fn write_contract(
         } else {
             vec![Declaration::Default, Declaration::Instance]
         },
+        prolog: false,
     };
     let mut converted: Vec<(&str, XmlMember<'_>)> = members
         .iter()
