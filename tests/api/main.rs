@@ -6,6 +6,7 @@
 //! | `vizseek` | Katana `expires_in` arithmetic, JWT claims, per-route overrides |
 //! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token |
 //! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
+//! | `defined` | dialects defined in a config: per-format parameter names, header credentials, required parameters, `jti`, epoch seconds, zero values, `{request.NAME}` |
 //! | `config` | the demo config loads; each invalid file fails naming the right key, every mistake in one run; defined dialects; `tokengate profile` |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits (declared, chunked, truncated) |
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
@@ -21,6 +22,7 @@
 mod bad_input;
 mod cluster;
 mod config;
+mod defined;
 mod golden;
 mod helpers;
 mod layering;
