@@ -9,7 +9,8 @@
 //!
 //! What it measures, in one run, on one machine:
 //! - **http**: each scenario (VizSeek client_credentials, password, refresh_token; the same
-//!   client_credentials on a dialect the config defines (`[dialect.vizseek-defined]`); Swagger
+//!   client_credentials on a dialect the config defines (`[dialect.vizseek-defined]`); a real
+//!   legacy endpoint cloned in TOML (`examples/dialects/goiconnect`, a bare JSON string); Swagger
 //!   JSON client_credentials; Swagger XML in/XML out; legacy `/Token` password) at 16 and 64
 //!   connections, `LOAD_SECONDS` (default 5) each, served once by a bare actix-web handler
 //!   answering a fixed JSON body of the size of that scenario's token answer, then by
@@ -105,6 +106,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario::new("VizSeek client_credentials", "vizseek", "/api/Token", Grant::ClientCredentials, FORM, None, "grant_type=client_credentials&client_id=demo-client"),
     Scenario::new("VizSeek password", "vizseek", "/api/Token", Grant::Password, FORM, None, VIZSEEK_PASSWORD),
     Scenario::new("defined VizSeek client_credentials", "vizseek-defined", "/defined/Token", Grant::ClientCredentials, FORM, None, "grant_type=client_credentials&client_id=demo-client"),
+    Scenario::new("GoiConnect example (JSON string key)", "goiconnect", "/api/OAuth/Token", Grant::ClientCredentials, "application/json", None, "\"demo-client\""),
     Scenario::new("VizSeek refresh_token", "vizseek", "/api/Token", Grant::Refresh { issue_with: VIZSEEK_PASSWORD }, FORM, None, "grant_type=refresh_token&client_id=demo-client&refresh_token="),
     Scenario::new("Swagger JSON client_credentials", "swagger", "/api/v1/auth/token", Grant::ClientCredentials, "application/json", None, r#"{"grant_type":"client_credentials","client_id":"demo-client"}"#),
     Scenario::new("Swagger XML in/XML out", "swagger", "/api/v1/auth/token", Grant::ClientCredentials, "application/xml; charset=utf-8", Some("application/xml"), SWAGGER_XML_CC),
@@ -453,6 +455,17 @@ impl BenchConfig {
                 .and_then(toml::Value::as_str)
                 .map(str::to_owned)
         };
+        // A defined dialect's `file` is relative to load/bench.toml; the written copy lives
+        // elsewhere, so it gets the absolute path.
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/load");
+        if let Some(toml::Value::Table(defined)) = table.get_mut("dialect") {
+            for (_, profile) in defined.iter_mut() {
+                if let Some(toml::Value::String(file)) = profile.get_mut("file") {
+                    let absolute = here.join(file.as_str()).display().to_string();
+                    *file = absolute;
+                }
+            }
+        }
         let defined: Vec<String> = table
             .get("dialect")
             .and_then(toml::Value::as_table)
