@@ -79,17 +79,24 @@ fn member<'a>(
     get: &impl Fn(&'a Source) -> Value<'a>,
 ) -> Option<Option<Scalar<'a>>> {
     let scalar = typed(get(source), member.kind);
-    match (scalar, member.absent.unwrap_or(default_absent)) {
-        (None, Absent::Omit | Absent::OmitEmpty) => None,
-        (Some(Scalar::Str(s)), Absent::OmitEmpty) if s.is_empty() => None,
-        (Some(Scalar::Str(s)), Absent::NullEmpty) if s.is_empty() => Some(None),
-        (None, Absent::Zero) => Some(match member.kind {
+    // By rule first: `null` (nearly every member) passes the value through untouched.
+    match member.absent.unwrap_or(default_absent) {
+        Absent::Null => Some(scalar),
+        Absent::Omit => scalar.map(Some),
+        Absent::OmitEmpty => match scalar {
+            Some(Scalar::Str(s)) if s.is_empty() => None,
+            scalar => scalar.map(Some),
+        },
+        Absent::NullEmpty => match scalar {
+            Some(Scalar::Str(s)) if s.is_empty() => Some(None),
+            scalar => Some(scalar),
+        },
+        Absent::Zero => Some(scalar.or(match member.kind {
             ValueType::Number | ValueType::EpochSeconds => Some(Scalar::Int(0)),
             ValueType::Bool => Some(Scalar::Bool(false)),
             ValueType::String | ValueType::Empty => Some(Scalar::Str(Cow::Borrowed(""))),
             _ => None,
-        }),
-        (scalar, _) => Some(scalar),
+        })),
     }
 }
 
