@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `profile.rs` | the profile language: the typed mirror of `dialects/*.toml` |
 //! | `route.rs` | compiling a profile into a [`TokenRoute`], with every problem found |
+//! | `required.rs` | the parameters each grant requires |
 //! | `request.rs`, `credentials.rs`, `codec.rs`, `form.rs`, `xml/` | reading a request |
 //! | `outcome.rs` | outcomes and the error table's rows ([`ErrorKind`]) |
 //! | `respond.rs`, `render.rs`, `value.rs`, `xml/` | writing the answer |
@@ -24,6 +25,7 @@ pub mod outcome;
 pub mod profile;
 pub mod render;
 pub mod request;
+pub mod required;
 pub mod respond;
 pub mod route;
 pub mod source;

@@ -10,7 +10,7 @@ use crate::engine::{GrantError, Param};
 use crate::wire::Refusal;
 
 use super::profile::{PasswordEncoding, Profile, ResponseFormat};
-use super::request::Required;
+use super::required::Required;
 use crate::domain::GrantType;
 
 /// The name of an outcome in a profile's error table. The names, the list and the parsing all

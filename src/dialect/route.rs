@@ -14,7 +14,7 @@ use super::profile::{
     self, ErrorEntry, Profile, ProfileProblem, RequestFields, ResponseFormat, XmlContractSpec,
 };
 use super::render::{CompiledField, compile_fields};
-use super::request::Required;
+use super::required::Required;
 use super::value::{Absent, Source};
 use super::xml::{self, Document, Flavour};
 use crate::domain::{ClientId, GrantType};
