@@ -4,7 +4,7 @@
 //! a profile that names the codec without one is refused when it is compiled, not per request.
 
 use super::form::{self, Params};
-use super::profile::{Codec, RequestFields, RequestSpec, XmlMemberOrder};
+use super::profile::{Codec, ParamKey, RequestFields, RequestSpec, XmlMemberOrder};
 use super::xml;
 use crate::wire::Refusal;
 
@@ -63,21 +63,20 @@ impl BodyReader {
             let field = spec.string_field.as_deref().ok_or_else(|| {
                 format!(
                     "the {} codec needs request.string_field: the parameter the string is",
-                    codec_name(codec)
+                    codec.as_str()
                 )
             })?;
-            names.wire_name(field).map(str::to_owned).ok_or_else(|| {
-                if RequestFields::PARAMS.contains(&field) {
-                    format!(
-                        "request.string_field: {field:?} has no wire name (request.fields.{field} \
-                         is not set)"
-                    )
-                } else {
-                    format!(
-                        "request.string_field: {field:?} is not a parameter; known: {}",
-                        RequestFields::PARAMS.join(", ")
-                    )
-                }
+            let Some(key) = ParamKey::parse(field) else {
+                return Err(format!(
+                    "request.string_field: {field:?} is not a parameter; known: {}",
+                    ParamKey::known()
+                ));
+            };
+            names.wire_name(key).map(str::to_owned).ok_or_else(|| {
+                format!(
+                    "request.string_field: {field:?} has no wire name (request.fields.{field} \
+                     is not set)"
+                )
             })
         };
         Ok(match codec {
@@ -90,7 +89,7 @@ impl BodyReader {
                 let Some(contract) = &spec.xml else {
                     return Err(format!(
                         "the {} codec needs request.xml (its root and namespace)",
-                        codec_name(codec)
+                        codec.as_str()
                     ));
                 };
                 let order = match (codec, contract.member_order) {
@@ -140,12 +139,7 @@ impl BodyReader {
                 let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
                 let value: Option<String> = serde_json::from_str(&text)
                     .map_err(|e| Refusal::malformed(JsonBodyError::NotString(e)))?;
-                Ok(Params::from_pairs(
-                    value
-                        .map(|value| (name.clone(), value))
-                        .into_iter()
-                        .collect(),
-                ))
+                Ok(Params::single(name, value))
             }
             BodyReader::DataContractString(name) => {
                 let text = xml::decode_text(body, charset).map_err(Refusal::malformed)?;
@@ -156,12 +150,7 @@ impl BodyReader {
                     &limits,
                 )
                 .map_err(Refusal::malformed)?;
-                Ok(Params::from_pairs(
-                    value
-                        .map(|value| (name.clone(), value))
-                        .into_iter()
-                        .collect(),
-                ))
+                Ok(Params::single(name, value))
             }
             BodyReader::Xml(contract) => {
                 let members: Vec<&str> = contract.members.iter().map(String::as_str).collect();
@@ -183,18 +172,6 @@ impl BodyReader {
                 ))
             }
         }
-    }
-}
-
-fn codec_name(codec: Codec) -> &'static str {
-    match codec {
-        Codec::KatanaForm => "katana_form",
-        Codec::Json => "json",
-        Codec::JsonString => "json_string",
-        Codec::DatacontractXml => "datacontract_xml",
-        Codec::XmlSerializer => "xml_serializer",
-        Codec::DatacontractString => "datacontract_string",
-        Codec::Ignore => "ignore",
     }
 }
 

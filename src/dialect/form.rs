@@ -32,6 +32,16 @@ impl Params {
         Self { pairs }
     }
 
+    /// One parameter, or none: a body that binds a single value (`null` binds nothing).
+    pub fn single(name: &str, value: Option<String>) -> Self {
+        Self::from_pairs(
+            value
+                .map(|value| (name.to_owned(), value))
+                .into_iter()
+                .collect(),
+        )
+    }
+
     /// The pairs in body order.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs

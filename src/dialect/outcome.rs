@@ -9,7 +9,7 @@
 use crate::engine::{GrantError, Param};
 use crate::wire::Refusal;
 
-use super::profile::{PasswordEncoding, Profile, ResponseFormat};
+use super::profile::{ParamKey, PasswordEncoding, Profile, ResponseFormat};
 use super::required::Required;
 use crate::domain::GrantType;
 
@@ -194,10 +194,10 @@ pub fn producible(
         profile.grants.contains(&grant) || profile.refused_grants.contains(&grant)
     };
     // A parameter's own row is needed when any grant the route knows requires it.
-    let requires = |param: &str| {
+    let requires = |param: ParamKey| {
         GrantType::ALL
             .into_iter()
-            .any(|grant| known(grant) && required.of(grant).iter().any(|p| p == param))
+            .any(|grant| known(grant) && required.of(grant).contains(&param))
     };
     let generic = required.needs_generic_row(GrantType::ALL.into_iter().filter(|g| known(*g)));
     let password = known(GrantType::Password);
@@ -230,11 +230,11 @@ pub fn producible(
                 ErrorKind::UnsupportedGrantType => (true, "every route reads grant_type"),
                 ErrorKind::UnauthorizedClient => (true, "a client may be limited to some grants"),
                 ErrorKind::MissingUsername => (
-                    requires("username"),
+                    requires(ParamKey::Username),
                     "a grant of the route requires username",
                 ),
                 ErrorKind::MissingPassword => (
-                    requires("password"),
+                    requires(ParamKey::Password),
                     "a grant of the route requires password",
                 ),
                 ErrorKind::MissingParameter => (
@@ -249,7 +249,7 @@ pub fn producible(
                     "request.password is sha1_hex",
                 ),
                 ErrorKind::MissingRefreshToken => (
-                    requires("refresh_token"),
+                    requires(ParamKey::RefreshToken),
                     "a grant of the route requires refresh_token",
                 ),
                 ErrorKind::InvalidRefreshToken | ErrorKind::RefreshTokenReused => {

@@ -121,8 +121,11 @@ pub struct RequestSpec {
 }
 
 /// A body format the gateway can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Codec {
     /// Katana's `ReadFormAsync`: see `dialect::form`. Also what Web API's form formatter reads.
     KatanaForm,
@@ -280,41 +283,79 @@ pub struct RequestFields {
     pub windows_authentication: Option<String>,
 }
 
-impl RequestFields {
-    /// The parameters by the names `json_fields`, `xml_fields`, `string_field` and `required`
-    /// use: the keys of `request.fields`.
-    pub const PARAMS: [&'static str; 8] = [
-        "grant_type",
-        "client_id",
-        "client_secret",
-        "username",
-        "password",
-        "refresh_token",
-        "scope",
-        "windows_authentication",
-    ];
+impl Codec {
+    /// The codec's name as a profile writes it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
 
-    /// The wire name of a parameter, by its key; `None` for an unknown key, or for
-    /// `windows_authentication` when it is not read.
-    pub fn wire_name(&self, param: &str) -> Option<&str> {
+/// A request parameter by its key: the key `request.fields` gives it a wire name under, and
+/// the name `json_fields`, `xml_fields`, `string_field` and `required` call it by.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum ParamKey {
+    /// `grant_type`.
+    GrantType,
+    /// `client_id`.
+    ClientId,
+    /// `client_secret`.
+    ClientSecret,
+    /// `username`.
+    Username,
+    /// `password`.
+    Password,
+    /// `refresh_token`.
+    RefreshToken,
+    /// `scope`.
+    Scope,
+    /// `windows_authentication`.
+    WindowsAuthentication,
+}
+
+impl ParamKey {
+    /// Every key, in `request.fields` order.
+    pub const ALL: &'static [ParamKey] = <ParamKey as strum::VariantArray>::VARIANTS;
+
+    /// The key named `key`, if it is one.
+    pub fn parse(key: &str) -> Option<Self> {
+        key.parse().ok()
+    }
+
+    /// The key as a profile writes it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every key, comma-separated, for messages.
+    pub fn known() -> String {
+        let keys: Vec<&str> = Self::ALL.iter().map(|key| key.as_str()).collect();
+        keys.join(", ")
+    }
+}
+
+impl RequestFields {
+    /// The wire name of a parameter; `None` for `windows_authentication` when it is not read.
+    pub fn wire_name(&self, param: ParamKey) -> Option<&str> {
         Some(match param {
-            "grant_type" => &self.grant_type,
-            "client_id" => &self.client_id,
-            "client_secret" => &self.client_secret,
-            "username" => &self.username,
-            "password" => &self.password,
-            "refresh_token" => &self.refresh_token,
-            "scope" => &self.scope,
-            "windows_authentication" => return self.windows_authentication.as_deref(),
-            _ => return None,
+            ParamKey::GrantType => &self.grant_type,
+            ParamKey::ClientId => &self.client_id,
+            ParamKey::ClientSecret => &self.client_secret,
+            ParamKey::Username => &self.username,
+            ParamKey::Password => &self.password,
+            ParamKey::RefreshToken => &self.refresh_token,
+            ParamKey::Scope => &self.scope,
+            ParamKey::WindowsAuthentication => return self.windows_authentication.as_deref(),
         })
     }
 
     /// Every wire name.
     pub fn names(&self) -> Vec<String> {
-        Self::PARAMS
+        ParamKey::ALL
             .iter()
-            .filter_map(|param| self.wire_name(param))
+            .filter_map(|param| self.wire_name(*param))
             .map(str::to_owned)
             .collect()
     }
@@ -325,30 +366,33 @@ impl RequestFields {
         let mut names = self.clone();
         let mut unknown = Vec::new();
         for (param, name) in overrides {
-            let slot = match param.as_str() {
-                "grant_type" => &mut names.grant_type,
-                "client_id" => &mut names.client_id,
-                "client_secret" => &mut names.client_secret,
-                "username" => &mut names.username,
-                "password" => &mut names.password,
-                "refresh_token" => &mut names.refresh_token,
-                "scope" => &mut names.scope,
-                "windows_authentication" => {
-                    names.windows_authentication = Some(name.clone());
-                    continue;
-                }
-                _ => {
-                    unknown.push(param.clone());
-                    continue;
-                }
-            };
-            slot.clone_from(name);
+            match ParamKey::parse(param) {
+                Some(key) => names.set(key, name.clone()),
+                None => unknown.push(param.clone()),
+            }
         }
         if unknown.is_empty() {
             Ok(names)
         } else {
             Err(unknown)
         }
+    }
+
+    fn set(&mut self, param: ParamKey, name: String) {
+        let slot = match param {
+            ParamKey::GrantType => &mut self.grant_type,
+            ParamKey::ClientId => &mut self.client_id,
+            ParamKey::ClientSecret => &mut self.client_secret,
+            ParamKey::Username => &mut self.username,
+            ParamKey::Password => &mut self.password,
+            ParamKey::RefreshToken => &mut self.refresh_token,
+            ParamKey::Scope => &mut self.scope,
+            ParamKey::WindowsAuthentication => {
+                self.windows_authentication = Some(name);
+                return;
+            }
+        };
+        *slot = name;
     }
 }
 
@@ -680,6 +724,39 @@ mod humantime_serde_compat {
                 Some(text) if text.is_empty() || text == "none" => Ok(None),
                 Some(text) => super::parse(&text).map(Some),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The names strum gives are the ones serde reads: a profile and a message spell them alike.
+
+    #[test]
+    fn every_codec_name_is_the_one_a_profile_writes() {
+        for codec in <Codec as strum::VariantArray>::VARIANTS {
+            let read: Codec = serde_json::from_value(codec.as_str().into()).unwrap();
+            assert_eq!(read, *codec);
+        }
+    }
+
+    #[test]
+    fn every_param_key_is_a_request_fields_key() {
+        let table: toml::Table = ParamKey::ALL
+            .iter()
+            .map(|key| {
+                (
+                    key.as_str().to_owned(),
+                    format!("wire_{}", key.as_str()).into(),
+                )
+            })
+            .collect();
+        let fields: RequestFields = table.try_into().unwrap();
+        for key in ParamKey::ALL {
+            let expected = format!("wire_{}", key.as_str());
+            assert_eq!(fields.wire_name(*key), Some(expected.as_str()));
         }
     }
 }

@@ -10,11 +10,12 @@ use super::codec::BodyFormat;
 use super::credentials;
 use super::form::Params;
 use super::negotiate;
-use super::profile::{PasswordEncoding, RequestFields};
+use super::profile::{ParamKey, PasswordEncoding, RequestFields};
+use super::required::own_row;
 use super::route::TokenRoute;
 use super::value::Echo;
 use crate::domain::{GrantType, PasswordProof, RefreshToken, Scope, Secret, Sha1Hex};
-use crate::engine::{GrantError, GrantKind, GrantRequest, Param};
+use crate::engine::{GrantError, GrantKind, GrantRequest};
 use crate::wire::{Refusal, WireRequest};
 
 /// A request as read: what the engine needs, and the parameters as sent for a body that
@@ -106,19 +107,20 @@ impl TokenRoute {
         {
             return Ok(GrantKind::Windows { principal });
         }
-        for required in self.required.of(grant) {
+        for &required in self.required.of(grant) {
             // Present is enough, as Katana asks of a user name; an empty refresh token is none.
             let present = names
                 .wire_name(required)
                 .and_then(param)
-                .is_some_and(|value| required != "refresh_token" || !value.is_empty());
+                .is_some_and(|value| required != ParamKey::RefreshToken || !value.is_empty());
             if !present {
-                return Err(match required.as_str() {
-                    "username" => GrantError::MissingParameter(Param::Username),
-                    "password" => GrantError::MissingParameter(Param::Password),
-                    "refresh_token" => GrantError::MissingParameter(Param::RefreshToken),
-                    other => GrantError::MissingField {
-                        name: names.wire_name(other).unwrap_or(other).to_owned(),
+                return Err(match own_row(required) {
+                    Some(param) => GrantError::MissingParameter(param),
+                    None => GrantError::MissingField {
+                        name: names
+                            .wire_name(required)
+                            .unwrap_or(required.as_str())
+                            .to_owned(),
                     },
                 });
             }

@@ -11,7 +11,8 @@ use super::codec::BodyReader;
 use super::negotiated::NegotiationMemo;
 use super::outcome::{ErrorKind, producible};
 use super::profile::{
-    self, ErrorEntry, Profile, ProfileProblem, RequestFields, ResponseFormat, XmlContractSpec,
+    self, ErrorEntry, ParamKey, Profile, ProfileProblem, RequestFields, ResponseFormat,
+    XmlContractSpec,
 };
 use super::render::{CompiledField, compile_fields};
 use super::required::Required;
@@ -87,10 +88,7 @@ impl TokenRoute {
                 for param in unknown {
                     problems.push(
                         format!("request.{key}.{param}"),
-                        format!(
-                            "not a parameter; known: {}",
-                            RequestFields::PARAMS.join(", ")
-                        ),
+                        format!("not a parameter; known: {}", ParamKey::known()),
                     );
                 }
                 request.fields.clone()
@@ -102,10 +100,7 @@ impl TokenRoute {
         for param in unknown {
             problems.push(
                 "request.required",
-                format!(
-                    "{param:?} is not a parameter; known: {}",
-                    RequestFields::PARAMS.join(", ")
-                ),
+                format!("{param:?} is not a parameter; known: {}", ParamKey::known()),
             );
         }
         let fields = compile_fields("response.fields", &profile.response.fields, &mut problems.0);
