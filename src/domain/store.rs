@@ -45,11 +45,17 @@ pub struct RefreshRecord {
 pub enum Taken {
     /// The token was live; it is now used and cannot be taken again.
     Live(RefreshRecord),
-    /// The token was taken before: a replay. The session it belonged to is named so the
-    /// caller can revoke it.
+    /// The token was taken before: a replay, or a retry within the route's reuse grace. The
+    /// session it belonged to is named so the caller can revoke it.
     AlreadyUsed {
         /// The session the token belonged to.
         session: SessionId,
+        /// When it was taken (the `now` of the take that found it live).
+        used_at: DateTime<Utc>,
+        /// The token its rotation issued, sealed, when that rotation was stored with
+        /// [`TokenStore::insert_rotated`]; `None` while the rotation is still in flight or
+        /// when the route keeps no successor (no reuse grace).
+        successor: Option<SealedToken>,
     },
     /// The token was live but its session is revoked: it is now used, and must be refused.
     /// The revocation is checked in the same atomic step as the take, so a replay of the same
@@ -61,6 +67,40 @@ pub enum Taken {
     },
     /// Never issued, expired, or forgotten.
     Unknown,
+}
+
+/// A rotation's new refresh token, kept on its used parent for the retry grace window, sealed
+/// with a pad derived from the parent token: only a holder of the parent can open it, so a dump
+/// of the store still holds nothing a client could redeem. The engine seals and opens it; the
+/// store keeps the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedToken(pub Vec<u8>);
+
+impl std::fmt::Debug for SealedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedToken({} bytes)", self.0.len())
+    }
+}
+
+/// The key of a failed-password counter: a hash of what is counted (a user name, an address),
+/// so a counter costs the same few bytes whatever a client sends.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CounterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for CounterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CounterKey({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// A failed-password counter's current fixed window: started by its first failure, it ends
+/// `window` later (the length given when it started), and the count starts again after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureWindow {
+    /// Failures counted in this window.
+    pub failures: u32,
+    /// When the window ends.
+    pub ends_at: DateTime<Utc>,
 }
 
 /// An opaque (reference) access token's record: everything introspection reports about it.
@@ -158,6 +198,20 @@ pub trait TokenStore: Send + Sync + 'static {
     /// remembered until it would have expired, so a replay is recognised.
     async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError>;
 
+    /// Stores a rotation in one atomic step: the new token `key` (as [`insert_refresh`]) and,
+    /// on its used parent, the sealed new token, which later takes of the parent report in
+    /// [`Taken::AlreadyUsed`]. A parent no longer held (expired) is not an error.
+    ///
+    /// [`insert_refresh`]: TokenStore::insert_refresh
+    async fn insert_rotated(
+        &self,
+        parent: &TokenKey,
+        successor: SealedToken,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Revokes every refresh token of a session, present and future, until `until`.
     async fn revoke_session(
         &self,
@@ -215,6 +269,29 @@ pub trait TokenStore: Send + Sync + 'static {
         key: &TokenKey,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// The current windows of failed-password counters, in the order of `keys`: `None` for a
+    /// counter with no failure in a live window. Counters are shared by every gateway on the
+    /// store.
+    async fn failures(
+        &self,
+        keys: &[CounterKey],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<FailureWindow>>, StoreError>;
+
+    /// Counts one failure on each counter in one step, starting a window of `window` where
+    /// none is live, and answers each counter's window after the count, in the order of
+    /// `keys`. A store at its bound of counters may leave a new counter uncounted (its
+    /// answer then has 0 failures): the other counter of the attempt still limits it.
+    async fn count_failures(
+        &self,
+        keys: &[CounterKey],
+        window: chrono::TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureWindow>, StoreError>;
+
+    /// Forgets a counter (a successful sign-in clears the user's).
+    async fn clear_failures(&self, key: &CounterKey) -> Result<(), StoreError>;
 
     /// Whether the store can serve requests now (for `/healthz`).
     async fn health(&self) -> Result<(), StoreError>;
