@@ -26,6 +26,9 @@ use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 pub struct Outcome {
     pub grant: Option<GrantType>,
     pub error: Option<ErrorKind>,
+    /// What the request's log line says about a failure beyond its name (never a secret),
+    /// whatever the wire said.
+    pub diagnosis: Option<String>,
 }
 
 /// What a request path leads to.
@@ -159,6 +162,7 @@ impl Gateway {
                 Outcome {
                     grant: Some(grant.grant_type),
                     error: None,
+                    diagnosis: None,
                 },
             ),
             Err(error) => self.fail(route, &rendering, grant_type, error.into(), &echo),
@@ -198,6 +202,7 @@ impl Gateway {
             Outcome {
                 grant,
                 error: Some(kind),
+                diagnosis: failure.diagnosis(),
             },
         )
     }

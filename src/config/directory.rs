@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::domain::{ClientId, GrantType, Role, UserId, Username};
-use crate::engine::{AttrValue, Attributes, Client, Directory, StoredHash, User};
+use crate::engine::{
+    AttrValue, Attributes, Client, ClientScopes, Directory, ScopeConfigError, StoredHash, User,
+};
 
 use super::read;
 use super::secrets::resolve_secret;
@@ -45,6 +47,10 @@ struct RawClient {
     secret: Option<String>,
     secret_env: Option<String>,
     secret_file: Option<PathBuf>,
+    /// Absent: the client may have its default scopes and nothing else.
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    default_scopes: Vec<String>,
     #[serde(default)]
     attributes: toml::Table,
 }
@@ -104,10 +110,20 @@ pub(super) fn clients(
             raw_client.attributes,
             problems,
         );
+        let scopes = ClientScopes::new(raw_client.scopes, raw_client.default_scopes)
+            .unwrap_or_else(|e| {
+                let at = match e {
+                    ScopeConfigError::DefaultNotAllowed(_) => "default_scopes",
+                    ScopeConfigError::NotAToken(_) => "scopes",
+                };
+                problems.push(problem(format!("{key}.{at}"), e.to_string()));
+                ClientScopes::default()
+            });
         clients.push(Client {
             id: ClientId::new(raw_client.id),
             secret,
             grants: raw_client.grants,
+            scopes,
             attributes,
         });
     }

@@ -54,6 +54,9 @@ pub enum ErrorKind {
     InvalidPasswordProof,
     /// Unknown user, wrong password, or a user who may not use this client.
     AuthenticationFailed,
+    /// A scope the client may not have, or a refresh asking for more than its family's
+    /// (`{detail}`: the scopes refused, as the client wrote them).
+    InvalidScope,
     /// The refresh token is unknown, expired, revoked or superseded.
     InvalidRefreshToken,
     /// A refresh token presented again after use: its whole session is revoked.
@@ -145,6 +148,7 @@ impl Failure {
                 GrantError::InvalidFlag { .. } => ErrorKind::MalformedBody,
                 GrantError::InvalidPasswordProof(_) => ErrorKind::InvalidPasswordProof,
                 GrantError::AuthenticationFailed => ErrorKind::AuthenticationFailed,
+                GrantError::InvalidScope { .. } => ErrorKind::InvalidScope,
                 GrantError::InvalidRefreshToken => ErrorKind::InvalidRefreshToken,
                 GrantError::RefreshTokenReused => ErrorKind::RefreshTokenReused,
                 GrantError::Throttled { .. } => ErrorKind::Throttled,
@@ -166,6 +170,15 @@ impl Failure {
             Failure::Grant(outcome) => outcome.detail(),
         }
         .unwrap_or_default()
+    }
+
+    /// What the log line (and a test kit's capture) says beyond the outcome's name; see
+    /// [`GrantError::diagnosis`].
+    pub fn diagnosis(&self) -> Option<String> {
+        match self {
+            Failure::Refused(refusal) => refusal.detail(),
+            Failure::Grant(outcome) => outcome.diagnosis(),
+        }
     }
 
     /// Whether the cause belongs in the log at error level: the gateway or its store failed,
@@ -206,7 +219,9 @@ pub fn producible(
     let reads_credentials = !request.client_credentials.is_empty();
     let windows = password && request.fields.windows_authentication.is_some();
     let any_media_type = request.body.contains_key("*");
+    // Password grants count failures in the store (the throttle).
     let touches_store = refresh
+        || password
         || profile.refresh_token_ttl.is_some()
         || profile.single_active_token
         || uses_store_markers
@@ -244,6 +259,10 @@ pub fn producible(
                 ErrorKind::AuthenticationFailed | ErrorKind::Throttled | ErrorKind::Overloaded => {
                     (password, password_reason)
                 }
+                ErrorKind::InvalidScope => (
+                    profile.scope_policy == crate::engine::ScopePolicy::Enforce,
+                    "scope_policy is enforce",
+                ),
                 ErrorKind::InvalidPasswordProof => (
                     password && request.password == PasswordEncoding::Sha1Hex,
                     "request.password is sha1_hex",
@@ -285,7 +304,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_snake_case_name_and_parses_back() {
-        assert_eq!(ErrorKind::ALL.len(), 25);
+        assert_eq!(ErrorKind::ALL.len(), 26);
         for &kind in ErrorKind::ALL {
             assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
             assert_eq!(kind.to_string(), kind.as_str());

@@ -43,8 +43,30 @@ pub struct Profile {
     pub refresh_token_ttl: Option<std::time::Duration>,
     /// Whether an app token (`client_credentials`) also gets a refresh token.
     pub refresh_for_client_credentials: bool,
-    /// How refresh tokens look: `guid` (dashed v4 GUID) or `hex32` (`Guid.ToString("N")`).
+    /// How refresh tokens look: `guid` (dashed v4 GUID), `hex32` (`Guid.ToString("N")`), or
+    /// `random256` (the default: 256 random bits, base64url) where the legacy format is unknown.
+    #[serde(default)]
     pub refresh_format: RefreshFormat,
+    /// The routes this route's refresh tokens may be redeemed on: routes with the same group
+    /// share their refresh tokens, a token is unknown on every other route. Absent: the
+    /// route's own path, so a token is redeemed only where it was issued.
+    #[serde(default)]
+    pub refresh_group: Option<String>,
+    /// How long after a refresh token's redemption the same client may redeem it again and
+    /// get the first answer's refresh token (a retry after a lost answer) instead of a revoked
+    /// session (`"30s"`). Absent: off, any second redemption is a replay.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub refresh_reuse_grace: Option<std::time::Duration>,
+    /// `enforce` (the default): a requested scope must be among the client's `scopes`, a
+    /// request without one gets its `default_scopes`, a refresh may narrow its family's scope.
+    /// `ignore`: the legacy server never read `scope`; every grant gets the client's defaults
+    /// (a refresh its family's) and no request fails for its scope.
+    #[serde(default)]
+    pub scope_policy: crate::engine::ScopePolicy,
+    /// Answer with the rows' `explained` wording where a row has one: friendlier texts than
+    /// the legacy server's (a malformed password named as such), off by default.
+    #[serde(default)]
+    pub explain_errors: bool,
     /// A new password grant makes the (user, client)'s earlier tokens invalid (the legacy
     /// `/Token`: "a new login discards earlier tokens").
     pub single_active_token: bool,
@@ -493,6 +515,9 @@ pub struct ErrorEntry {
     /// May hold `{detail}`: what exactly was wrong (see `GrantError::detail`).
     #[serde(default)]
     pub description: String,
+    /// A clearer wording than the legacy server's, used when the route sets `explain_errors`.
+    #[serde(default)]
+    pub explained: Option<Explained>,
     /// Extra headers for this outcome (`Allow`, `WWW-Authenticate`, `Retry-After`, ...).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -502,6 +527,17 @@ pub struct ErrorEntry {
     /// The XML contract of that body shape (e.g. Web API's `<Error>` with no namespace).
     #[serde(default)]
     pub xml: Option<XmlContractSpec>,
+}
+
+/// A row's explanatory wording (`explain_errors`): the `error` code and the description that
+/// replace the row's own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Explained {
+    /// The `error` value; absent: the row's own.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The description; may hold `{detail}` like the row's.
+    pub description: String,
 }
 
 /// A problem with a profile, with its key path relative to the profile.

@@ -19,7 +19,7 @@ use super::required::Required;
 use super::value::{Absent, Source};
 use super::xml::{self, Document, Flavour};
 use crate::domain::{ClientId, GrantType};
-use crate::engine::GrantPolicy;
+use crate::engine::{GrantPolicy, RefreshGroup};
 
 /// One row of the error table, compiled.
 pub(super) struct CompiledError {
@@ -178,6 +178,13 @@ impl TokenRoute {
                 continue;
             };
             let key = format!("errors.{name}");
+            let mut entry = entry.clone();
+            if let Some(explained) = entry.explained.take()
+                && profile.explain_errors
+            {
+                entry.error = explained.error.unwrap_or(entry.error);
+                entry.description = explained.description;
+            }
             for placeholder in super::value::unknown_placeholders(&entry.description) {
                 problems.push(
                     format!("{key}.description"),
@@ -228,7 +235,7 @@ impl TokenRoute {
             errors.insert(
                 kind,
                 CompiledError {
-                    entry: entry.clone(),
+                    entry,
                     fields,
                     xml: row_xml,
                 },
@@ -281,6 +288,14 @@ impl TokenRoute {
             refresh_token_ttl: profile.refresh_token_ttl.map(ttl),
             refresh_for_client_credentials: profile.refresh_for_client_credentials,
             refresh_format: profile.refresh_format,
+            refresh_group: RefreshGroup::new(
+                profile
+                    .refresh_group
+                    .clone()
+                    .unwrap_or_else(|| profile.path.clone()),
+            ),
+            reuse_grace: profile.refresh_reuse_grace.map(ttl),
+            scope_policy: profile.scope_policy,
             single_active_token: profile.single_active_token,
             report_not_before,
             issuer: profile.issuer.clone(),

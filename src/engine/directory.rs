@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::error::GrantError;
 use super::password::StoredHash;
+use super::scope::ClientScopes;
 use crate::domain::{ClientId, GrantType, Role, Secret, UserId, Username};
 
 /// A value of a client or user attribute (`redirect_url`, `is_editor`, ...), shown by dialects
@@ -28,6 +29,8 @@ pub struct Client {
     pub secret: Option<Secret>,
     /// Grants this client may use; empty means every grant its route accepts.
     pub grants: Vec<GrantType>,
+    /// The scopes it may be granted, and those it gets when it names none.
+    pub scopes: ClientScopes,
     pub attributes: Attributes,
 }
 

@@ -52,6 +52,9 @@ pub enum GrantError {
     InvalidPasswordProof(#[source] Sha1HexError),
     #[error("wrong user name or password")]
     AuthenticationFailed,
+    /// A scope the client may not have (RFC 6749 §5.2), or more than its refresh token's.
+    #[error("scope {scopes:?} may not be granted to this client")]
+    InvalidScope { scopes: String },
     #[error("the refresh token is unknown, expired or revoked")]
     InvalidRefreshToken,
     #[error("a refresh token was presented again after use; its family is revoked")]
@@ -94,6 +97,8 @@ impl GrantError {
             GrantError::MissingParameter(param) => Some(param.as_str().to_owned()),
             GrantError::MissingField { name } => Some(name.clone()),
             GrantError::Throttled { retry_after_secs } => Some(retry_after_secs.to_string()),
+            // The client's own words, naming scopes of no account.
+            GrantError::InvalidScope { scopes } => Some(scopes.clone()),
             GrantError::MissingClientId
             | GrantError::UnknownClient
             | GrantError::InvalidClientSecret
@@ -105,6 +110,20 @@ impl GrantError {
             | GrantError::WindowsAuthUnavailable
             | GrantError::Store(_)
             | GrantError::Internal(_) => None,
+        }
+    }
+    /// What an operator (the request's log line) and a test kit's capture should know about
+    /// this outcome beyond its name, whatever the wire says: a dialect may answer a malformed
+    /// password exactly like a wrong one, as its legacy server did, while the diagnosis says
+    /// what the client got wrong. Never a secret.
+    pub fn diagnosis(&self) -> Option<String> {
+        match self {
+            // Not `why`: its character count is the raw password's length.
+            GrantError::InvalidPasswordProof(_) => Some(
+                "the password is not 40 hexadecimal digits: the client sent the raw password"
+                    .to_owned(),
+            ),
+            _ => self.detail(),
         }
     }
 }

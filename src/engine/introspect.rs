@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Client, ClientAuth, Engine, jti_key, opaque_key, token_key};
+use super::{Client, ClientAuth, Engine, jti_key, opaque_key};
 use crate::domain::{
     ClientId, RefreshRecord, RefreshToken, SessionId, StoreError, Subject, UserId,
 };
@@ -171,8 +171,17 @@ impl Engine {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        let key = token_key(&RefreshToken::new(token));
-        let Some(record) = self.store.peek_refresh(&key, now).await? else {
+        // Introspection serves no route: the token may be of any route's group. Groups are
+        // few (one per route that issues refresh tokens), and a token is live in one at most.
+        let token = RefreshToken::new(token);
+        let mut found = None;
+        for group in &self.refresh_groups {
+            if let Some(record) = self.store.peek_refresh(&group.key(&token), now).await? {
+                found = Some(record);
+                break;
+            }
+        }
+        let Some(record) = found else {
             return Ok(None);
         };
         let revoked = self.store.is_session_revoked(record.session, now).await?;
@@ -264,10 +273,7 @@ impl Engine {
         if !owned(record.client.as_str()) {
             return Err(EndpointError::TokenNotOwned);
         }
-        let until = record.expires_at.max(now + self.max_access_ttl);
-        self.store
-            .revoke_session(record.session, until, now)
-            .await?;
+        self.revoke_session(record.session, now).await?;
         Ok(true)
     }
 }

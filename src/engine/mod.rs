@@ -10,6 +10,8 @@ pub mod hasher;
 pub mod introspect;
 pub mod keys;
 pub mod password;
+mod refresh;
+pub mod scope;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -22,10 +24,12 @@ pub use error::{Fault, GrantError, Param};
 pub use introspect::{ActiveToken, EndpointError, TokenKind};
 pub use keys::{Key, Keyring};
 pub use password::StoredHash;
+pub use refresh::RefreshGroup;
+pub use scope::{ClientScopes, ScopeConfigError, ScopePolicy};
 
 use crate::domain::{
     AccessRecord, AccessToken, Claims, ClientId, GrantType, NotBefore, PasswordProof,
-    RefreshRecord, RefreshToken, Scope, Secret, SessionId, StoreError, Subject, Taken, TokenKey,
+    RefreshRecord, RefreshToken, Scope, Secret, SessionId, StoreError, Subject, TokenKey,
     TokenStore,
 };
 
@@ -85,13 +89,19 @@ pub struct GrantRequest {
 }
 
 /// How refresh tokens look on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshFormat {
-    /// A dashed v4 GUID, as VizSeek's sample shows.
+    /// A dashed v4 GUID (122 random bits), as VizSeek's sample shows: for fidelity where the
+    /// legacy tokens were GUIDs.
     Guid,
-    /// 32 hex digits (`Guid.ToString("N")`), as the Web API template's refresh providers made.
+    /// 32 hex digits (`Guid.ToString("N")`, 122 random bits), as the refresh providers written
+    /// for the Web API template made.
     Hex32,
+    /// 256 random bits, base64url without padding (43 characters): where the legacy format is
+    /// not known, a token nobody can guess (RFC 6819 §5.1.4.2.2).
+    #[default]
+    Random256,
 }
 
 /// What access tokens are.
@@ -121,6 +131,13 @@ pub struct GrantPolicy {
     pub refresh_token_ttl: Option<TimeDelta>,
     pub refresh_for_client_credentials: bool,
     pub refresh_format: RefreshFormat,
+    /// The routes this route's refresh tokens may be redeemed on (see [`RefreshGroup`]).
+    pub refresh_group: RefreshGroup,
+    /// How long after a refresh token was redeemed the same client may redeem it again and get
+    /// the same answer's family (a retry after a lost answer) instead of a revoked session;
+    /// `None`: any second redemption is a replay.
+    pub reuse_grace: Option<TimeDelta>,
+    pub scope_policy: ScopePolicy,
     /// A new password grant makes the (user, client)'s earlier tokens invalid.
     pub single_active_token: bool,
     /// The dialect shows the subject's not-before marker: look it up for every grant.
@@ -172,6 +189,12 @@ pub struct EngineParts {
     /// The longest access-token lifetime of any route: how long a session revocation must be
     /// remembered for the session's access tokens to stay revoked.
     pub max_access_ttl: TimeDelta,
+    /// The longest refresh-token lifetime of any route: a session revocation outlives every
+    /// refresh token of the family, whichever route issued it.
+    pub max_refresh_ttl: TimeDelta,
+    /// Every route's refresh group, so introspection and revocation (which serve no route)
+    /// find a refresh token whichever route issued it.
+    pub refresh_groups: Vec<RefreshGroup>,
     /// How many password hashes may be verified at once, off the async workers.
     pub hash_workers: usize,
     pub throttle: throttle::ThrottleSettings,
@@ -196,6 +219,8 @@ pub struct Engine {
     ids: Arc<dyn IdSource>,
     keys: Keyring,
     max_access_ttl: TimeDelta,
+    max_refresh_ttl: TimeDelta,
+    refresh_groups: Vec<RefreshGroup>,
     hashes: hasher::HashPool,
     throttle: throttle::Throttle,
     /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
@@ -213,11 +238,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The store key of a refresh token.
-pub fn token_key(token: &RefreshToken) -> TokenKey {
-    hashed_key(token.expose())
-}
-
 /// The store key of an opaque access token.
 fn opaque_key(token: &str) -> TokenKey {
     hashed_key(token)
@@ -228,7 +248,7 @@ fn jti_key(jti: &str) -> TokenKey {
     hashed_key(jti)
 }
 
-fn hashed_key(value: &str) -> TokenKey {
+pub(crate) fn hashed_key(value: &str) -> TokenKey {
     use sha2::Digest;
     TokenKey(sha2::Sha256::digest(value.as_bytes()).into())
 }
@@ -245,6 +265,8 @@ impl Engine {
             ids: parts.ids,
             keys: parts.keys,
             max_access_ttl: parts.max_access_ttl,
+            max_refresh_ttl: parts.max_refresh_ttl,
+            refresh_groups: parts.refresh_groups,
             hashes: hasher::HashPool::new(parts.hash_workers).map_err(EngineError::Threads)?,
             throttle: throttle::Throttle::new(parts.throttle),
             decoy_hash,
@@ -295,9 +317,14 @@ impl Engine {
         // A new session for a new sign-in; a refresh continues its own.
         let user = match kind {
             GrantKind::RefreshToken(token) => {
-                return self
-                    .redeem(&token, client, requested_at, request.peer, policy)
-                    .await;
+                let redemption = refresh::Redemption {
+                    token: &token,
+                    client,
+                    scope: request.scope.as_ref(),
+                    requested_at,
+                    peer: request.peer,
+                };
+                return self.redeem(redemption, policy).await;
             }
             GrantKind::ClientCredentials => None,
             GrantKind::Password { username, proof } => Some(
@@ -311,16 +338,24 @@ impl Engine {
                     .ok_or(GrantError::AuthenticationFailed)?,
             ),
         };
-        let with_refresh = user.is_some() || policy.refresh_for_client_credentials;
+        let scope = client
+            .scopes
+            .for_sign_in(request.scope.as_ref(), policy.scope_policy)?;
+        let refresh = if user.is_some() || policy.refresh_for_client_credentials {
+            RefreshPlan::New { parent: None }
+        } else {
+            RefreshPlan::None
+        };
         self.issue(IssueInput {
             grant_type,
             client,
             user,
-            scope: granted_scope(request.scope),
+            family_scope: scope.clone(),
+            scope,
             session: self.new_session(),
             session_started: requested_at,
             requested_at,
-            with_refresh,
+            refresh,
             peer: request.peer,
             policy,
         })
@@ -350,7 +385,8 @@ impl Engine {
         peer: std::net::IpAddr,
     ) -> Result<Arc<User>, GrantError> {
         let now = self.clock.now();
-        if let Some(retry_after_secs) = self.throttle.check(username, peer, now) {
+        let counted = self.throttle.check(&*self.store, username, peer, now).await?;
+        if let Some(retry_after_secs) = counted.retry_after() {
             tracing::warn!(%peer, retry_after_secs, "password attempts throttled");
             return Err(GrantError::Throttled { retry_after_secs });
         }
@@ -362,98 +398,14 @@ impl Engine {
         let verified = self.hashes.verify(hash, proof).await?;
         match user {
             Some(user) if verified && user.may_use(&client.id) => {
-                self.throttle.succeeded(username);
+                self.throttle.succeeded(&*self.store, &counted).await?;
                 Ok(user)
             }
             _ => {
-                self.throttle.failed(username, peer, now);
+                self.throttle.failed(&*self.store, &counted, now).await?;
                 Err(GrantError::AuthenticationFailed)
             }
         }
-    }
-
-    async fn redeem(
-        &self,
-        token: &RefreshToken,
-        client: Arc<Client>,
-        requested_at: DateTime<Utc>,
-        peer: std::net::IpAddr,
-        policy: &GrantPolicy,
-    ) -> Result<Grant, GrantError> {
-        let key = token_key(token);
-        let record = match self.store.take_refresh(&key, requested_at).await? {
-            Taken::Live(record) => record,
-            Taken::AlreadyUsed { session } => {
-                self.revoke_session(session, requested_at, policy).await?;
-                tracing::warn!(session = %session, "refresh token replayed; session revoked");
-                return Err(GrantError::RefreshTokenReused);
-            }
-            // The take checked the session's revocation atomically (see `Taken`).
-            Taken::SessionRevoked { .. } | Taken::Unknown => {
-                return Err(GrantError::InvalidRefreshToken);
-            }
-        };
-        if record.client != client.id {
-            // Someone holds another client's token: treat it as stolen.
-            self.revoke_session(record.session, requested_at, policy)
-                .await?;
-            return Err(GrantError::InvalidRefreshToken);
-        }
-        // The take already refused a revoked session atomically; a later login may still
-        // have superseded this one.
-        if self.superseded(&record).await? {
-            return Err(GrantError::InvalidRefreshToken);
-        }
-        let user = match &record.user {
-            Some(id) => Some(
-                self.directory
-                    .user_by_id(id)
-                    .ok_or(GrantError::InvalidRefreshToken)?,
-            ),
-            None => None,
-        };
-        self.issue(IssueInput {
-            grant_type: GrantType::RefreshToken,
-            client,
-            user,
-            scope: record.scope,
-            session: record.session,
-            session_started: record.session_started,
-            requested_at,
-            with_refresh: true,
-            peer,
-            policy,
-        })
-        .await
-    }
-
-    /// Whether a later login of the same user and client superseded this refresh token's
-    /// session (the single-active-token marker).
-    async fn superseded(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
-        let subject = Subject {
-            user: record.user.clone(),
-            client: record.client.clone(),
-        };
-        let marker = self.store.not_before(&subject).await?;
-        Ok(marker.is_some_and(|marker| {
-            marker.session != record.session && record.session_started < marker.at
-        }))
-    }
-
-    async fn revoke_session(
-        &self,
-        session: SessionId,
-        now: DateTime<Utc>,
-        policy: &GrantPolicy,
-    ) -> Result<(), StoreError> {
-        // The mark must outlive every token of the session: its refresh tokens (the route's
-        // refresh lifetime) and its access tokens (at most the longest access lifetime).
-        let ttl = policy
-            .refresh_token_ttl
-            .unwrap_or(policy.access_token_ttl)
-            .max(self.max_access_ttl);
-        let until = now + ttl;
-        self.store.revoke_session(session, until, now).await
     }
 
     fn new_session(&self) -> SessionId {
@@ -461,11 +413,19 @@ impl Engine {
     }
 
     fn new_refresh_token(&self, format: RefreshFormat) -> RefreshToken {
-        let id = self.ids.uuid();
         match format {
-            RefreshFormat::Guid => RefreshToken::new(id.hyphenated().to_string()),
-            RefreshFormat::Hex32 => RefreshToken::new(id.simple().to_string()),
+            RefreshFormat::Guid => RefreshToken::new(self.ids.uuid().hyphenated().to_string()),
+            RefreshFormat::Hex32 => RefreshToken::new(self.ids.uuid().simple().to_string()),
+            RefreshFormat::Random256 => RefreshToken::new(self.random_256()),
         }
+    }
+
+    /// 256 random bits, base64url: opaque access tokens and `random256` refresh tokens.
+    fn random_256(&self) -> String {
+        let mut bytes = [0u8; 32];
+        self.ids.fill(&mut bytes);
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
     async fn issue(&self, input: IssueInput<'_>) -> Result<Grant, GrantError> {
@@ -474,10 +434,11 @@ impl Engine {
             client,
             user,
             scope,
+            family_scope,
             session,
             session_started,
             requested_at,
-            with_refresh,
+            refresh,
             peer,
             policy,
         } = input;
@@ -534,10 +495,7 @@ impl Engine {
                 (AccessToken::new(token), claims.jti)
             }
             AccessFormat::Opaque => {
-                let mut bytes = [0u8; 32];
-                self.ids.fill(&mut bytes);
-                use base64::Engine as _;
-                let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+                let token = self.random_256();
                 let jti = claims.jti.clone();
                 self.store
                     .insert_access(opaque_key(&token), AccessRecord { claims }, requested_at)
@@ -545,21 +503,31 @@ impl Engine {
                 (AccessToken::new(token), jti)
             }
         };
-        let refresh = match policy.refresh_token_ttl {
-            Some(ttl) if with_refresh => {
+        let refresh = match (policy.refresh_token_ttl, refresh) {
+            (_, RefreshPlan::Existing(issued)) => Some(issued),
+            (Some(ttl), RefreshPlan::New { parent }) => {
                 let token = self.new_refresh_token(policy.refresh_format);
                 let expires_at = issued_at + ttl;
+                // The family keeps the scope of its sign-in; a narrowed refresh narrows only
+                // its access token (RFC 6749 §6).
                 let record = RefreshRecord {
                     session,
                     client: client.id.clone(),
                     user: subject.user.clone(),
-                    scope: scope.clone(),
+                    scope: family_scope,
                     session_started,
                     expires_at,
                 };
-                self.store
-                    .insert_refresh(token_key(&token), record, requested_at)
-                    .await?;
+                let key = policy.refresh_group.key(&token);
+                match parent.filter(|_| policy.reuse_grace.is_some()) {
+                    Some(parent) => {
+                        let sealed = refresh::seal(parent.token, &token);
+                        self.store
+                            .insert_rotated(&parent.key, sealed, key, record, requested_at)
+                            .await?;
+                    }
+                    None => self.store.insert_refresh(key, record, requested_at).await?,
+                }
                 Some(IssuedRefresh { token, expires_at })
             }
             _ => None,
@@ -587,15 +555,25 @@ struct IssueInput<'a> {
     grant_type: GrantType,
     client: Arc<Client>,
     user: Option<Arc<User>>,
+    /// The access token's scope.
     scope: Option<Scope>,
+    /// The refresh family's scope (the sign-in's), kept in a new refresh token's record.
+    family_scope: Option<Scope>,
     session: SessionId,
     session_started: DateTime<Utc>,
     requested_at: DateTime<Utc>,
-    with_refresh: bool,
+    refresh: RefreshPlan<'a>,
     peer: std::net::IpAddr,
     policy: &'a GrantPolicy,
 }
 
-fn granted_scope(requested: Option<Scope>) -> Option<Scope> {
-    requested.filter(|scope| !scope.as_str().trim().is_empty())
+/// Whether an answer carries a refresh token, and which.
+enum RefreshPlan<'a> {
+    None,
+    /// A new token (when the route issues refresh tokens), rotating `parent` when there is one.
+    New {
+        parent: Option<refresh::Parent<'a>>,
+    },
+    /// A retry within the reuse grace: the token the first redemption issued.
+    Existing(IssuedRefresh),
 }

@@ -74,12 +74,21 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
             Keyring::single(Key::hs256(&Secret::new(hex::encode(bytes)), None)?)
         }
     };
-    let max_access_ttl = settings
-        .routes
-        .iter()
-        .map(|route| route.policy().access_token_ttl)
+    let policies = || settings.routes.iter().map(|route| route.policy());
+    let max_access_ttl = policies()
+        .map(|policy| policy.access_token_ttl)
         .max()
         .unwrap_or_default();
+    let max_refresh_ttl = policies()
+        .filter_map(|policy| policy.refresh_token_ttl)
+        .max()
+        .unwrap_or_default();
+    let mut refresh_groups = Vec::new();
+    for policy in policies().filter(|policy| policy.refresh_token_ttl.is_some()) {
+        if !refresh_groups.contains(&policy.refresh_group) {
+            refresh_groups.push(policy.refresh_group.clone());
+        }
+    }
     let store = settings.store.open()?;
     tracing::info!(store = %settings.store.describe(), "store opened");
     let hash_workers = match settings.hash_workers {
@@ -93,6 +102,8 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         ids: runtime.ids,
         keys,
         max_access_ttl,
+        max_refresh_ttl,
+        refresh_groups,
         throttle: settings.throttle,
         hash_workers,
     })?;
@@ -175,6 +186,7 @@ async fn handle(
                 peer = %IpText::new(peer),
                 grant = outcome.grant.map_or("-", |g| g.as_str()),
                 outcome = outcome.error.map_or("granted", |e| e.as_str()),
+                diagnosis = outcome.diagnosis.as_deref(),
                 status = response.status,
                 latency_us = started.elapsed().as_micros() as u64,
                 "token request"

@@ -36,7 +36,7 @@ impl Gateway {
 }
 
 /// The demo's clients and user, a fixed signing secret (so every process verifies the
-/// others' tokens), `store`, and routes: VizSeek with refresh tokens for client_credentials,
+/// others' tokens), `store`, three failed passwords per user before the throttle, and routes: VizSeek with refresh tokens for client_credentials,
 /// the legacy `/Token` (single active token), introspection and revocation.
 fn config(store: &str) -> String {
     let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).expect("demo");
@@ -45,7 +45,8 @@ fn config(store: &str) -> String {
     format!(
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 2\n\
          [signing]\nsecret = \"cluster-test-signing-secret-0123456789abcdef\"\n\
-         [store]\n{store}\n\n{}\n\
+         [store]\n{store}\n\
+         [throttle]\nfailures_per_user = 3\n\n{}\n\
          [[route]]\ndialect = \"vizseek\"\npath = \"/api/Token\"\nrefresh_for_client_credentials = true\n\
          [[route]]\ndialect = \"owin\"\npath = \"/Token\"\nanonymous_client = \"demo-client\"\n\
          [introspection]\npath = \"/oauth2/introspect\"\ncallers = [\"demo-confidential\"]\n\
@@ -183,7 +184,7 @@ fn refresh_token(json: &serde_json::Value) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gateways_on_one_redis_share_tokens_sessions_and_markers() {
+async fn two_gateways_on_one_redis_share_tokens_sessions_markers_and_failure_counts() {
     if !redis_available("cluster::two_gateways_on_one_redis").await {
         return;
     }
@@ -227,6 +228,33 @@ async fn two_gateways_on_one_redis_share_tokens_sessions_and_markers() {
     assert!(!http.introspect(&a, &earlier).await, "superseded on a");
     assert!(!http.introspect(&b, &earlier).await, "superseded on b");
     assert!(http.introspect(&a, &later).await);
+
+    // Failed passwords count on the store: two on one gateway and one on the other reach the
+    // limit of three, and then both refuse even the right password.
+    let wrong = form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("username", "user@example.com"),
+        ("password", &"0".repeat(40)),
+    ]);
+    for gw in [&a, &a, &b] {
+        let (status, _) = http.post(format!("{gw}/api/Token"), wrong.clone()).await;
+        assert_eq!(status, 400);
+    }
+    let right = form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("username", "user@example.com"),
+        ("password", DEMO_PASSWORD_SHA1),
+    ]);
+    for gw in [&a, &b] {
+        let (status, answer) = http.post(format!("{gw}/api/Token"), right.clone()).await;
+        assert_eq!(
+            (status, answer["error_description"].as_str()),
+            (400, Some("User authentication failed.")),
+            "throttled on {gw}"
+        );
+    }
 
     redis_clear(&prefix).await;
 }

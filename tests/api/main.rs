@@ -11,6 +11,7 @@
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits (declared, chunked, truncated) |
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
+//! | `tokens` | scope tables per dialect, refresh tokens bound to their group, revocations that outlive the family, the reuse grace (inside, outside, concurrent, two gateways on Redis), counted failures, faithful password errors |
 //! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic take (1 000 races), replay, sessions, markers, access tokens, expiry |
 //! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
 //! | `profile_docs` | docs/profiles.md lists every key the profile deserializer accepts (traced from the code), every value name, row and value source |
@@ -32,4 +33,5 @@ mod refresh;
 mod server;
 mod store;
 mod swagger;
+mod tokens;
 mod vizseek;

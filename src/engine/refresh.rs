@@ -1,0 +1,289 @@
+//! Redeeming refresh tokens: rotation, replay detection (a second redemption revokes the whole
+//! family), the retry grace window, and the binding of a token to the routes that may redeem
+//! it. See docs/tokens.md for the rules as users read them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Client, Engine, Grant, GrantError, GrantPolicy, IssueInput, IssuedRefresh, RefreshPlan,
+};
+use crate::domain::{
+    GrantType, RefreshRecord, RefreshToken, Scope, SealedToken, SessionId, StoreError, Subject,
+    Taken, TokenKey,
+};
+
+/// The routes a refresh token may be redeemed on: a route's `refresh_group`, by default its
+/// own path. A token's store key is made from the group's name and the token, so on a route
+/// of another group the token is simply unknown: it is refused there without being used up,
+/// and a thief cannot carry a family to a route with a longer refresh lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGroup(Arc<str>);
+
+impl RefreshGroup {
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self(name.into())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// The store key of a token of this group: SHA-256 over the group's name (length first, so
+    /// no name is a prefix of another's message) and the token.
+    pub fn key(&self, token: &RefreshToken) -> TokenKey {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update((self.0.len() as u64).to_be_bytes());
+        hash.update(self.0.as_bytes());
+        hash.update(token.expose().as_bytes());
+        TokenKey(hash.finalize().into())
+    }
+}
+
+/// The token a rotation replaces, for storing its successor (the reuse grace).
+pub(super) struct Parent<'a> {
+    pub key: TokenKey,
+    pub token: &'a RefreshToken,
+}
+
+/// A refresh-token grant, once the client is authenticated.
+pub(super) struct Redemption<'a> {
+    pub token: &'a RefreshToken,
+    pub client: Arc<Client>,
+    /// The scope the request names, if any: it may narrow the family's.
+    pub scope: Option<&'a Scope>,
+    pub requested_at: DateTime<Utc>,
+    pub peer: std::net::IpAddr,
+}
+
+/// The pad a successor is sealed with: SHA-512 of the parent token under a label of its own.
+/// Each parent seals at most one successor, so the pad is used once.
+fn pad(parent: &RefreshToken) -> [u8; 64] {
+    use sha2::Digest;
+    let mut hash = sha2::Sha512::new();
+    hash.update(b"tokengate refresh successor\0");
+    hash.update(parent.expose().as_bytes());
+    hash.finalize().into()
+}
+
+/// Seals `child` for the store (see [`SealedToken`]). Every refresh format is at most 43
+/// bytes; a token longer than the pad (none today) seals to nothing, and a retry of its parent
+/// is then refused as if the rotation were still in flight.
+pub(super) fn seal(parent: &RefreshToken, child: &RefreshToken) -> SealedToken {
+    let pad = pad(parent);
+    let child = child.expose().as_bytes();
+    if child.len() > pad.len() {
+        return SealedToken(Vec::new());
+    }
+    SealedToken(child.iter().zip(pad).map(|(b, p)| b ^ p).collect())
+}
+
+fn unseal(parent: &RefreshToken, sealed: &SealedToken) -> Option<RefreshToken> {
+    if sealed.0.is_empty() || sealed.0.len() > 64 {
+        return None;
+    }
+    let bytes: Vec<u8> = sealed.0.iter().zip(pad(parent)).map(|(b, p)| b ^ p).collect();
+    String::from_utf8(bytes).ok().map(RefreshToken::new)
+}
+
+impl Engine {
+    pub(super) async fn redeem(
+        &self,
+        r: Redemption<'_>,
+        policy: &GrantPolicy,
+    ) -> Result<Grant, GrantError> {
+        let key = policy.refresh_group.key(r.token);
+        let record = match self.store.take_refresh(&key, r.requested_at).await? {
+            Taken::Live(record) => record,
+            Taken::AlreadyUsed {
+                session,
+                used_at,
+                successor,
+            } => {
+                if let Some(grace) = policy.reuse_grace
+                    && r.requested_at - used_at <= grace
+                {
+                    return self.retry(r, session, successor, policy).await;
+                }
+                self.revoke_session(session, r.requested_at).await?;
+                tracing::warn!(session = %session, "refresh token replayed; session revoked");
+                return Err(GrantError::RefreshTokenReused);
+            }
+            // The take checked the session's revocation atomically (see `Taken`).
+            Taken::SessionRevoked { .. } | Taken::Unknown => {
+                return Err(GrantError::InvalidRefreshToken);
+            }
+        };
+        self.check_holder(&record, &r.client, r.requested_at).await?;
+        let scope = r
+            .client
+            .scopes
+            .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
+        let user = self.family_user(&record)?;
+        let parent = Parent {
+            key,
+            token: r.token,
+        };
+        self.issue(IssueInput {
+            grant_type: GrantType::RefreshToken,
+            client: r.client,
+            user,
+            scope,
+            family_scope: record.scope,
+            session: record.session,
+            session_started: record.session_started,
+            requested_at: r.requested_at,
+            refresh: RefreshPlan::New {
+                parent: Some(parent),
+            },
+            peer: r.peer,
+            policy,
+        })
+        .await
+    }
+
+    /// A second redemption within the reuse grace: answered with a new access token and the
+    /// refresh token the first redemption issued, so the family goes on with one rotation.
+    async fn retry(
+        &self,
+        r: Redemption<'_>,
+        session: SessionId,
+        successor: Option<SealedToken>,
+        policy: &GrantPolicy,
+    ) -> Result<Grant, GrantError> {
+        let Some(child) = successor.as_ref().and_then(|s| unseal(r.token, s)) else {
+            // Two redemptions at once: the first has not stored its answer yet. Refused, and
+            // the family kept; a retry a moment later gets the first one's answer.
+            tracing::info!(session = %session, "refresh token redeemed twice at once within the reuse grace; the later one refused");
+            return Err(GrantError::InvalidRefreshToken);
+        };
+        let now = r.requested_at;
+        let child_key = policy.refresh_group.key(&child);
+        let Some(record) = self.store.peek_refresh(&child_key, now).await? else {
+            // The successor is used (or gone): whoever continued the family is not the one
+            // asking again for its parent.
+            self.revoke_session(session, now).await?;
+            tracing::warn!(session = %session, "refresh token replayed after its successor was used; session revoked");
+            return Err(GrantError::RefreshTokenReused);
+        };
+        self.check_holder(&record, &r.client, now).await?;
+        if self.store.is_session_revoked(record.session, now).await? {
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        let scope = r
+            .client
+            .scopes
+            .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
+        let user = self.family_user(&record)?;
+        tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
+        let issued = IssuedRefresh {
+            token: child,
+            expires_at: record.expires_at,
+        };
+        self.issue(IssueInput {
+            grant_type: GrantType::RefreshToken,
+            client: r.client,
+            user,
+            scope,
+            family_scope: record.scope,
+            session: record.session,
+            session_started: record.session_started,
+            requested_at: now,
+            refresh: RefreshPlan::Existing(issued),
+            peer: r.peer,
+            policy,
+        })
+        .await
+    }
+
+    /// The token belongs to the client presenting it and to a session no later login
+    /// superseded; another client's token is treated as stolen and its family revoked.
+    async fn check_holder(
+        &self,
+        record: &RefreshRecord,
+        client: &Client,
+        now: DateTime<Utc>,
+    ) -> Result<(), GrantError> {
+        if record.client != client.id {
+            self.revoke_session(record.session, now).await?;
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        if self.superseded(record).await? {
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        Ok(())
+    }
+
+    fn family_user(&self, record: &RefreshRecord) -> Result<Option<Arc<super::User>>, GrantError> {
+        match &record.user {
+            Some(id) => Ok(Some(
+                self.directory
+                    .user_by_id(id)
+                    .ok_or(GrantError::InvalidRefreshToken)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a later login of the same user and client superseded this refresh token's
+    /// session (the single-active-token marker).
+    pub(super) async fn superseded(&self, record: &RefreshRecord) -> Result<bool, StoreError> {
+        let subject = Subject {
+            user: record.user.clone(),
+            client: record.client.clone(),
+        };
+        let marker = self.store.not_before(&subject).await?;
+        Ok(marker.is_some_and(|marker| {
+            marker.session != record.session && record.session_started < marker.at
+        }))
+    }
+
+    /// Revokes a family for as long as any of its tokens can live: a refresh token issued by
+    /// any route (the longest refresh lifetime of all), an access token of any route.
+    pub(super) async fn revoke_session(
+        &self,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let until = now + self.max_refresh_ttl.max(self.max_access_ttl);
+        self.store.revoke_session(session, until, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_successor_opens_only_with_its_parent() {
+        let parent = RefreshToken::new("5b0d4a41-0c2b-4c56-9bd4-4a2d0f0b9a11");
+        let child = RefreshToken::new("3Yk0m2v7kQyq0iW8V1a2b3c4d5e6f7g8h9i0j1k2l3m");
+        let sealed = seal(&parent, &child);
+        assert_ne!(sealed.0, child.expose().as_bytes());
+        assert_eq!(
+            unseal(&parent, &sealed).map(|t| t.expose().to_owned()),
+            Some(child.expose().to_owned())
+        );
+        let other = RefreshToken::new("5b0d4a41-0c2b-4c56-9bd4-4a2d0f0b9a12");
+        assert_ne!(
+            unseal(&other, &sealed).map(|t| t.expose().to_owned()),
+            Some(child.expose().to_owned())
+        );
+    }
+
+    #[test]
+    fn groups_key_one_token_apart() {
+        let token = RefreshToken::new("t");
+        let a = RefreshGroup::new("/api/Token");
+        let b = RefreshGroup::new("/Token");
+        assert_ne!(a.key(&token), b.key(&token));
+        assert_eq!(a.key(&token), RefreshGroup::new("/api/Token").key(&token));
+        // The length prefix keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(
+            RefreshGroup::new("ab").key(&RefreshToken::new("c")),
+            RefreshGroup::new("a").key(&RefreshToken::new("bc"))
+        );
+    }
+}
