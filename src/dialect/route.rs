@@ -20,6 +20,7 @@ use super::value::{Absent, Source};
 use super::xml::{self, Document, Flavour};
 use crate::domain::{ClientId, GrantType};
 use crate::engine::GrantPolicy;
+use crate::engine::keys::HeaderLayout;
 
 /// One row of the error table, compiled.
 pub(super) struct CompiledError {
@@ -287,6 +288,7 @@ impl TokenRoute {
             audience: profile.audience.clone(),
             access_format: profile.access_token_format,
             signing_key: profile.signing_key.clone(),
+            jwt_header: HeaderLayout::default(),
         };
         Ok(Self {
             dialect: dialect.to_owned(),
