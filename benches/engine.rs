@@ -16,6 +16,7 @@ use tokengate::config::{Source, load_with_env};
 use tokengate::dialect::negotiate::{NoMatch, negotiate};
 use tokengate::dialect::value::Echo;
 use tokengate::domain::{Claims, Secret};
+use tokengate::engine::keys::HeaderLayout;
 use tokengate::engine::{FixedClock, Key, Keyring, OsIds};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
@@ -105,7 +106,7 @@ fn benches(c: &mut Criterion) {
         role: Some("Administrator".into()),
     };
     c.bench_function("jwt/mint_hs256", |b| {
-        b.iter(|| black_box(keys.sign(None, black_box(&claims))))
+        b.iter(|| black_box(keys.sign(None, HeaderLayout::default(), black_box(&claims))))
     });
 
     let wire = request(&headers, CLIENT_CREDENTIALS);

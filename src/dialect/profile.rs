@@ -86,6 +86,10 @@ pub struct Profile {
     /// The `[[signing.key]]` kid that signs this route's JWTs; absent: the default key.
     #[serde(default)]
     pub signing_key: Option<String>,
+    /// The members of a JWT's header, in the order written: `alg`, and `typ` and `kid` if
+    /// wanted, each once. `kid` is written when listed, and also when not if the keyring holds
+    /// more than one key: a resource server then needs it to pick the key.
+    pub jwt_header: Vec<String>,
     /// Bytes; a larger body is answered with the `body_too_large` error.
     pub body_limit: usize,
     /// How a request is read.

@@ -19,6 +19,7 @@ use super::required::Required;
 use super::value::{Absent, Source};
 use super::xml::{self, Document, Flavour};
 use crate::domain::{ClientId, GrantType};
+use crate::engine::keys::{HeaderLayout, HeaderMember};
 use crate::engine::{GrantPolicy, RefreshGroup};
 
 /// One row of the error table, compiled.
@@ -103,6 +104,7 @@ impl TokenRoute {
                 format!("{param:?} is not a parameter; known: {}", ParamKey::known()),
             );
         }
+        let jwt_header = compile_jwt_header(&profile.jwt_header, &mut problems);
         let fields = compile_fields("response.fields", &profile.response.fields, &mut problems.0);
         let error_fields = compile_fields(
             "error_response.fields",
@@ -302,6 +304,7 @@ impl TokenRoute {
             audience: profile.audience.clone(),
             access_format: profile.access_token_format,
             signing_key: profile.signing_key.clone(),
+            jwt_header,
         };
         Ok(Self {
             dialect: dialect.to_owned(),
@@ -350,6 +353,36 @@ impl TokenRoute {
             path.len() == self.path_lower.len() && path.eq_ignore_ascii_case(&self.path_lower)
         }
     }
+}
+
+/// `jwt_header` as the signer's layout. On a problem the layout returned is never used: the
+/// route does not compile.
+fn compile_jwt_header(names: &[String], problems: &mut Problems) -> HeaderLayout {
+    let mut listed = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        match HeaderMember::parse(name) {
+            None => problems.push(
+                format!("jwt_header[{i}]"),
+                format!(
+                    "{name:?} is not a JWT header member; known: {}",
+                    HeaderMember::known()
+                ),
+            ),
+            Some(member) if listed.contains(&member) => problems.push(
+                format!("jwt_header[{i}]"),
+                format!("{name:?} is already listed: a header has each member once"),
+            ),
+            Some(member) => listed.push(member),
+        }
+    }
+    // Without repeats, the one list that is not a layout is one without alg.
+    HeaderLayout::new(&listed).unwrap_or_else(|| {
+        problems.push(
+            "jwt_header",
+            "must list alg: a JWT header always names its algorithm (RFC 7515 §4.1.1)",
+        );
+        HeaderLayout::default()
+    })
 }
 
 fn check_xml_name(key: &str, name: &str, problems: &mut Problems) {

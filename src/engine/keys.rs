@@ -2,14 +2,15 @@
 //! signs and verifies them. HS256 keys are secrets; ES256 and RS256 keys publish their public
 //! half as a JWKS so resource servers verify tokens without calling the gateway. A retired key
 //! stays published (and accepted by introspection) until `verify_until`, so rotation never
-//! strands tokens already issued. Keys are injected, so golden tests use a fixed one.
+//! strands tokens already issued. Keys are injected, so golden tests use a fixed one. Which
+//! header members a token has, and in what order, is a route's [`HeaderLayout`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::domain::{Claims, Secret};
 
@@ -126,10 +127,8 @@ impl Key {
         decoding: DecodingKey,
         public: Option<Jwk>,
     ) -> Result<Self, KeyError> {
-        let mut header = Header::new(alg);
-        header.kid = Some(kid.clone());
         let signer = match sign_with {
-            Some(with) => Some(Signer::new(&header, with)?),
+            Some(with) => Some(Signer::new(alg, &kid, with)?),
             None => None,
         };
         let public = public.map(|mut jwk| {
@@ -167,16 +166,124 @@ impl Key {
     }
 }
 
+/// A member of a JWT header (RFC 7515 §4.1) the gateway writes: the algorithm, the type
+/// (`"JWT"`) and the key id.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum HeaderMember {
+    Alg,
+    Typ,
+    Kid,
+}
+
+impl HeaderMember {
+    pub const ALL: &'static [HeaderMember] = <HeaderMember as strum::VariantArray>::VARIANTS;
+
+    /// The member named `name` (`alg`, `typ`, `kid`), if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        name.parse().ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every member's name, comma-separated, for messages.
+    pub fn known() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|member| member.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// Every header a token can have: `alg` and any of the others, each once, in any order.
+/// Bounded and small, so a signer computes each one's header segment when its key is made and
+/// never per token. The first is jsonwebtoken's own order, the gateway's bytes before layouts
+/// were configurable.
+const LAYOUTS: [&[HeaderMember]; 11] = {
+    use HeaderMember::{Alg, Kid, Typ};
+    [
+        &[Typ, Alg, Kid],
+        &[Typ, Kid, Alg],
+        &[Alg, Typ, Kid],
+        &[Alg, Kid, Typ],
+        &[Kid, Alg, Typ],
+        &[Kid, Typ, Alg],
+        &[Alg],
+        &[Alg, Typ],
+        &[Typ, Alg],
+        &[Alg, Kid],
+        &[Kid, Alg],
+    ]
+};
+
+/// The members of a route's JWT headers, in order (`jwt_header` in a profile). `kid` is written
+/// when listed, and by a keyring of more than one key even when not (after the listed members),
+/// since a resource server then needs it to pick the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderLayout {
+    /// Into [`LAYOUTS`]: the members as listed.
+    index: u8,
+    /// Into [`LAYOUTS`]: the members with `kid` added if not listed, worked out here so a
+    /// keyring of several keys finds its segment as directly as one of a single key.
+    with_kid: u8,
+}
+
+impl HeaderLayout {
+    /// The layout of these members in this order; `None` unless they are `alg` and any of
+    /// the others, each once.
+    pub fn new(members: &[HeaderMember]) -> Option<Self> {
+        let find = |members: &[HeaderMember]| {
+            LAYOUTS
+                .iter()
+                .position(|layout| *layout == members)
+                .and_then(|index| u8::try_from(index).ok())
+        };
+        let index = find(members)?;
+        let with_kid = if members.contains(&HeaderMember::Kid) {
+            index
+        } else {
+            find(&[members, &[HeaderMember::Kid]].concat()).unwrap_or(index)
+        };
+        Some(Self { index, with_kid })
+    }
+
+    /// The members, in order.
+    pub fn members(self) -> &'static [HeaderMember] {
+        LAYOUTS[usize::from(self.index)]
+    }
+
+    /// Into [`LAYOUTS`]: the header written, `kid` added when the keyring requires it.
+    fn written(self, kid_required: bool) -> usize {
+        usize::from(if kid_required {
+            self.with_kid
+        } else {
+            self.index
+        })
+    }
+}
+
+impl Default for HeaderLayout {
+    /// `typ`, `alg`, `kid`: jsonwebtoken's order, and the `common` profile's.
+    fn default() -> Self {
+        Self {
+            index: 0,
+            with_kid: 0,
+        }
+    }
+}
+
 /// Signs one key's tokens without the per-token setup `jsonwebtoken::encode` repeats: the
-/// header segment is the same for every token of a key, the claims are written by
-/// [`Claims::write_json`] (the same JSON an opaque token's record holds), and for HS256 the
+/// header segment of each layout is the same for every token of a key, the claims are written
+/// by [`Claims::write_json`] (the same JSON an opaque token's record holds), and for HS256 the
 /// keyed HMAC state (two SHA-256 blocks of key padding) is computed once and cloned.
 /// Asymmetric keys sign the same message through `jsonwebtoken::crypto::sign`. Verification
 /// stays with `jsonwebtoken`, and a unit test checks that it accepts every token written here.
 struct Signer {
     alg: Algorithm,
-    /// `base64url(header JSON) + "."`.
-    header_segment: String,
+    /// `base64url(header JSON) + "."`, one per layout, in [`LAYOUTS`] order.
+    header_segments: Box<[String]>,
     with: SignWith,
 }
 
@@ -186,27 +293,53 @@ enum SignWith {
 }
 
 impl Signer {
-    fn new(header: &Header, with: SignWith) -> Result<Self, KeyError> {
-        let header_json = serde_json::to_vec(header).map_err(|e| KeyError::Pem {
-            alg: header.alg,
+    fn new(alg: Algorithm, kid: &str, with: SignWith) -> Result<Self, KeyError> {
+        let json_error = |e: serde_json::Error| KeyError::Pem {
+            alg,
             why: e.to_string(),
-        })?;
-        let mut header_segment = URL_SAFE_NO_PAD.encode(header_json);
-        header_segment.push('.');
+        };
+        let alg_json = serde_json::to_string(&alg).map_err(json_error)?;
+        let kid_json = serde_json::to_string(kid).map_err(json_error)?;
+        let header_segments = LAYOUTS
+            .iter()
+            .map(|members| {
+                let written: Vec<String> = members
+                    .iter()
+                    .map(|member| {
+                        let value = match member {
+                            HeaderMember::Alg => alg_json.as_str(),
+                            HeaderMember::Typ => "\"JWT\"",
+                            HeaderMember::Kid => kid_json.as_str(),
+                        };
+                        format!("\"{}\":{value}", member.as_str())
+                    })
+                    .collect();
+                let mut segment = URL_SAFE_NO_PAD.encode(format!("{{{}}}", written.join(",")));
+                segment.push('.');
+                segment
+            })
+            .collect();
         Ok(Self {
-            alg: header.alg,
-            header_segment,
+            alg,
+            header_segments,
             with,
         })
     }
 
-    fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+    /// `kid_required`: the keyring holds several keys, so `kid` is written even if the layout
+    /// does not list it.
+    fn sign(
+        &self,
+        layout: HeaderLayout,
+        kid_required: bool,
+        claims: &Claims,
+    ) -> Result<String, KeyError> {
+        let header_segment = &self.header_segments[layout.written(kid_required)];
         let mut claims_json = Vec::with_capacity(384);
         claims.write_json(&mut claims_json);
         // header + claims at 4/3, the separator and 43 characters of an HS256 signature.
-        let mut token =
-            Vec::with_capacity(self.header_segment.len() + claims_json.len() * 4 / 3 + 48);
-        token.extend_from_slice(self.header_segment.as_bytes());
+        let mut token = Vec::with_capacity(header_segment.len() + claims_json.len() * 4 / 3 + 48);
+        token.extend_from_slice(header_segment.as_bytes());
         append_base64url(&mut token, &claims_json);
         let signature_error = |why: String| KeyError::Pem { alg: self.alg, why };
         match &self.with {
@@ -311,8 +444,14 @@ impl Keyring {
         &self.keys[self.default].kid
     }
 
-    /// Signs with `kid`, or the default key.
-    pub fn sign(&self, kid: Option<&str>, claims: &Claims) -> Result<String, KeyError> {
+    /// Signs with `kid`, or the default key, writing the header `layout` lists (and `kid`
+    /// whenever the ring holds more than one key).
+    pub fn sign(
+        &self,
+        kid: Option<&str>,
+        layout: HeaderLayout,
+        claims: &Claims,
+    ) -> Result<String, KeyError> {
         let key = match kid {
             None => &self.keys[self.default],
             Some(kid) => self
@@ -324,7 +463,7 @@ impl Keyring {
         key.signer
             .as_ref()
             .ok_or_else(|| KeyError::VerifyOnly(key.kid.clone()))?
-            .sign(claims)
+            .sign(layout, self.keys.len() > 1, claims)
     }
 
     /// Checks the signature with the key the header names, if that key is still live, and
@@ -333,6 +472,8 @@ impl Keyring {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let key = match &header.kid {
             Some(kid) => self.keys.iter().find(|k| &k.kid == kid)?,
+            // Only a ring of one key signs without a kid (`HeaderLayout`), so the token is the
+            // default key's, or from before keys were added and no longer verifiable.
             None => &self.keys[self.default],
         };
         // The key decides the algorithm, never the token (no alg confusion).
@@ -369,6 +510,7 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::Header;
 
     fn claims(optional: bool) -> Claims {
         Claims {
@@ -436,7 +578,7 @@ mod tests {
             let ring = Keyring::single(key);
             for optional in [false, true] {
                 let claims = claims(optional);
-                let ours = ring.sign(None, &claims).unwrap();
+                let ours = ring.sign(None, HeaderLayout::default(), &claims).unwrap();
                 assert_eq!(
                     ours,
                     jsonwebtoken::encode(&header, &reference(&claims), &reference_key).unwrap()
@@ -456,7 +598,7 @@ mod tests {
         let ring = Keyring::single(Key::private_pem("r1".into(), Algorithm::RS256, &pem).unwrap());
         for optional in [false, true] {
             let claims = claims(optional);
-            let token = ring.sign(None, &claims).unwrap();
+            let token = ring.sign(None, HeaderLayout::default(), &claims).unwrap();
             assert_eq!(ring.verify(&token, Utc::now()), Some(claims.clone()));
             // RS256 (PKCS#1 v1.5) is deterministic: the same bytes as jsonwebtoken's encoder.
             let mut header = Header::new(Algorithm::RS256);
@@ -474,11 +616,160 @@ mod tests {
         let ring = Keyring::single(
             Key::hs256(&Secret::new("a-test-secret-of-at-least-32-bytes!!"), None).unwrap(),
         );
-        let token = ring.sign(None, &claims(false)).unwrap();
+        let token = ring
+            .sign(None, HeaderLayout::default(), &claims(false))
+            .unwrap();
         let mut tampered = token.into_bytes();
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
         assert_eq!(ring.verify(&tampered, Utc::now()), None);
+    }
+
+    fn pem(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/fixtures/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn header_json(token: &str) -> String {
+        let segment = token.split('.').next().unwrap();
+        String::from_utf8(URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+    }
+
+    fn layout(members: &[HeaderMember]) -> HeaderLayout {
+        HeaderLayout::new(members).unwrap()
+    }
+
+    use HeaderMember::{Alg, Kid, Typ};
+
+    #[test]
+    fn a_layout_is_alg_and_any_other_members_each_once() {
+        // Every list of up to four members: a layout exactly when it has alg and no repeat.
+        let mut lists: Vec<Vec<HeaderMember>> = vec![vec![]];
+        let mut longest = lists.clone();
+        for _ in 0..4 {
+            longest = longest
+                .iter()
+                .flat_map(|list| HeaderMember::ALL.iter().map(|m| [list, &[*m][..]].concat()))
+                .collect();
+            lists.extend(longest.iter().cloned());
+        }
+        let mut layouts = 0;
+        for list in &lists {
+            let once = (1..list.len()).all(|i| !list[..i].contains(&list[i]));
+            match HeaderLayout::new(list) {
+                Some(layout) => {
+                    assert!(list.contains(&Alg) && once, "{list:?}");
+                    assert_eq!(layout.members(), list.as_slice());
+                    layouts += 1;
+                }
+                None => assert!(!list.contains(&Alg) || !once, "{list:?}"),
+            }
+        }
+        assert_eq!(layouts, LAYOUTS.len());
+        assert_eq!(HeaderLayout::default().members(), [Typ, Alg, Kid]);
+        assert_eq!(HeaderMember::known(), "alg, typ, kid");
+    }
+
+    #[test]
+    fn the_header_has_the_layouts_members_in_its_order() {
+        let ring = Keyring::single(
+            Key::hs256(
+                &Secret::new("a-test-secret-of-at-least-32-bytes!!"),
+                Some("k\"1".into()),
+            )
+            .unwrap(),
+        );
+        for members in LAYOUTS {
+            let written: Vec<&str> = members
+                .iter()
+                .map(|member| match member {
+                    Alg => r#""alg":"HS256""#,
+                    Typ => r#""typ":"JWT""#,
+                    Kid => r#""kid":"k\"1""#,
+                })
+                .collect();
+            let token = ring.sign(None, layout(members), &claims(false)).unwrap();
+            assert_eq!(header_json(&token), format!("{{{}}}", written.join(",")));
+        }
+        // VizSeek's page shows exactly this first segment.
+        let token = ring
+            .sign(None, layout(&[Alg, Typ]), &claims(false))
+            .unwrap();
+        assert!(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+    }
+
+    #[test]
+    fn jsonwebtoken_verifies_tokens_of_every_layout() {
+        let keys = [
+            Key::hs256(&Secret::new("a-test-secret-of-at-least-32-bytes!!"), None).unwrap(),
+            Key::private_pem("r1".into(), Algorithm::RS256, &pem("rs256.pem")).unwrap(),
+            Key::private_pem("e1".into(), Algorithm::ES256, &pem("es256.pem")).unwrap(),
+        ];
+        for key in keys {
+            let alg = key.alg;
+            let ring = Keyring::single(key);
+            let decoding = &ring.keys[0].decoding;
+            // The claims' aud is "api"; what is checked here is the header and the signature.
+            let mut validation = Validation::new(alg);
+            validation.validate_exp = false;
+            validation.validate_aud = false;
+            for members in LAYOUTS {
+                let claims = claims(true);
+                let token = ring.sign(None, layout(members), &claims).unwrap();
+                let data = jsonwebtoken::decode::<serde_json::Value>(&token, decoding, &validation)
+                    .unwrap_or_else(|e| panic!("{alg:?} {members:?}: {e}"));
+                assert_eq!(data.header.alg, alg);
+                assert_eq!(data.header.kid.is_some(), members.contains(&Kid));
+                assert_eq!(data.header.typ.is_some(), members.contains(&Typ));
+                assert_eq!(data.claims["jti"], claims.jti.as_str());
+                assert_eq!(ring.verify(&token, Utc::now()), Some(claims));
+            }
+        }
+    }
+
+    #[test]
+    fn a_ring_of_several_keys_writes_the_kid_even_when_not_listed() {
+        let secret = |s: &str| Secret::new(format!("{s}-a-test-secret-of-at-least-32-bytes"));
+        let ring = Keyring::new(
+            vec![
+                Key::hs256(&secret("one"), Some("k1".into())).unwrap(),
+                Key::hs256(&secret("two"), Some("k2".into())).unwrap(),
+            ],
+            None,
+        )
+        .unwrap();
+        let vizseek = layout(&[Alg, Typ]);
+        let token = ring.sign(None, vizseek, &claims(false)).unwrap();
+        assert_eq!(
+            header_json(&token),
+            r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#
+        );
+        let token = ring.sign(Some("k2"), vizseek, &claims(false)).unwrap();
+        assert_eq!(
+            header_json(&token),
+            r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#
+        );
+        assert_eq!(ring.verify(&token, Utc::now()), Some(claims(false)));
+        // A listed kid stays where the layout puts it.
+        let token = ring
+            .sign(None, layout(&[Kid, Alg]), &claims(false))
+            .unwrap();
+        assert_eq!(header_json(&token), r#"{"kid":"k1","alg":"HS256"}"#);
+
+        // A retired, verify-only key counts: resource servers still hold it.
+        let ring = Keyring::new(
+            vec![
+                Key::private_pem("new".into(), Algorithm::RS256, &pem("rs256.pem")).unwrap(),
+                Key::public_pem("old".into(), Algorithm::RS256, &pem("rs256-old.pub.pem")).unwrap(),
+            ],
+            None,
+        )
+        .unwrap();
+        let token = ring.sign(None, layout(&[Alg]), &claims(false)).unwrap();
+        assert_eq!(header_json(&token), r#"{"alg":"RS256","kid":"new"}"#);
     }
 }

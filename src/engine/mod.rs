@@ -147,6 +147,8 @@ pub struct GrantPolicy {
     pub access_format: AccessFormat,
     /// The key that signs this route's JWTs; `None`: the keyring's default.
     pub signing_key: Option<String>,
+    /// The members of this route's JWT headers, in order.
+    pub jwt_header: keys::HeaderLayout,
 }
 
 /// A refresh token as issued.
@@ -490,7 +492,7 @@ impl Engine {
             AccessFormat::Jwt => {
                 let token = self
                     .keys
-                    .sign(policy.signing_key.as_deref(), &claims)
+                    .sign(policy.signing_key.as_deref(), policy.jwt_header, &claims)
                     .map_err(Fault::Signing)?;
                 (AccessToken::new(token), claims.jti)
             }

@@ -1,12 +1,17 @@
 //! VizSeek behaviours beyond single exchanges: Katana's `expires_in` arithmetic, the token's
-//! claims and per-route overrides.
+//! header and claims, and per-route overrides.
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use tokengate::engine::FixedClock;
 
-use crate::helpers::{DEMO_PASSWORD_SHA1, FORM, form, gateway_from, repo_path, send, service};
+use crate::helpers::{
+    DEMO_PASSWORD_SHA1, FORM, form, gateway_from, gateway_from_source, golden_instant, repo_path,
+    send, service,
+};
 
 fn fixture_config() -> String {
     std::fs::read_to_string(repo_path("fixtures/vizseek/config.toml")).expect("config")
@@ -71,7 +76,8 @@ async fn the_access_token_is_an_hs256_jwt_with_the_designed_claims() {
     validation.validate_exp = false;
     let data =
         jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).expect("verifies");
-    assert!(data.header.kid.is_some());
+    // One key in the ring: the page's header, without a kid.
+    assert_eq!(data.header.kid, None);
     let claims = data.claims;
     assert_eq!(claims["iss"], "tokengate");
     assert_eq!(claims["sub"], "614a1d03-873d-489e-9ab5-fb53b0a0c64f");
@@ -85,6 +91,52 @@ async fn the_access_token_is_an_hs256_jwt_with_the_designed_claims() {
         1800
     );
     assert!(claims["jti"].is_string() && claims["sid"].is_string());
+}
+
+#[actix_web::test]
+async fn the_demos_access_token_has_the_header_of_the_pages_sample() {
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let demo = gateway_from_source(&tokengate::config::Source::Demo, clock);
+    let app = service(Arc::new(demo)).await;
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-client"),
+    ]);
+    let json = send(&app, "POST", "/api/Token", &[FORM], body).await.json();
+    let token = json["access_token"].as_str().expect("token");
+    // {"alg":"HS256","typ":"JWT"}, as the page's sample token begins.
+    assert!(
+        token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."),
+        "{token}"
+    );
+}
+
+#[actix_web::test]
+async fn with_several_keys_the_header_names_the_kid_it_does_not_list() {
+    let config = fixture_config().replace(
+        "[signing]\nsecret = \"golden-fixture-signing-secret-0123456789abcdef\"",
+        "[[signing.key]]\nkid = \"k1\"\nalgorithm = \"HS256\"\n\
+         secret = \"golden-fixture-signing-secret-0123456789abcdef\"\n\
+         [[signing.key]]\nkid = \"k2\"\nalgorithm = \"HS256\"\n\
+         secret = \"another-fixture-signing-secret-0123456789abcdef\"",
+    );
+    let app = service(Arc::new(gateway_from(
+        &config,
+        at("2020-09-13T09:35:33.0004Z"),
+    )))
+    .await;
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-client"),
+    ]);
+    let json = send(&app, "POST", "/api/Token", &[FORM], body).await.json();
+    let token = json["access_token"].as_str().expect("token");
+    let header = token.split('.').next().expect("a header segment");
+    let header = URL_SAFE_NO_PAD.decode(header).expect("base64url");
+    assert_eq!(
+        String::from_utf8_lossy(&header),
+        r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#
+    );
 }
 
 #[actix_web::test]
