@@ -1,6 +1,7 @@
 """The VizSeek "Token endpoint" page's Python code, run as written there with only `server`
 and the credentials changed to the demo's, followed by checks of what the page promises
-(field order, `expires_in` as a string, GUID refresh tokens, the failure texts).
+(field order, `expires_in` as a string, GUID refresh tokens, the failure texts), and that an app
+token's refresh token (which the page does not show) redeems.
 
 Usage: python3 vizseek_page.py [BASE_URL]   (default http://127.0.0.1:8080)
 Exit 0 when every check passed.
@@ -41,13 +42,45 @@ resp.raise_for_status()
 token_data = resp.json()
 print(token_data["access_token"])
 
-check(list(token_data) == ["access_token", "token_type", "expires_in"], f"app token members {list(token_data)}")
 check(token_data["expires_in"] == "1799", f"app token expires_in is the string '1799': {token_data['expires_in']!r}")
 check(token_data["token_type"] == "bearer", "token_type is bearer")
 check(resp.headers["Content-Type"] == "application/json;charset=UTF-8", f"Content-Type {resp.headers['Content-Type']!r}")
 check(resp.headers.get("Cache-Control") == "no-cache" and resp.headers.get("Pragma") == "no-cache"
       and resp.headers.get("Expires") == "-1", "Katana's no-cache headers")
 check(token_data["access_token"].count(".") == 2, "access_token is a JWT")
+
+# --- Beyond the page: an app token carries a refresh token, and it redeems -------------------
+# The page's app-token sample has no refresh_token; the gateway issues one for client_credentials
+# too (a dashed GUID, the members in the user token's order), redeemed like a user's.
+APP_MEMBERS = ["access_token", "refresh_token", "token_type", "expires_in"]
+DASHED_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+app_token = token_data
+check(list(app_token) == APP_MEMBERS,
+      f"client_credentials (demo-client): members {APP_MEMBERS}, got {list(app_token)}")
+app_refresh = app_token.get("refresh_token")
+check(isinstance(app_refresh, str) and bool(DASHED_GUID.match(app_refresh)),
+      f"client_credentials (demo-client): refresh_token is a dashed GUID string, got {app_refresh!r}")
+if isinstance(app_refresh, str):
+    r = requests.post(
+        f"{server}/api/Token",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        data={"grant_type": "refresh_token", "refresh_token": app_refresh, "client_id": client_id},
+    )
+    redeemed = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+    check(r.status_code == 200,
+          f"refresh_token from client_credentials (demo-client): 200, got {r.status_code} {r.text[:200]!r}")
+    new_access = redeemed.get("access_token")
+    check(isinstance(new_access, str) and new_access.count(".") == 2 and new_access != app_token["access_token"],
+          f"refresh_token from client_credentials (demo-client): a new JWT access_token, got {new_access!r:.80}")
+    new_refresh = redeemed.get("refresh_token")
+    check(isinstance(new_refresh, str) and bool(DASHED_GUID.match(new_refresh)) and new_refresh != app_refresh,
+          f"refresh_token from client_credentials (demo-client): a new dashed-GUID refresh_token "
+          f"(was {app_refresh!r}), got {new_refresh!r}")
+    check(list(redeemed) == APP_MEMBERS and redeemed.get("expires_in") == "1799",
+          f"refresh_token from client_credentials (demo-client): members {APP_MEMBERS} with expires_in '1799', "
+          f"got members {list(redeemed)} with expires_in {redeemed.get('expires_in')!r}")
+else:
+    check(False, "refresh_token from client_credentials (demo-client): not redeemed, the app token carried none")
 
 # --- User token request, as on the page ------------------------------------------------------
 import hashlib

@@ -50,6 +50,9 @@ namespace IO.Swagger.Models
         [DataMember] public string refresh_token { get; set; }
     }
 
+    // Every member of the documented AccessTokenResponse with its CLR type. The value types are
+    // nullable: a member the server writes as i:nil reads as null (and is reported by name)
+    // instead of failing the whole ReadObject. Program.CheckContract pins this list.
     [DataContract]
     public class AccessTokenResponse
     {
@@ -195,6 +198,9 @@ namespace TokenGate.Ci
 
         static void RunAll(HttpClient http, string url, string errorRoot, string errorNs)
         {
+            CheckContract();
+
+            // No request names a scope: every answer's scope is the client's default scopes.
             // (a) password grant
             var reqA = new TokenRequest
             {
@@ -202,21 +208,26 @@ namespace TokenGate.Ci
                 client_id = "demo-client",
                 username = "user@example.com",
                 password = "P@ssw0rd!",
-                scope = "api",
             };
             AccessTokenResponse a = Exchange(http, url, "password", reqA);
             if (a != null) CheckUserToken("password", a);
 
-            // (b) client_credentials grant
+            // (b) client_credentials grant, for both demo clients
             var reqB = new TokenRequest
             {
                 grant_type = "client_credentials",
                 client_id = "demo-confidential",
                 client_secret = "demo-secret",
-                scope = "api",
             };
-            AccessTokenResponse b = Exchange(http, url, "client_credentials", reqB);
-            if (b != null) CheckClientToken("client_credentials", b);
+            AccessTokenResponse b = Exchange(http, url, "client_credentials(demo-confidential)", reqB);
+            if (b != null) CheckClientToken("client_credentials(demo-confidential)", b);
+            var reqB2 = new TokenRequest
+            {
+                grant_type = "client_credentials",
+                client_id = "demo-client",
+            };
+            AccessTokenResponse b2 = Exchange(http, url, "client_credentials(demo-client)", reqB2);
+            if (b2 != null) CheckClientToken("client_credentials(demo-client)", b2);
 
             // (c) refresh_token grant, using the refresh token from (a)
             if (a == null || string.IsNullOrEmpty(a.refresh_token))
@@ -237,6 +248,8 @@ namespace TokenGate.Ci
                     CheckUserToken("refresh_token", c);
                     Check("refresh_token", a.session_state != null && a.session_state == c.session_state,
                         "session_state equal to the password grant's (" + Show(a.session_state) + " vs " + Show(c.session_state) + ")");
+                    Check("refresh_token", c.refresh_token != null && c.refresh_token != a.refresh_token,
+                        "a new refresh_token (was " + Abbrev(a.refresh_token) + ", got " + Abbrev(c.refresh_token) + ")");
                 }
             }
 
@@ -281,13 +294,14 @@ namespace TokenGate.Ci
             return resp;
         }
 
-        // Rules for the password and refresh_token grants: every member set except
-        // redirect_url (a client attribute that may be null for demo-client).
+        // Rules for the password and refresh_token grants (demo-client and the demo user): every
+        // member has a value of its type. The types are the contract's, so "has a value" is
+        // "not null" once ReadObject has succeeded; strings must also be non-empty.
         static void CheckUserToken(string g, AccessTokenResponse t)
         {
             NonEmpty(g, "access_token", t.access_token);
             Positive(g, "expires_in", t.expires_in);
-            Console.WriteLine("INFO {0}: redirect_url = {1} (null accepted)", g, Show(t.redirect_url));
+            NonEmpty(g, "redirect_url", t.redirect_url);
             NonEmpty(g, "ip", t.ip);
             NotNull(g, "is_editor", t.is_editor);
             Positive(g, "refresh_expires_in", t.refresh_expires_in);
@@ -298,26 +312,19 @@ namespace TokenGate.Ci
             NonEmpty(g, "scope", t.scope);
         }
 
-        // client_credentials for demo-confidential: its redirect_url attribute is due; there is
-        // no user, so is_editor (a user attribute) has no value; refresh_token may be null and
-        // then refresh_expires_in must be exactly 0 (present, not nil).
+        // client_credentials (both demo clients): every member has a value of its type except
+        // is_editor, a user attribute with no user, and refresh_token, which the Swagger route
+        // does not issue for client_credentials; then refresh_expires_in is exactly 0 (present, not nil).
         static void CheckClientToken(string g, AccessTokenResponse t)
         {
             NonEmpty(g, "access_token", t.access_token);
             Positive(g, "expires_in", t.expires_in);
             NonEmpty(g, "redirect_url", t.redirect_url);
             NonEmpty(g, "ip", t.ip);
-            Console.WriteLine("INFO {0}: is_editor = {1} (no user: null accepted)", g, Show(t.is_editor));
-            if (t.refresh_token == null)
-            {
-                Check(g, t.refresh_expires_in.HasValue && t.refresh_expires_in.Value == 0,
-                    "member 'refresh_expires_in' is 0 when refresh_token is null (got " + Show(t.refresh_expires_in) + ")");
-            }
-            else
-            {
-                NonEmpty(g, "refresh_token", t.refresh_token);
-                Positive(g, "refresh_expires_in", t.refresh_expires_in);
-            }
+            Check(g, t.is_editor == null, "member 'is_editor' is nil, no user (got " + Show(t.is_editor) + ")");
+            Check(g, t.refresh_token == null, "member 'refresh_token' is nil, none issued (got " + Abbrev(t.refresh_token) + ")");
+            Check(g, t.refresh_expires_in.HasValue && t.refresh_expires_in.Value == 0,
+                "member 'refresh_expires_in' is 0 with no refresh_token (got " + Show(t.refresh_expires_in) + ")");
             NonEmpty(g, "token_type", t.token_type);
             NotNull(g, "not_before_policy", t.not_before_policy);
             NonEmpty(g, "session_state", t.session_state);
@@ -355,6 +362,48 @@ namespace TokenGate.Ci
             Console.WriteLine("    error_description = " + Show(err.error_description));
             NonEmpty(g, "error", err.error);
             NotNull(g, "error_description", err.error_description);
+        }
+
+        // The AccessTokenResponse contract above has exactly the documented members, each with the
+        // CLR type of its documented type (string; int and bool as Nullable so that a nil reads as
+        // null and is reported by member name). A change to the class fails here, not as a
+        // silently skipped member or a ReadObject exception.
+        static void CheckContract()
+        {
+            const string g = "contract";
+            var expected = new Dictionary<string, Type>
+            {
+                { "access_token", typeof(string) },
+                { "expires_in", typeof(int?) },
+                { "redirect_url", typeof(string) },
+                { "ip", typeof(string) },
+                { "is_editor", typeof(bool?) },
+                { "refresh_expires_in", typeof(int?) },
+                { "refresh_token", typeof(string) },
+                { "token_type", typeof(string) },
+                { "not_before_policy", typeof(int?) },
+                { "session_state", typeof(string) },
+                { "scope", typeof(string) },
+            };
+            var actual = new Dictionary<string, Type>();
+            foreach (var p in typeof(AccessTokenResponse).GetProperties())
+                if (p.GetCustomAttributes(typeof(DataMemberAttribute), false).Length > 0) actual[p.Name] = p.PropertyType;
+            foreach (var e in expected)
+            {
+                Type got;
+                bool present = actual.TryGetValue(e.Key, out got);
+                Check(g, present && got == e.Value, "AccessTokenResponse member '" + e.Key + "' is a [DataMember] of type "
+                    + TypeName(e.Value) + " (got " + (present ? TypeName(got) : "no such member") + ")");
+            }
+            foreach (var name in actual.Keys)
+                if (!expected.ContainsKey(name))
+                    Fail(g, "AccessTokenResponse has undocumented [DataMember] '" + name + "' of type " + TypeName(actual[name]));
+        }
+
+        static string TypeName(Type t)
+        {
+            Type inner = Nullable.GetUnderlyingType(t);
+            return inner != null ? inner.Name + "?" : t.Name;
         }
 
         // DataContractSerializer reads members only in its own order (ordinal by
@@ -544,6 +593,16 @@ namespace TokenGate.Ci
         static void NotNull(string g, string member, object v)
         {
             Check(g, v != null, "member '" + member + "' is not null" + (v == null ? " (got null)" : ""));
+        }
+
+        static void NotNull(string g, string member, bool? v)
+        {
+            Check(g, v.HasValue, "member '" + member + "' has a bool value (got " + Show(v) + ")");
+        }
+
+        static void NotNull(string g, string member, int? v)
+        {
+            Check(g, v.HasValue, "member '" + member + "' has an int value (got " + Show(v) + ")");
         }
 
         static void NonEmpty(string g, string member, string v)
