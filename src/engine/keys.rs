@@ -470,14 +470,29 @@ impl Keyring {
     /// returns the claims. Expiry is the caller's business: the caller owns the clock.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        let key = match &header.kid {
-            Some(kid) => self.keys.iter().find(|k| &k.kid == kid)?,
-            // Only a ring of one key signs without a kid (`HeaderLayout`), so the token is the
-            // default key's, or from before keys were added and no longer verifiable.
-            None => &self.keys[self.default],
-        };
+        match &header.kid {
+            Some(kid) => {
+                let key = self.keys.iter().find(|k| &k.kid == kid)?;
+                Self::verify_with(key, header.alg, token, now)
+            }
+            // Only a ring of one key signs without a kid (`HeaderLayout`): a token without one
+            // is from a time the ring had one key, which after a rotation is any of its live
+            // keys of that algorithm. Rings hold a handful of keys.
+            None => self
+                .keys
+                .iter()
+                .find_map(|key| Self::verify_with(key, header.alg, token, now)),
+        }
+    }
+
+    fn verify_with(
+        key: &Key,
+        alg: Algorithm,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Claims> {
         // The key decides the algorithm, never the token (no alg confusion).
-        if header.alg != key.alg || !key.live(now) {
+        if alg != key.alg || !key.live(now) {
             return None;
         }
         let mut validation = Validation::new(key.alg);
@@ -565,6 +580,30 @@ mod tests {
             name: c.name.as_deref(),
             role: c.role.as_deref(),
         }
+    }
+
+    #[test]
+    fn a_token_without_kid_still_verifies_after_a_rotation_adds_a_key() {
+        let old = Key::hs256(&Secret::new("the-old-secret-of-at-least-32-bytes!"), Some("old".into()))
+            .unwrap();
+        let layout = HeaderLayout::new(&[HeaderMember::Alg, HeaderMember::Typ]).unwrap();
+        let token = Keyring::single(old).sign(None, layout, &claims(true)).unwrap();
+        let now = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
+        let rotated = Keyring::new(
+            vec![
+                Key::hs256(&Secret::new("the-new-secret-of-at-least-32-bytes!"), Some("new".into()))
+                    .unwrap(),
+                Key::hs256(&Secret::new("the-old-secret-of-at-least-32-bytes!"), Some("old".into()))
+                    .unwrap(),
+            ],
+            Some("new"),
+        )
+        .unwrap();
+        assert_eq!(rotated.verify(&token, now).map(|c| c.jti), Some(claims(true).jti));
+        let stranger = Keyring::single(
+            Key::hs256(&Secret::new("a-stranger-secret-of-at-least-32-byte"), None).unwrap(),
+        );
+        assert!(stranger.verify(&token, now).is_none());
     }
 
     #[test]
