@@ -383,7 +383,7 @@ impl Engine {
         let key = token_key(token);
         let record = match self.store.take_refresh(&key, requested_at).await? {
             Taken::Live(record) => record,
-            Taken::AlreadyUsed { session } => {
+            Taken::AlreadyUsed { session, .. } => {
                 self.revoke_session(session, requested_at, policy).await?;
                 tracing::warn!(session = %session, "refresh token replayed; session revoked");
                 return Err(GrantError::RefreshTokenReused);
