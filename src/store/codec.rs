@@ -1,31 +1,44 @@
 //! The compact binary encoding the durable backends (file, Redis) store values in. Fixed-width
-//! fields come first, so the Redis take script can turn a live record into a used marker and
-//! check expiry by byte offset without decoding strings. A live refresh token is 44 bytes plus
-//! its strings: 80 for a GUID client id alone, 118 with a GUID user id too.
+//! fields come first, so the Redis scripts can turn a live record into a used marker, attach a
+//! successor and check expiry by byte offset without decoding strings. A live refresh token is
+//! 44 bytes plus its strings: 80 for a GUID client id alone, 118 with a GUID user id too; a used
+//! one is 42 bytes, plus the sealed successor when its rotation stored one.
 //!
 //! | value | layout |
 //! |---|---|
 //! | live refresh token | `L` session(16) expires(12) session_started(12) client user? scope? |
-//! | used refresh token | `U` session(16) expires(12) |
+//! | used refresh token | `U` session(16) expires(12) used_at(12) successor? |
 //! | instant | seconds (i64, big-endian) nanoseconds (u32, big-endian) |
 //! | not-before marker | at(12) session(16) |
-//! | string | length (LEB128) bytes; optional: `0` none, `1` then the string |
+//! | failure window | failures (u32, big-endian) ends_at(12) |
+//! | string, bytes | length (LEB128) bytes; optional: `0` none, `1` then the string or bytes |
 //! | opaque access token | its claims as JSON |
+//!
+//! A used marker of only 29 bytes (`U` session expires) was written before markers recorded
+//! when they were taken; it still decodes, as taken at the Unix epoch with no successor, so a
+//! replay of a token taken before an upgrade is still recognised. The other way round, a reader
+//! that knows only those 29 bytes reads the fields it knows and ignores the rest.
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AccessRecord, ClientId, NotBefore, RefreshRecord, Scope, SessionId, Subject, UserId,
+    AccessRecord, ClientId, FailureWindow, NotBefore, RefreshRecord, Scope, SealedToken, SessionId,
+    Subject, UserId,
 };
 
 /// The tag of a live refresh token's value.
 pub const LIVE: u8 = b'L';
 /// The tag of a used refresh token's value.
 pub const USED: u8 = b'U';
-/// Bytes of a used marker: tag, session, expiry. A live record starts with the same fields.
-pub const USED_LEN: usize = 1 + 16 + INSTANT_LEN;
 /// Bytes of an encoded instant.
 pub const INSTANT_LEN: usize = 12;
+/// Bytes a live record and a used marker share: tag, session, expiry.
+pub const SHARED_LEN: usize = 1 + 16 + INSTANT_LEN;
+/// Bytes of a used marker's fixed fields: the shared ones, then when it was taken. Its
+/// optional successor follows.
+pub const USED_LEN: usize = SHARED_LEN + INSTANT_LEN;
+/// Bytes of a failure window.
+pub const WINDOW_LEN: usize = 4 + INSTANT_LEN;
 
 /// A stored value that does not decode: written by something else, or damaged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +52,8 @@ pub enum Slot {
     Used {
         session: SessionId,
         expires_at: DateTime<Utc>,
+        used_at: DateTime<Utc>,
+        successor: Option<SealedToken>,
     },
 }
 
@@ -63,8 +78,7 @@ pub fn instant(at: DateTime<Utc>) -> [u8; INSTANT_LEN] {
     out
 }
 
-fn put_str(out: &mut Vec<u8>, text: &str) {
-    let mut len = text.len();
+fn put_len(out: &mut Vec<u8>, mut len: usize) {
     loop {
         let byte = (len & 0x7f) as u8;
         len >>= 7;
@@ -74,15 +88,27 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
         }
         out.push(byte | 0x80);
     }
-    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_bytes(out, text.as_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.extend_from_slice(bytes);
 }
 
 fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
+    put_opt_bytes(out, text.map(str::as_bytes));
+}
+
+fn put_opt_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
         None => out.push(0),
-        Some(text) => {
+        Some(bytes) => {
             out.push(1);
-            put_str(out, text);
+            put_bytes(out, bytes);
         }
     }
 }
@@ -126,6 +152,10 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError("not UTF-8"))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let mut len = 0usize;
         let mut shift = 0;
         loop {
@@ -139,13 +169,21 @@ impl<'a> Reader<'a> {
             }
             shift += 7;
         }
-        std::str::from_utf8(self.take(len)?).map_err(|_| DecodeError("not UTF-8"))
+        self.take(len)
     }
 
     fn opt(&mut self) -> Result<Option<&'a str>, DecodeError> {
         match self.byte()? {
             0 => Ok(None),
             1 => self.str().map(Some),
+            _ => Err(DecodeError("option tag")),
+        }
+    }
+
+    fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.byte()? {
+            0 => Ok(None),
+            1 => self.bytes().map(Some),
             _ => Err(DecodeError("option tag")),
         }
     }
@@ -163,11 +201,26 @@ pub fn encode_live(record: &RefreshRecord) -> Vec<u8> {
     out
 }
 
-pub fn encode_used(session: SessionId, expires_at: DateTime<Utc>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(USED_LEN);
+pub fn encode_used(
+    session: SessionId,
+    expires_at: DateTime<Utc>,
+    used_at: DateTime<Utc>,
+    successor: Option<&SealedToken>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(USED_LEN + 2 + successor.map_or(0, |s| s.0.len()));
     out.push(USED);
     out.extend_from_slice(session.0.as_bytes());
     put_instant(&mut out, expires_at);
+    put_instant(&mut out, used_at);
+    out.extend(encode_successor(successor));
+    out
+}
+
+/// What follows a used marker's fixed fields: the Redis scripts append it after the first
+/// [`USED_LEN`] bytes.
+pub fn encode_successor(successor: Option<&SealedToken>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + successor.map_or(0, |s| s.0.len()));
+    put_opt_bytes(&mut out, successor.map(|s| s.0.as_slice()));
     out
 }
 
@@ -177,10 +230,22 @@ pub fn decode_slot(bytes: &[u8]) -> Result<Slot, DecodeError> {
     let session = reader.session()?;
     let expires_at = reader.instant()?;
     match tag {
-        USED => Ok(Slot::Used {
+        USED if reader.0.is_empty() => Ok(Slot::Used {
             session,
             expires_at,
+            used_at: DateTime::UNIX_EPOCH,
+            successor: None,
         }),
+        USED => {
+            let used_at = reader.instant()?;
+            let successor = reader.opt_bytes()?.map(|b| SealedToken(b.to_vec()));
+            Ok(Slot::Used {
+                session,
+                expires_at,
+                used_at,
+                successor,
+            })
+        }
         LIVE => {
             let session_started = reader.instant()?;
             let client = ClientId::new(reader.str()?);
@@ -201,6 +266,26 @@ pub fn decode_slot(bytes: &[u8]) -> Result<Slot, DecodeError> {
 
 pub fn decode_instant(bytes: &[u8]) -> Result<DateTime<Utc>, DecodeError> {
     Reader(bytes).instant()
+}
+
+pub fn encode_window(window: &FailureWindow) -> Vec<u8> {
+    let mut out = Vec::with_capacity(WINDOW_LEN);
+    out.extend_from_slice(&window.failures.to_be_bytes());
+    put_instant(&mut out, window.ends_at);
+    out
+}
+
+pub fn decode_window(bytes: &[u8]) -> Result<FailureWindow, DecodeError> {
+    let mut reader = Reader(bytes);
+    let failures: [u8; 4] = reader
+        .take(4)?
+        .try_into()
+        .map_err(|_| DecodeError("failures"))?;
+    let ends_at = reader.instant()?;
+    Ok(FailureWindow {
+        failures: u32::from_be_bytes(failures),
+        ends_at,
+    })
 }
 
 pub fn encode_not_before(marker: &NotBefore) -> Vec<u8> {
@@ -264,12 +349,22 @@ mod tests {
         ] {
             let bytes = encode_live(&rec);
             assert_eq!(decode_slot(&bytes), Ok(Slot::Live(rec.clone())));
-            let used = encode_used(rec.session, rec.expires_at);
-            assert_eq!(used.len(), USED_LEN);
+            let used_at = rec.expires_at - TimeDelta::nanoseconds(1_000_000_007);
+            let used = encode_used(rec.session, rec.expires_at, used_at, None);
+            assert_eq!(used.len(), USED_LEN + 1);
             assert_eq!(
-                &bytes[1..USED_LEN],
-                &used[1..],
-                "the used marker is a prefix"
+                &bytes[1..SHARED_LEN],
+                &used[1..SHARED_LEN],
+                "a used marker starts as its live record does"
+            );
+            assert_eq!(
+                decode_slot(&used),
+                Ok(Slot::Used {
+                    session: rec.session,
+                    expires_at: rec.expires_at,
+                    used_at,
+                    successor: None,
+                })
             );
         }
         // A GUID client id, no user, no scope: 41 fixed bytes, 37 for the client, 2 for "none".
@@ -277,10 +372,76 @@ mod tests {
     }
 
     #[test]
+    fn a_successor_follows_the_used_markers_fixed_fields() {
+        let rec = record(None, None);
+        let used_at = rec.expires_at - TimeDelta::minutes(5);
+        for len in [0, 1, 100, 200] {
+            let successor = SealedToken((0..len).map(|i| i as u8).collect());
+            let bare = encode_used(rec.session, rec.expires_at, used_at, None);
+            let full = encode_used(rec.session, rec.expires_at, used_at, Some(&successor));
+            // What the Redis rotation script builds: the fixed fields, then the successor.
+            let mut spliced = bare[..USED_LEN].to_vec();
+            spliced.extend(encode_successor(Some(&successor)));
+            assert_eq!(spliced, full);
+            assert_eq!(
+                decode_slot(&full),
+                Ok(Slot::Used {
+                    session: rec.session,
+                    expires_at: rec.expires_at,
+                    used_at,
+                    successor: Some(successor),
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_used_marker_from_before_used_at_still_decodes() {
+        let rec = record(None, None);
+        let mut legacy = vec![USED];
+        legacy.extend_from_slice(rec.session.0.as_bytes());
+        put_instant(&mut legacy, rec.expires_at);
+        assert_eq!(legacy.len(), SHARED_LEN);
+        assert_eq!(
+            decode_slot(&legacy),
+            Ok(Slot::Used {
+                session: rec.session,
+                expires_at: rec.expires_at,
+                used_at: DateTime::UNIX_EPOCH,
+                successor: None,
+            })
+        );
+    }
+
+    #[test]
+    fn failure_windows_round_trip() {
+        let window = FailureWindow {
+            failures: u32::MAX - 1,
+            ends_at: DateTime::from_timestamp(1_600_000_300, 999).expect("valid"),
+        };
+        let bytes = encode_window(&window);
+        assert_eq!(bytes.len(), WINDOW_LEN);
+        assert_eq!(decode_window(&bytes), Ok(window));
+        assert!(decode_window(&bytes[..WINDOW_LEN - 1]).is_err());
+    }
+
+    #[test]
     fn damaged_values_are_errors_not_panics() {
         let bytes = encode_live(&record(Some("u"), None));
         for cut in 0..bytes.len() {
             assert!(decode_slot(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let rec = record(None, None);
+        let successor = SealedToken(vec![7; 40]);
+        let used = encode_used(
+            rec.session,
+            rec.expires_at,
+            rec.expires_at,
+            Some(&successor),
+        );
+        // Cut right after the shared fields, it is a marker from before used_at.
+        for cut in (0..used.len()).filter(|&cut| cut != SHARED_LEN) {
+            assert!(decode_slot(&used[..cut]).is_err(), "used, cut at {cut}");
         }
         assert!(decode_slot(b"Xzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz").is_err());
         let marker = NotBefore {

@@ -8,6 +8,13 @@
 //! Expiry: reads compare a record's expiry with the caller's `now` (lazy expiry), and an
 //! expiry index keyed by the second each record expires lets every write batch retire a
 //! bounded number of records that are due, oldest first. Nothing ever scans the whole file.
+//!
+//! A rotation (the new token, and the sealed successor on its used parent) is one operation,
+//! so it commits in one transaction: after a crash the file holds both or neither.
+//!
+//! Failed-password counters are not in the file: they are held in memory as the memory store
+//! holds them, so a restart forgets them (a throttle window is minutes; an fsync for every
+//! failed password would cost more than it keeps).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,9 +27,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tokio::sync::oneshot;
 
 use super::codec::{self, Slot};
+use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
-    AccessRecord, NotBefore, RefreshRecord, SessionId, StoreError, Subject, Taken, TokenKey,
-    TokenStore,
+    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, SealedToken, SessionId,
+    StoreError, Subject, Taken, TokenKey, TokenStore,
 };
 
 /// Refresh tokens: key hash -> live record or used marker ([`codec`]).
@@ -66,6 +74,14 @@ enum Op {
     TakeRefresh {
         key: TokenKey,
     },
+    /// An insert of `key`, and `successor` on the used marker of `parent`.
+    InsertRotated {
+        parent: TokenKey,
+        successor: SealedToken,
+        key: TokenKey,
+        value: Vec<u8>,
+        expires_at: DateTime<Utc>,
+    },
     RevokeSession {
         session: SessionId,
         until: DateTime<Utc>,
@@ -104,6 +120,7 @@ pub struct FileStore {
     writer: Option<std::thread::JoinHandle<()>>,
     writer_alive: Arc<AtomicBool>,
     path: PathBuf,
+    counters: Counters,
 }
 
 impl Drop for FileStore {
@@ -184,7 +201,14 @@ impl FileStore {
             writer: Some(writer),
             writer_alive,
             path,
+            counters: Counters::new(DEFAULT_MAX_COUNTERS),
         })
+    }
+
+    /// Keeps at most `max` failed-password counters (default [`DEFAULT_MAX_COUNTERS`]).
+    pub fn with_max_counters(mut self, max: usize) -> Self {
+        self.counters = Counters::new(max);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -290,11 +314,37 @@ fn apply(txn: &WriteTransaction, op: &Op, now: DateTime<Utc>) -> Result<Done, St
             value,
             expires_at,
         } => {
-            txn.open_table(REFRESH)
-                .map_err(db_error)?
-                .insert(&key.0, value.as_slice())
-                .map_err(db_error)?;
-            index(txn, *expires_at, TAG_REFRESH, &key.0)?;
+            insert_refresh(txn, key, value, *expires_at)?;
+            Ok(Done::Written)
+        }
+        Op::InsertRotated {
+            parent,
+            successor,
+            key,
+            value,
+            expires_at,
+        } => {
+            insert_refresh(txn, key, value, *expires_at)?;
+            let mut table = txn.open_table(REFRESH).map_err(db_error)?;
+            let slot = match table.get(&parent.0).map_err(db_error)? {
+                None => None,
+                Some(value) => codec::decode_slot(value.value()).ok(),
+            };
+            // A parent expired or gone keeps nothing; its expiry index item stands as it was,
+            // since the marker keeps its expiry.
+            if let Some(Slot::Used {
+                session,
+                expires_at,
+                used_at,
+                ..
+            }) = slot
+                && expires_at > now
+            {
+                let marker = codec::encode_used(session, expires_at, used_at, Some(successor));
+                table
+                    .insert(&parent.0, marker.as_slice())
+                    .map_err(db_error)?;
+            }
             Ok(Done::Written)
         }
         Op::TakeRefresh { key } => {
@@ -306,9 +356,18 @@ fn apply(txn: &WriteTransaction, op: &Op, now: DateTime<Utc>) -> Result<Done, St
             let taken = match slot {
                 None => Taken::Unknown,
                 Some(slot) if slot.expires_at() <= now => Taken::Unknown,
-                Some(Slot::Used { session, .. }) => Taken::AlreadyUsed { session },
+                Some(Slot::Used {
+                    session,
+                    used_at,
+                    successor,
+                    ..
+                }) => Taken::AlreadyUsed {
+                    session,
+                    used_at,
+                    successor,
+                },
                 Some(Slot::Live(record)) => {
-                    let used = codec::encode_used(record.session, record.expires_at);
+                    let used = codec::encode_used(record.session, record.expires_at, now, None);
                     table.insert(&key.0, used.as_slice()).map_err(db_error)?;
                     drop(table);
                     // In the same transaction as the take: see `Taken::SessionRevoked`.
@@ -392,6 +451,19 @@ fn apply(txn: &WriteTransaction, op: &Op, now: DateTime<Utc>) -> Result<Done, St
             Ok(Done::Written)
         }
     }
+}
+
+fn insert_refresh(
+    txn: &WriteTransaction,
+    key: &TokenKey,
+    value: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    txn.open_table(REFRESH)
+        .map_err(db_error)?
+        .insert(&key.0, value)
+        .map_err(db_error)?;
+    index(txn, expires_at, TAG_REFRESH, &key.0)
 }
 
 fn index(txn: &WriteTransaction, at: DateTime<Utc>, tag: u8, key: &[u8]) -> Result<(), StoreError> {
@@ -497,6 +569,24 @@ impl TokenStore for FileStore {
         }
     }
 
+    async fn insert_rotated(
+        &self,
+        parent: &TokenKey,
+        successor: SealedToken,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let op = Op::InsertRotated {
+            parent: *parent,
+            successor,
+            key,
+            value: codec::encode_live(&record),
+            expires_at: record.expires_at,
+        };
+        self.write(op, now).await.map(|_| ())
+    }
+
     async fn revoke_session(
         &self,
         session: SessionId,
@@ -591,6 +681,28 @@ impl TokenStore for FileStore {
     ) -> Result<bool, StoreError> {
         let until = self.read(REVOKED_ACCESS, &key.0, codec::decode_instant)?;
         Ok(until.is_some_and(|until| until > now))
+    }
+
+    async fn failures(
+        &self,
+        keys: &[CounterKey],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<FailureWindow>>, StoreError> {
+        Ok(self.counters.failures(keys, now))
+    }
+
+    async fn count_failures(
+        &self,
+        keys: &[CounterKey],
+        window: chrono::TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureWindow>, StoreError> {
+        Ok(self.counters.count(keys, window, now))
+    }
+
+    async fn clear_failures(&self, key: &CounterKey) -> Result<(), StoreError> {
+        self.counters.clear(key);
+        Ok(())
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -1,11 +1,13 @@
-//! Refresh-token, session and not-before state behind one async trait, shaped for a network
-//! store: every operation the engine needs is a single atomic call (insert with expiry, take,
-//! revoke a session, read or set a not-before marker). Backends: [`memory`] (one process,
+//! Refresh-token, session, not-before and failed-password-counter state behind one async trait,
+//! shaped for a network store: every operation the engine needs is a single atomic call (insert
+//! with expiry, take, store a rotation, revoke a session, read or set a not-before marker, count
+//! failures). Backends: [`memory`] (one process,
 //! nothing survives a restart), [`file`] (an embedded redb file: survives restarts and crashes)
 //! and [`redis`] (shared by any number of gateways). `tests/api/store.rs` runs one conformance
 //! suite against all three.
 
 pub mod codec;
+mod counters;
 pub mod file;
 pub mod memory;
 pub mod redis;
@@ -15,6 +17,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{StoreError, TokenStore};
 
 pub use self::redis::{RedisOptions, RedisStore};
+pub use counters::DEFAULT_MAX_COUNTERS;
 pub use file::{FileOptions, FileStore};
 pub use memory::MemoryStore;
 

@@ -1,8 +1,10 @@
 //! The shared store: state in Redis, so any number of gateways agree. Every trait call is one
 //! round trip: a plain command, or a Lua script where a read and a write must be one atomic
-//! step (take a refresh token, extend a session revocation, move a not-before marker forward).
-//! Keys expire by Redis TTLs (the record's lifetime from the caller's `now`), and records carry
-//! their own expiry so reads honour `now` exactly; nothing is ever scanned.
+//! step (take a refresh token, store a rotation, extend a session revocation, move a not-before
+//! marker forward, count failed passwords). Keys expire by Redis TTLs (the record's lifetime
+//! from the caller's `now`), and records carry their own expiry so reads honour `now` exactly;
+//! nothing is ever scanned. Failed-password counters are shared like the rest: every gateway on
+//! one Redis counts into the same windows.
 //!
 //! The connection is a `redis` connection manager, made on first use (a gateway starts while
 //! Redis is down) and re-established by itself after Redis returns. Every call is bounded by
@@ -12,11 +14,16 @@
 //!
 //! | key | value | TTL |
 //! |---|---|---|
-//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record or used marker | until the token expires |
+//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record or used marker (with its successor once rotated) | until the token expires |
 //! | `s:` + session id (16 bytes) | revoked until | until then |
 //! | `n:` + subject (client, user) | not-before marker | none (one per user and client) |
 //! | `a:` + SHA-256 of an opaque access token | claims (JSON) | until the token expires |
 //! | `x:` + SHA-256 of a revoked access token's reference | revoked until | until then |
+//! | `f:` + a failed-password counter's key (32 bytes) | failure window | until the window ends, plus [`COUNTER_SLACK`] |
+//!
+//! A counter's TTL only collects garbage: its window's end, in the value, is what [`TokenStore`]
+//! calls compare with their `now`. The slack keeps the key while a gateway whose clock is
+//! behind the one that started the window still counts it live.
 
 use std::time::Duration;
 
@@ -27,14 +34,16 @@ use tokio::sync::OnceCell;
 
 use super::codec::{self, Slot};
 use crate::domain::{
-    AccessRecord, NotBefore, RefreshRecord, Secret, SessionId, StoreError, Subject, Taken,
-    TokenKey, TokenStore,
+    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, SealedToken, Secret,
+    SessionId, StoreError, Subject, Taken, TokenKey, TokenStore,
 };
 
 /// The default bound on one store call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tokengate:";
+/// How long a failed-password counter's key outlives its window; see the module docs.
+pub const COUNTER_SLACK: Duration = Duration::from_secs(3600);
 
 /// `[store] kind = "redis"`.
 #[derive(Debug, Clone)]
@@ -68,10 +77,11 @@ pub fn redacted(url: &str) -> String {
 }
 
 /// Takes a refresh token: a live record becomes a used marker (its first 29 bytes: tag,
-/// session, expiry) keeping its TTL, and the old value is returned with whether its session
-/// is revoked (checked in the same atomic step, see `Taken::SessionRevoked`); a used marker
-/// is returned as is; a missing or (by the caller's clock) expired one is nil. ARGV: now's
-/// seconds, nanos, and the prefix of session keys. The session key is built here, not passed
+/// session, expiry; then the taking instant and no successor) keeping its TTL, and the old
+/// value is returned with whether its session is revoked (checked in the same atomic step, see
+/// `Taken::SessionRevoked`); a used marker is returned as is; a missing or (by the caller's
+/// clock) expired one is nil. ARGV: now's seconds, nanos, the prefix of session keys, and now
+/// encoded as an instant (the marker's `used_at`). The session key is built here, not passed
 /// in KEYS, because it is inside the value: fine on one Redis, not on a cluster.
 const TAKE: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -80,7 +90,7 @@ local s, n = struct.unpack('>i8>I4', v, 18)
 local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if s < now_s or (s == now_s and n <= now_n) then return false end
 if string.byte(v, 1) ~= 76 then return {v, 0} end
-redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29), 'KEEPTTL')
+redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. '\0', 'KEEPTTL')
 local rev = redis.call('GET', ARGV[3] .. string.sub(v, 2, 17))
 if rev then
   local us, un = struct.unpack('>i8>I4', rev)
@@ -88,6 +98,57 @@ if rev then
 end
 return {v, 0}
 ";
+
+/// Stores a rotation: the new token (KEYS[1]) as an insert would, then the successor on its
+/// parent's used marker (KEYS[2]), replacing whatever followed the marker's 41 fixed bytes and
+/// keeping its TTL. A parent missing, live, expired by the caller's clock, or written before
+/// markers had 41 bytes is left as it is. Nothing runs between the two writes; the insert is
+/// the first, so a write Redis refuses (out of memory) refuses both; and replicas and the AOF
+/// receive the script's writes together. ARGV: the new record, its TTL in ms ('0': already
+/// expired, not written), now's seconds, nanos, the successor as it follows the fixed fields.
+const ROTATE: &str = r"
+if ARGV[2] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+local v = redis.call('GET', KEYS[2])
+if not v or string.byte(v, 1) ~= 85 or #v < 41 then return 0 end
+local s, n = struct.unpack('>i8>I4', v, 18)
+local now_s, now_n = tonumber(ARGV[3]), tonumber(ARGV[4])
+if s < now_s or (s == now_s and n <= now_n) then return 0 end
+redis.call('SET', KEYS[2], string.sub(v, 1, 41) .. ARGV[5], 'KEEPTTL')
+return 1
+";
+
+/// Counts one failure on each counter in KEYS, in one atomic step: a window live at the
+/// caller's `now` gains one (keeping its TTL); none, or one that has ended, is replaced by a
+/// fresh window with one failure. Returns each counter's window after the count. ARGV: now's
+/// seconds, nanos, the fresh window (encoded), its TTL in ms.
+const COUNT: &str = r"
+local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  local live = false
+  if v and #v == 16 then
+    local f, s, n = struct.unpack('>I4>i8>I4', v)
+    if s > now_s or (s == now_s and n > now_n) then
+      live = true
+      if f < 4294967295 then f = f + 1 end
+      v = struct.pack('>I4', f) .. string.sub(v, 5)
+      redis.call('SET', key, v, 'KEEPTTL')
+    end
+  end
+  if not live then
+    v = ARGV[3]
+    redis.call('SET', key, v, 'PX', ARGV[4])
+  end
+  out[i] = v
+end
+return out
+";
+
+// The scripts above spell these lengths out.
+const _: () = assert!(codec::SHARED_LEN == 29 && codec::USED_LEN == 41 && codec::WINDOW_LEN == 16);
 
 /// Sets a value holding an instant first unless the stored one is later (or, with ARGV[5] =
 /// '1', not earlier). ARGV: value, its seconds, its nanos, TTL in ms ('0': none), strictness.
@@ -116,6 +177,8 @@ pub struct RedisStore {
     timeout: Duration,
     target: String,
     take: redis::Script,
+    rotate: redis::Script,
+    count: redis::Script,
     move_forward: redis::Script,
 }
 
@@ -151,6 +214,8 @@ impl RedisStore {
             timeout: options.timeout,
             target,
             take: redis::Script::new(TAKE),
+            rotate: redis::Script::new(ROTATE),
+            count: redis::Script::new(COUNT),
             move_forward: redis::Script::new(MOVE_FORWARD),
         })
     }
@@ -305,6 +370,7 @@ impl TokenStore for RedisStore {
                     .arg(now.timestamp())
                     .arg(now.timestamp_subsec_nanos())
                     .arg(sessions)
+                    .arg(codec::instant(now).as_slice())
                     .invoke_async::<Option<(Vec<u8>, i64)>>(&mut conn)
                     .await
             })
@@ -319,8 +385,47 @@ impl TokenStore for RedisStore {
                 session: record.session,
             },
             Some(Slot::Live(record)) => Taken::Live(record),
-            Some(Slot::Used { session, .. }) => Taken::AlreadyUsed { session },
+            Some(Slot::Used {
+                session,
+                used_at,
+                successor,
+                ..
+            }) => Taken::AlreadyUsed {
+                session,
+                used_at,
+                successor,
+            },
         })
+    }
+
+    async fn insert_rotated(
+        &self,
+        parent: &TokenKey,
+        successor: SealedToken,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let child = self.key(b"r:", &key.0);
+        let parent = self.key(b"r:", &parent.0);
+        let value = codec::encode_live(&record);
+        let ttl = ttl_ms(record.expires_at, now).unwrap_or(0);
+        let successor = codec::encode_successor(Some(&successor));
+        let script = &self.rotate;
+        self.run(async move |mut conn| {
+            script
+                .key(child)
+                .key(parent)
+                .arg(value)
+                .arg(ttl)
+                .arg(now.timestamp())
+                .arg(now.timestamp_subsec_nanos())
+                .arg(successor)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn revoke_session(
@@ -433,6 +538,88 @@ impl TokenStore for RedisStore {
         Ok(self
             .decoded(value, codec::decode_instant)
             .is_some_and(|until| until > now))
+    }
+
+    async fn failures(
+        &self,
+        keys: &[CounterKey],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<FailureWindow>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Vec<u8>> = keys.iter().map(|key| self.key(b"f:", &key.0)).collect();
+        let values = self
+            .run(async move |mut conn| {
+                redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async::<Vec<Option<Vec<u8>>>>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(values
+            .into_iter()
+            .map(|value| {
+                self.decoded(value, codec::decode_window)
+                    .filter(|window| window.ends_at > now)
+            })
+            .collect())
+    }
+
+    async fn count_failures(
+        &self,
+        keys: &[CounterKey],
+        window: chrono::TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureWindow>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ends_at = now
+            .checked_add_signed(window)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let fresh = FailureWindow {
+            failures: 1,
+            ends_at,
+        };
+        let slack = COUNTER_SLACK.as_millis() as u64;
+        let ttl = ttl_ms(ends_at, now).unwrap_or(0).saturating_add(slack);
+        let redis_keys: Vec<Vec<u8>> = keys.iter().map(|key| self.key(b"f:", &key.0)).collect();
+        let script = &self.count;
+        let values = self
+            .run(async move |mut conn| {
+                let mut invocation = script.prepare_invoke();
+                for key in redis_keys {
+                    invocation.key(key);
+                }
+                invocation
+                    .arg(now.timestamp())
+                    .arg(now.timestamp_subsec_nanos())
+                    .arg(codec::encode_window(&fresh))
+                    .arg(ttl)
+                    .invoke_async::<Vec<Vec<u8>>>(&mut conn)
+                    .await
+            })
+            .await?;
+        if values.len() != keys.len() {
+            return Err(self.unavailable_because("the counting script answered for other keys"));
+        }
+        values
+            .iter()
+            .map(|value| codec::decode_window(value).map_err(|e| self.unavailable_because(e)))
+            .collect()
+    }
+
+    async fn clear_failures(&self, key: &CounterKey) -> Result<(), StoreError> {
+        let key = self.key(b"f:", &key.0);
+        self.run(async move |mut conn| {
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokengate::domain::{
-    AccessRecord, Claims, ClientId, NotBefore, RefreshRecord, Scope, SessionId, Subject, Taken,
-    TokenKey, TokenStore, UserId,
+    AccessRecord, Claims, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Scope,
+    SealedToken, SessionId, Subject, Taken, TokenKey, TokenStore, UserId,
 };
 use tokengate::store::{FileOptions, FileStore, MemoryStore, RedisOptions, RedisStore};
 
@@ -121,6 +121,11 @@ conformance!(
     not_before_markers_only_move_forward,
     opaque_access_tokens_live_until_exp,
     access_revocation_holds_until_its_end,
+    a_rotation_leaves_its_successor_on_the_parent,
+    a_rotation_whose_parent_is_gone_inserts_the_child,
+    a_take_racing_a_rotation_still_gives_one_live,
+    failure_counters_share_a_window_and_clear,
+    failure_windows_end_by_the_callers_clock,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -159,20 +164,21 @@ async fn a_token_is_taken_once_then_recognised_as_reused(store: Arc<dyn TokenSto
         store.take_refresh(&key(1), t0()).await,
         Ok(Taken::Live(rec.clone()))
     );
+    // The marker says when the token was taken: the `now` of the take that found it live.
+    let replayed = Taken::AlreadyUsed {
+        session: rec.session,
+        used_at: t0(),
+        successor: None,
+    };
     assert_eq!(
-        store.take_refresh(&key(1), t0()).await,
-        Ok(Taken::AlreadyUsed {
-            session: rec.session
-        })
+        store
+            .take_refresh(&key(1), t0() + TimeDelta::nanoseconds(1_001))
+            .await,
+        Ok(replayed.clone())
     );
     // A replay stays recognised until the token would have expired, and not after.
     let late = t0() + TimeDelta::milliseconds(9_999);
-    assert_eq!(
-        store.take_refresh(&key(1), late).await,
-        Ok(Taken::AlreadyUsed {
-            session: rec.session
-        })
-    );
+    assert_eq!(store.take_refresh(&key(1), late).await, Ok(replayed));
     let after = t0() + TimeDelta::seconds(10);
     assert_eq!(store.take_refresh(&key(1), after).await, Ok(Taken::Unknown));
     // A new token under the same key (never in practice) is live again: the newer wins.
@@ -217,6 +223,8 @@ async fn two_concurrent_takes_of_one_token_give_exactly_one_live(store: Arc<dyn 
                     .filter(|o| {
                         **o == Taken::AlreadyUsed {
                             session: rec.session,
+                            used_at: t0(),
+                            successor: None,
                         }
                     })
                     .count();
@@ -248,7 +256,9 @@ async fn a_revoked_sessions_token_is_taken_and_refused(store: Arc<dyn TokenStore
     assert_eq!(
         store.take_refresh(&key(21), t0()).await,
         Ok(Taken::AlreadyUsed {
-            session: rec.session
+            session: rec.session,
+            used_at: t0(),
+            successor: None,
         }),
         "the take used it up"
     );
@@ -516,6 +526,416 @@ async fn access_revocation_holds_until_its_end(store: Arc<dyn TokenStore>) {
     assert_eq!(store.is_access_revoked(&key(10), t0()).await, Ok(false));
 }
 
+/// A sealed successor as the engine makes one: about 100 opaque bytes, not text.
+fn sealed(n: u8) -> SealedToken {
+    SealedToken(
+        (0..100u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(n))
+            .collect(),
+    )
+}
+
+async fn a_rotation_leaves_its_successor_on_the_parent(store: Arc<dyn TokenStore>) {
+    let parent = record(31, t0() + TimeDelta::hours(1));
+    store
+        .insert_refresh(key(31), parent.clone(), t0())
+        .await
+        .expect("insert");
+    assert_eq!(
+        store.take_refresh(&key(31), t0()).await,
+        Ok(Taken::Live(parent.clone()))
+    );
+    let child = RefreshRecord {
+        expires_at: t0() + TimeDelta::hours(2),
+        ..parent.clone()
+    };
+    let rotated = t0() + TimeDelta::milliseconds(3);
+    store
+        .insert_rotated(&key(31), sealed(1), key(32), child.clone(), rotated)
+        .await
+        .expect("rotate");
+    let retry = t0() + TimeDelta::seconds(2);
+    let with_successor = Taken::AlreadyUsed {
+        session: parent.session,
+        used_at: t0(),
+        successor: Some(sealed(1)),
+    };
+    assert_eq!(
+        store.take_refresh(&key(31), retry).await,
+        Ok(with_successor.clone())
+    );
+    assert_eq!(
+        store.take_refresh(&key(31), retry).await,
+        Ok(with_successor),
+        "reporting it does not use it up"
+    );
+    assert_eq!(store.peek_refresh(&key(31), retry).await, Ok(None));
+    // The child is an ordinary token of the session, with its own expiry.
+    assert_eq!(
+        store.peek_refresh(&key(32), retry).await,
+        Ok(Some(child.clone()))
+    );
+    assert_eq!(
+        store.take_refresh(&key(32), retry).await,
+        Ok(Taken::Live(child.clone()))
+    );
+    assert_eq!(
+        store.take_refresh(&key(32), retry).await,
+        Ok(Taken::AlreadyUsed {
+            session: child.session,
+            used_at: retry,
+            successor: None,
+        })
+    );
+    // The marker and its successor leave when the parent would have expired.
+    assert_eq!(
+        store.take_refresh(&key(31), parent.expires_at).await,
+        Ok(Taken::Unknown)
+    );
+}
+
+async fn a_rotation_whose_parent_is_gone_inserts_the_child(store: Arc<dyn TokenStore>) {
+    let child = record(41, t0() + TimeDelta::hours(1));
+    store
+        .insert_rotated(&key(404), sealed(2), key(41), child.clone(), t0())
+        .await
+        .expect("a parent never stored is no error");
+    assert_eq!(
+        store.take_refresh(&key(404), t0()).await,
+        Ok(Taken::Unknown)
+    );
+    assert_eq!(
+        store.take_refresh(&key(41), t0()).await,
+        Ok(Taken::Live(child.clone()))
+    );
+    // A parent expired by the caller's clock: the child still goes in.
+    let parent = record(42, t0() + TimeDelta::seconds(10));
+    store
+        .insert_refresh(key(42), parent.clone(), t0())
+        .await
+        .expect("insert");
+    assert!(matches!(
+        store.take_refresh(&key(42), t0()).await,
+        Ok(Taken::Live(_))
+    ));
+    let late = parent.expires_at;
+    store
+        .insert_rotated(&key(42), sealed(3), key(43), child.clone(), late)
+        .await
+        .expect("an expired parent is no error");
+    assert_eq!(store.take_refresh(&key(42), late).await, Ok(Taken::Unknown));
+    assert_eq!(
+        store.take_refresh(&key(43), late).await,
+        Ok(Taken::Live(child))
+    );
+}
+
+/// Two redeems of one token at once, as two gateways would run them: each takes the token, and
+/// the one that finds it live stores its rotation. Exactly one is live; the other sees the
+/// marker, with the successor or (the rotation still in flight) without it, and a successor
+/// it sees is never one whose token is not stored yet.
+async fn a_take_racing_a_rotation_still_gives_one_live(store: Arc<dyn TokenStore>) {
+    const TRIALS: u64 = 400;
+    const WAVE: u64 = 20;
+    let expires = t0() + TimeDelta::hours(1);
+    for wave in 0..TRIALS / WAVE {
+        let mut trials = Vec::new();
+        for i in wave * WAVE..(wave + 1) * WAVE {
+            let store = store.clone();
+            trials.push(tokio::spawn(async move {
+                let (parent, child) = (key(10_000 + 2 * i), key(10_001 + 2 * i));
+                let rec = record(u128::from(i), expires);
+                store
+                    .insert_refresh(parent, rec.clone(), t0())
+                    .await
+                    .expect("insert");
+                let redeem = |store: Arc<dyn TokenStore>, rec: RefreshRecord| async move {
+                    let taken = store.take_refresh(&parent, t0()).await.expect("take");
+                    match &taken {
+                        Taken::Live(_) => store
+                            .insert_rotated(&parent, sealed(i as u8), child, rec, t0())
+                            .await
+                            .expect("rotate"),
+                        Taken::AlreadyUsed { .. } => {
+                            // Looks again while the rotation is in flight: whenever the
+                            // successor shows, its token is stored.
+                            let mut seen = taken.clone();
+                            for _ in 0..20 {
+                                if let Taken::AlreadyUsed {
+                                    successor: Some(_), ..
+                                } = seen
+                                {
+                                    let stored = store.peek_refresh(&child, t0()).await;
+                                    assert!(
+                                        stored.expect("peek").is_some(),
+                                        "trial {i}: a successor whose token is not stored"
+                                    );
+                                    break;
+                                }
+                                tokio::task::yield_now().await;
+                                seen = store.take_refresh(&parent, t0()).await.expect("take");
+                            }
+                        }
+                        _ => {}
+                    }
+                    taken
+                };
+                let first = tokio::spawn(redeem(store.clone(), rec.clone()));
+                let second = tokio::spawn(redeem(store.clone(), rec.clone()));
+                let outcomes = [first.await.expect("task"), second.await.expect("task")];
+                let live = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, Taken::Live(r) if *r == rec))
+                    .count();
+                let reused = outcomes
+                    .iter()
+                    .filter(|o| match o {
+                        Taken::AlreadyUsed {
+                            session,
+                            used_at,
+                            successor,
+                        } => {
+                            *session == rec.session
+                                && *used_at == t0()
+                                && successor.as_ref().is_none_or(|s| *s == sealed(i as u8))
+                        }
+                        _ => false,
+                    })
+                    .count();
+                assert_eq!((live, reused), (1, 1), "trial {i}: {outcomes:?}");
+                assert_eq!(
+                    store.take_refresh(&parent, t0()).await,
+                    Ok(Taken::AlreadyUsed {
+                        session: rec.session,
+                        used_at: t0(),
+                        successor: Some(sealed(i as u8)),
+                    }),
+                    "trial {i}: once the rotation is stored"
+                );
+            }));
+        }
+        for trial in trials {
+            trial.await.expect("trial");
+        }
+    }
+}
+
+fn counter(n: u8) -> CounterKey {
+    CounterKey([n; 32])
+}
+
+fn window(failures: u32, ends_at: DateTime<Utc>) -> FailureWindow {
+    FailureWindow { failures, ends_at }
+}
+
+async fn failure_counters_share_a_window_and_clear(store: Arc<dyn TokenStore>) {
+    let (user, address) = (counter(1), counter(2));
+    let length = TimeDelta::minutes(5);
+    let ends = t0() + length;
+    assert_eq!(
+        store.failures(&[user, address], t0()).await,
+        Ok(vec![None, None])
+    );
+    assert_eq!(
+        store.count_failures(&[user, address], length, t0()).await,
+        Ok(vec![window(1, ends), window(1, ends)])
+    );
+    // Later failures join the window the first one started, whatever length they ask for.
+    let later = t0() + TimeDelta::minutes(1);
+    assert_eq!(
+        store.count_failures(&[user], length, later).await,
+        Ok(vec![window(2, ends)])
+    );
+    assert_eq!(
+        store
+            .count_failures(&[address, user], TimeDelta::hours(1), later)
+            .await,
+        Ok(vec![window(2, ends), window(3, ends)])
+    );
+    assert_eq!(
+        store.failures(&[address, counter(3), user], later).await,
+        Ok(vec![Some(window(2, ends)), None, Some(window(3, ends))])
+    );
+    // A successful sign-in clears the user's counter, not the address's.
+    store.clear_failures(&user).await.expect("clear");
+    assert_eq!(
+        store.failures(&[user, address], later).await,
+        Ok(vec![None, Some(window(2, ends))])
+    );
+    assert_eq!(
+        store.count_failures(&[user], length, later).await,
+        Ok(vec![window(1, later + length)])
+    );
+    store
+        .clear_failures(&counter(9))
+        .await
+        .expect("clearing nothing");
+    assert_eq!(store.failures(&[], later).await, Ok(vec![]));
+    assert_eq!(store.count_failures(&[], length, later).await, Ok(vec![]));
+}
+
+async fn failure_windows_end_by_the_callers_clock(store: Arc<dyn TokenStore>) {
+    let user = counter(4);
+    let length = TimeDelta::seconds(30);
+    let ends = t0() + length;
+    store
+        .count_failures(&[user], length, t0())
+        .await
+        .expect("count");
+    // At its end the window is gone, and asking does not forget it for an earlier clock.
+    assert_eq!(store.failures(&[user], ends).await, Ok(vec![None]));
+    let just_before = ends - TimeDelta::nanoseconds(1);
+    assert_eq!(
+        store.failures(&[user], just_before).await,
+        Ok(vec![Some(window(1, ends))])
+    );
+    assert_eq!(
+        store.count_failures(&[user], length, just_before).await,
+        Ok(vec![window(2, ends)])
+    );
+    // A failure at or after the end starts a new window at one.
+    assert_eq!(
+        store.count_failures(&[user], length, ends).await,
+        Ok(vec![window(1, ends + length)])
+    );
+    assert_eq!(
+        store.failures(&[user], ends + TimeDelta::seconds(1)).await,
+        Ok(vec![Some(window(1, ends + length))])
+    );
+}
+
+/// The in-process counters (memory and file stores) stay under their cap: expired windows make
+/// room, live ones do not, and a new counter that finds no room is answered uncounted. Tokens
+/// and counters have budgets of their own.
+async fn in_process_counters_hold_their_cap(store: Arc<dyn TokenStore>) {
+    let length = TimeDelta::seconds(10);
+    let ends = t0() + length;
+    assert_eq!(
+        store
+            .count_failures(&[counter(1), counter(2)], length, t0())
+            .await,
+        Ok(vec![window(1, ends), window(1, ends)])
+    );
+    let later = t0() + TimeDelta::seconds(1);
+    assert_eq!(
+        store
+            .count_failures(&[counter(3), counter(1)], length, later)
+            .await,
+        Ok(vec![window(0, later + length), window(2, ends)]),
+        "full of live windows: the new counter is not counted, the known one is"
+    );
+    assert_eq!(store.failures(&[counter(3)], later).await, Ok(vec![None]));
+    // Once the windows have ended, a new counter takes a slot.
+    assert_eq!(
+        store.count_failures(&[counter(3)], length, ends).await,
+        Ok(vec![window(1, ends + length)])
+    );
+    // The one token slot is still free, and counters still count once it is taken.
+    let rec = record(1, t0() + TimeDelta::hours(1));
+    store
+        .insert_refresh(key(1), rec.clone(), t0())
+        .await
+        .expect("counters take no token slot");
+    assert!(store.insert_refresh(key(2), rec, t0()).await.is_err());
+    assert_eq!(
+        store.count_failures(&[counter(3)], length, ends).await,
+        Ok(vec![window(2, ends + length)])
+    );
+}
+
+#[tokio::test]
+async fn the_memory_stores_counters_hold_their_cap() {
+    let store = MemoryStore::new(1).with_max_counters(2);
+    in_process_counters_hold_their_cap(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn the_file_stores_counters_hold_their_cap() {
+    let dir = TempDir::new("counters");
+    let store = FileStore::open(&FileOptions {
+        path: dir.path().join("tokens.redb"),
+    })
+    .expect("opens")
+    .with_max_counters(2);
+    let length = TimeDelta::seconds(10);
+    store
+        .count_failures(&[counter(1), counter(2)], length, t0())
+        .await
+        .expect("count");
+    assert_eq!(
+        store.count_failures(&[counter(3)], length, t0()).await,
+        Ok(vec![window(0, t0() + length)])
+    );
+    assert_eq!(
+        store
+            .count_failures(&[counter(3)], length, t0() + length)
+            .await,
+        Ok(vec![window(1, t0() + length + length)])
+    );
+}
+
+/// Gateways on one Redis count into the same windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_redis_share_counters() {
+    let Some(first) = redis("store::two_gateways_on_one_redis_share_counters").await else {
+        return;
+    };
+    let prefix = first.redis_prefix.clone().expect("a redis backend");
+    let second = RedisStore::new(&RedisOptions {
+        url: tokengate::domain::Secret::new(redis_url()),
+        key_prefix: prefix,
+        timeout: std::time::Duration::from_secs(2),
+    })
+    .expect("redis store");
+    let (user, address) = (counter(5), counter(6));
+    let length = TimeDelta::minutes(5);
+    let ends = t0() + length;
+    first
+        .store
+        .count_failures(&[user, address], length, t0())
+        .await
+        .expect("count");
+    let later = t0() + TimeDelta::seconds(1);
+    assert_eq!(
+        second.count_failures(&[user, address], length, later).await,
+        Ok(vec![window(2, ends), window(2, ends)])
+    );
+    assert_eq!(
+        first.store.failures(&[user], later).await,
+        Ok(vec![Some(window(2, ends))])
+    );
+    second.clear_failures(&user).await.expect("clear");
+    assert_eq!(
+        first.store.failures(&[user, address], later).await,
+        Ok(vec![None, Some(window(2, ends))])
+    );
+    // A rotation stored through one is seen through the other.
+    let rec = record(51, t0() + TimeDelta::hours(1));
+    first
+        .store
+        .insert_refresh(key(51), rec.clone(), t0())
+        .await
+        .expect("insert");
+    assert!(matches!(
+        second.take_refresh(&key(51), t0()).await,
+        Ok(Taken::Live(_))
+    ));
+    second
+        .insert_rotated(&key(51), sealed(5), key(52), rec.clone(), t0())
+        .await
+        .expect("rotate");
+    assert_eq!(
+        first.store.take_refresh(&key(51), later).await,
+        Ok(Taken::AlreadyUsed {
+            session: rec.session,
+            used_at: t0(),
+            successor: Some(sealed(5)),
+        })
+    );
+    drop(second);
+    first.finish().await;
+}
+
 /// The file store's own promise: what was written is there after the process lets go of the
 /// file and opens it again.
 #[tokio::test]
@@ -548,10 +968,18 @@ async fn the_file_store_keeps_everything_across_a_reopen() {
             Ok(Taken::Live(_))
         ));
         store
+            .insert_rotated(&key(2), sealed(4), key(3), rec.clone(), t0())
+            .await
+            .expect("rotate");
+        store
             .revoke_session(session(2), t0() + TimeDelta::hours(1), t0())
             .await
             .expect("revoke");
         store.set_not_before(&user, marker).await.expect("marker");
+        store
+            .count_failures(&[counter(1)], TimeDelta::hours(1), t0())
+            .await
+            .expect("count");
     }
     // Dropping the store closed the file.
     let store = FileStore::open(&options).expect("reopens");
@@ -562,11 +990,19 @@ async fn the_file_store_keeps_everything_across_a_reopen() {
     assert_eq!(
         store.take_refresh(&key(2), t0()).await,
         Ok(Taken::AlreadyUsed {
-            session: rec.session
+            session: rec.session,
+            used_at: t0(),
+            successor: Some(sealed(4)),
         })
+    );
+    assert_eq!(
+        store.take_refresh(&key(3), t0()).await,
+        Ok(Taken::Live(rec.clone()))
     );
     assert_eq!(store.is_session_revoked(session(2), t0()).await, Ok(true));
     assert_eq!(store.not_before(&user).await, Ok(Some(marker)));
+    // Counters are the exception, as documented: a restart forgets them.
+    assert_eq!(store.failures(&[counter(1)], t0()).await, Ok(vec![None]));
 }
 
 /// A second process (or store) cannot open a file that one has open: two writers would

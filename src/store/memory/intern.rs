@@ -16,6 +16,9 @@ use crate::domain::StoreError;
 /// a new id fails as the store being unavailable, and tokens of known ids are unaffected.
 const MAX_NAMES: usize = 1 << 24;
 
+// Name ids share the client field with the record's flags.
+const _: () = assert!(MAX_NAMES <= super::records::SUCCESSOR as usize);
+
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     // Every mutation under these locks is a push or an insert that cannot be seen half done.
     lock.read().unwrap_or_else(PoisonError::into_inner)

@@ -1,7 +1,9 @@
 //! The in-process store: sharded maps (`dashmap`) for tokens, revoked sessions, not-before
 //! markers and opaque access tokens. Expired entries leave through a per-second expiry wheel that
 //! every insert advances by a bounded step, so there is no stop-the-world sweep and no timer
-//! task, and a cap on entries keeps memory bounded under a flood of grants.
+//! task, and a cap on entries keeps memory bounded under a flood of grants. Failed-password
+//! counters are held in one table beside them, under a cap of their own
+//! ([`MemoryStore::with_max_counters`]) so that they never take a token's place.
 //!
 //! # Refresh tokens: layout and byte budget
 //!
@@ -11,14 +13,19 @@
 //!
 //! - The `tokens` table maps a 16-byte [`Key16`] (half of the token's SHA-256) to a 44-byte
 //!   [`Packed`] record held inline: session id 16, session start and expiry as i64 nanoseconds
-//!   8 + 8, and three u32 ids (client, user, scope) 12, the used flag being the client id's top
-//!   bit. A bucket is 60 bytes plus hashbrown's control byte, and there is no per-token heap
-//!   allocation.
+//!   8 + 8, and three u32 ids (client, user, scope) 12, the used and has-a-successor flags
+//!   being the client id's top two bits. A bucket is 60 bytes plus hashbrown's control byte,
+//!   and there is no per-token heap allocation.
 //! - Client and user ids are interned in [`Names`], which the configured directory bounds.
 //!   Scopes are whatever clients ask for, so [`Scopes`] counts the live tokens holding each
 //!   distinct string and drops it with the last one; tokens with the same scope share one copy.
 //! - Each token has one 17-byte [`Expiring`] item in the wheel (in a `Vec` per second, which
 //!   grows by doubling: about 17.5 bytes at a steady 1 000 grants/s, up to twice that).
+//! - A used token keeps its record's size: the time it was taken replaces its session start,
+//!   which only a live token needs. The sealed successor a rotation stores (about 100 bytes,
+//!   and only on routes with a reuse grace) lives in a side map, `successors`, under the same
+//!   key; the record's flag says there is one, so retiring a marker without one costs nothing
+//!   more, and the entry leaves with its marker.
 //!
 //! hashbrown doubles a table when it is 7/8 full, so a table is between 7/16 and 7/8 full and a
 //! bucket costs between 70 and 139 bytes per live token; with the wheel at a steady grant rate
@@ -47,9 +54,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
+use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
-    AccessRecord, ClientId, NotBefore, RefreshRecord, Scope, SessionId, StoreError, Subject, Taken,
-    TokenKey, TokenStore, UserId,
+    AccessRecord, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Scope,
+    SealedToken, SessionId, StoreError, Subject, Taken, TokenKey, TokenStore, UserId,
 };
 
 mod intern;
@@ -86,6 +94,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// See the module docs.
 pub struct MemoryStore {
     tokens: DashMap<Key16, Packed, KeyPrefix>,
+    /// The sealed successors of used tokens whose record has [`Packed::has_successor`]. Locked
+    /// only while a `tokens` shard is held or with none held, never the other way round.
+    successors: DashMap<Key16, SealedToken, KeyPrefix>,
+    counters: Counters,
     names: Names,
     scopes: Scopes,
     revoked_sessions: DashMap<SessionId, DateTime<Utc>>,
@@ -122,6 +134,8 @@ impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
         Self {
             tokens: DashMap::with_hasher(KeyPrefix),
+            successors: DashMap::with_hasher(KeyPrefix),
+            counters: Counters::new(DEFAULT_MAX_COUNTERS),
             names: Names::default(),
             scopes: Scopes::default(),
             revoked_sessions: DashMap::new(),
@@ -136,8 +150,14 @@ impl MemoryStore {
         }
     }
 
+    /// Keeps at most `max` failed-password counters (default [`DEFAULT_MAX_COUNTERS`]).
+    pub fn with_max_counters(mut self, max: usize) -> Self {
+        self.counters = Counters::new(max);
+        self
+    }
+
     /// Entries currently held: refresh tokens (live and remembered-as-used), opaque access
-    /// tokens and access-token revocations.
+    /// tokens and access-token revocations. Counters are not entries.
     pub fn len(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
     }
@@ -165,9 +185,7 @@ impl MemoryStore {
                 match self.tokens.remove_if(&key, |_, slot| slot.is_expired(now)) {
                     Some((_, gone)) => {
                         // After the removal, not under the shard lock.
-                        if let Some(scope) = gone.scope() {
-                            self.scopes.release(scope);
-                        }
+                        self.forget(key, &gone);
                         true
                     }
                     None => false,
@@ -210,6 +228,7 @@ impl MemoryStore {
         // Each shrink write-locks one shard at a time while it rehashes that shard; no other
         // lock is held.
         let mut shrunk = shrink_if_sparse(&self.tokens);
+        shrunk |= shrink_if_sparse(&self.successors);
         shrunk |= shrink_if_sparse(&self.access);
         shrunk |= shrink_if_sparse(&self.revoked_access);
         shrunk |= shrink_if_sparse(&self.revoked_sessions);
@@ -218,6 +237,16 @@ impl MemoryStore {
             crate::sys::release_free_memory();
         }
         self.compacting.store(false, Ordering::Release);
+    }
+
+    /// Lets go of what a record that left the table held besides itself.
+    fn forget(&self, key: Key16, gone: &Packed) {
+        if let Some(scope) = gone.scope() {
+            self.scopes.release(scope);
+        }
+        if gone.has_successor() {
+            self.successors.remove(&key);
+        }
     }
 
     fn session_revoked(&self, session: SessionId, now: DateTime<Utc>) -> bool {
@@ -310,33 +339,40 @@ impl TokenStore for MemoryStore {
         // 128 random bits do not collide; if they did, the newer token wins.
         if let Some(replaced) = self.tokens.insert(key, packed) {
             self.entries.fetch_sub(1, Ordering::Relaxed);
-            if let Some(scope) = replaced.scope() {
-                self.scopes.release(scope);
-            }
+            self.forget(key, &replaced);
         }
         self.wheel.schedule(Expiring::Token(key), record.expires_at);
         Ok(())
     }
 
     async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError> {
-        // The shard's write lock makes the read-and-mark one atomic step; the name and scope
-        // locks taken under it never wait on a shard.
-        let Some(mut slot) = self.tokens.get_mut(&Key16::of(key)) else {
+        // The shard's write lock makes the read-and-mark one atomic step; the name, scope and
+        // successor locks taken under it never wait on a token shard.
+        let key = Key16::of(key);
+        let Some(mut slot) = self.tokens.get_mut(&key) else {
             return Ok(Taken::Unknown);
         };
         if slot.is_expired(to_nanos(now)) {
             return Ok(Taken::Unknown);
         }
         if slot.is_used() {
+            let successor = if slot.has_successor() {
+                self.successors.get(&key).map(|sealed| sealed.clone())
+            } else {
+                None
+            };
             return Ok(Taken::AlreadyUsed {
                 session: slot.session(),
+                used_at: from_nanos(slot.used_at()),
+                successor,
             });
         }
+        let live = *slot;
         let scope = slot
-            .mark_used()
+            .mark_used(to_nanos(now))
             .map(|id| self.scopes.take(id))
             .transpose()?;
-        let record = self.unpack(&slot, scope)?;
+        let record = self.unpack(&live, scope)?;
         // Checked while the token's shard is locked: see `Taken::SessionRevoked`.
         Ok(if self.session_revoked(record.session, now) {
             Taken::SessionRevoked {
@@ -345,6 +381,31 @@ impl TokenStore for MemoryStore {
         } else {
             Taken::Live(record)
         })
+    }
+
+    async fn insert_rotated(
+        &self,
+        parent: &TokenKey,
+        successor: SealedToken,
+        key: TokenKey,
+        record: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // The child first, then the successor under the parent's shard lock: holding two
+        // shards at once could deadlock against a rotation the other way round. So a take of
+        // the parent sees either no successor (as while the rotation is in flight) or one whose
+        // token is already stored, never a successor that cannot be redeemed; and a child the
+        // store refuses (full) leaves no successor.
+        self.insert_refresh(key, record, now).await?;
+        let parent = Key16::of(parent);
+        if let Some(mut slot) = self.tokens.get_mut(&parent)
+            && slot.is_used()
+            && !slot.is_expired(to_nanos(now))
+        {
+            self.successors.insert(parent, successor);
+            slot.mark_successor();
+        }
+        Ok(())
     }
 
     async fn revoke_session(
@@ -471,6 +532,28 @@ impl TokenStore for MemoryStore {
             .is_some_and(|until| *until > now))
     }
 
+    async fn failures(
+        &self,
+        keys: &[CounterKey],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<FailureWindow>>, StoreError> {
+        Ok(self.counters.failures(keys, now))
+    }
+
+    async fn count_failures(
+        &self,
+        keys: &[CounterKey],
+        window: chrono::TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureWindow>, StoreError> {
+        Ok(self.counters.count(keys, window, now))
+    }
+
+    async fn clear_failures(&self, key: &CounterKey) -> Result<(), StoreError> {
+        self.counters.clear(key);
+        Ok(())
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -578,14 +661,47 @@ mod tests {
                 store.take_refresh(&key, t0).await,
                 Ok(Taken::Live(rec.clone()))
             );
+            let later = t0 + TimeDelta::nanoseconds(1_500_000_001);
             assert_eq!(
-                store.take_refresh(&key, t0).await,
+                store.take_refresh(&key, later).await,
                 Ok(Taken::AlreadyUsed {
-                    session: rec.session
+                    session: rec.session,
+                    used_at: t0,
+                    successor: None,
                 })
             );
             let after = t0 + TimeDelta::seconds(11);
             assert_eq!(store.take_refresh(&key, after).await, Ok(Taken::Unknown));
+        });
+    }
+
+    #[test]
+    fn a_successor_leaves_with_its_used_marker() {
+        block_on(async {
+            let store = MemoryStore::default();
+            let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
+            let rec = record(t0 + TimeDelta::seconds(10));
+            store
+                .insert_refresh(key(1), rec.clone(), t0)
+                .await
+                .expect("insert");
+            assert_eq!(store.take_refresh(&key(1), t0).await, Ok(Taken::Live(rec)));
+            let child = record(t0 + TimeDelta::seconds(100));
+            store
+                .insert_rotated(&key(1), SealedToken(vec![9; 100]), key(2), child, t0)
+                .await
+                .expect("rotate");
+            assert_eq!(store.successors.len(), 1);
+            let later = t0 + TimeDelta::seconds(60);
+            for i in 10..12 {
+                let rec = record(later + TimeDelta::seconds(10));
+                store
+                    .insert_refresh(key(i), rec, later)
+                    .await
+                    .expect("insert");
+            }
+            assert_eq!(store.len(), 3, "the parent was retired");
+            assert_eq!(store.successors.len(), 0, "and its successor with it");
         });
     }
 
@@ -611,11 +727,16 @@ mod tests {
         let mut packed = store.pack(&rec).expect("packs");
         let client = packed.client();
         assert_eq!(store.scopes.len(), 1);
-        let scope = packed.mark_used().expect("had a scope");
+        let used_at = to_nanos(expires) - 60_000_000_007;
+        let scope = packed.mark_used(used_at).expect("had a scope");
         store.scopes.release(scope);
         assert!(packed.is_used());
+        assert!(!packed.has_successor());
         assert_eq!(packed.session(), rec.session);
-        assert_eq!(packed.client(), client, "the flag is not part of the id");
+        assert_eq!(packed.used_at(), used_at);
+        packed.mark_successor();
+        assert!(packed.has_successor() && packed.is_used());
+        assert_eq!(packed.client(), client, "the flags are not part of the id");
         assert_eq!(packed.scope(), None);
         assert!(!packed.is_expired(to_nanos(expires) - 1));
         assert!(packed.is_expired(to_nanos(expires)));

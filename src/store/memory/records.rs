@@ -89,6 +89,10 @@ pub(super) fn from_nanos(nanos: i64) -> DateTime<Utc> {
 }
 
 pub(super) const USED: u32 = 1 << 31;
+/// Set beside [`USED`] once a rotation has stored the token's successor in the store's side
+/// map, so that retiring a marker without one costs no lookup there.
+pub(super) const SUCCESSOR: u32 = 1 << 30;
+const FLAGS: u32 = USED | SUCCESSOR;
 pub(super) const NO_USER: u32 = u32::MAX;
 pub(super) const NO_SCOPE: u32 = 0;
 
@@ -99,9 +103,12 @@ pub(super) const NO_SCOPE: u32 = 0;
 #[repr(C, packed(4))]
 pub(super) struct Packed {
     pub(super) session: [u8; 16],
+    /// When the session started; once the token is used, when it was taken, which a used
+    /// marker needs and the session start it no longer does.
     pub(super) session_started: i64,
     pub(super) expires_at: i64,
-    /// A [`Names`](super::intern::Names) id, with [`USED`] set once the token is taken.
+    /// A [`Names`](super::intern::Names) id, with [`USED`] set once the token is taken and
+    /// [`SUCCESSOR`] once its rotation is stored.
     pub(super) client: u32,
     /// A [`Names`](super::intern::Names) id, or [`NO_USER`].
     pub(super) user: u32,
@@ -121,12 +128,27 @@ impl Packed {
         self.client & USED != 0
     }
 
-    /// Marks the token used and hands over its scope reference, if any, to the caller.
-    pub(super) fn mark_used(&mut self) -> Option<u32> {
+    /// Marks the token used at `now` and hands over its scope reference, if any, to the
+    /// caller. Read the record's session start before: the taking time takes its place.
+    pub(super) fn mark_used(&mut self, now: i64) -> Option<u32> {
         let scope = self.scope();
         self.client |= USED;
         self.scope = NO_SCOPE;
+        self.session_started = now;
         scope
+    }
+
+    /// When a used token was taken.
+    pub(super) fn used_at(&self) -> i64 {
+        self.session_started
+    }
+
+    pub(super) fn has_successor(&self) -> bool {
+        self.client & SUCCESSOR != 0
+    }
+
+    pub(super) fn mark_successor(&mut self) {
+        self.client |= SUCCESSOR;
     }
 
     pub(super) fn session(&self) -> SessionId {
@@ -134,7 +156,7 @@ impl Packed {
     }
 
     pub(super) fn client(&self) -> u32 {
-        self.client & !USED
+        self.client & !FLAGS
     }
 
     pub(super) fn user(&self) -> Option<u32> {
