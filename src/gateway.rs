@@ -22,7 +22,7 @@ use crate::engine::Engine;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 /// What one token request came to, for the request log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub grant: Option<GrantType>,
     pub error: Option<ErrorKind>,

@@ -53,7 +53,6 @@ pub(super) fn validate(raw: &RawThrottle, problems: &mut Vec<Problem>) -> Thrott
             failures_per_user: raw.failures_per_user,
             failures_per_address: raw.failures_per_address,
             window,
-            ..ThrottleSettings::default()
         },
         None => {
             problems.push(problem(

@@ -485,12 +485,7 @@ impl Keyring {
         }
     }
 
-    fn verify_with(
-        key: &Key,
-        alg: Algorithm,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Option<Claims> {
+    fn verify_with(key: &Key, alg: Algorithm, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         // The key decides the algorithm, never the token (no alg confusion).
         if alg != key.alg || !key.live(now) {
             return None;
@@ -584,22 +579,36 @@ mod tests {
 
     #[test]
     fn a_token_without_kid_still_verifies_after_a_rotation_adds_a_key() {
-        let old = Key::hs256(&Secret::new("the-old-secret-of-at-least-32-bytes!"), Some("old".into()))
-            .unwrap();
+        let old = Key::hs256(
+            &Secret::new("the-old-secret-of-at-least-32-bytes!"),
+            Some("old".into()),
+        )
+        .unwrap();
         let layout = HeaderLayout::new(&[HeaderMember::Alg, HeaderMember::Typ]).unwrap();
-        let token = Keyring::single(old).sign(None, layout, &claims(true)).unwrap();
+        let token = Keyring::single(old)
+            .sign(None, layout, &claims(true))
+            .unwrap();
         let now = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
         let rotated = Keyring::new(
             vec![
-                Key::hs256(&Secret::new("the-new-secret-of-at-least-32-bytes!"), Some("new".into()))
-                    .unwrap(),
-                Key::hs256(&Secret::new("the-old-secret-of-at-least-32-bytes!"), Some("old".into()))
-                    .unwrap(),
+                Key::hs256(
+                    &Secret::new("the-new-secret-of-at-least-32-bytes!"),
+                    Some("new".into()),
+                )
+                .unwrap(),
+                Key::hs256(
+                    &Secret::new("the-old-secret-of-at-least-32-bytes!"),
+                    Some("old".into()),
+                )
+                .unwrap(),
             ],
             Some("new"),
         )
         .unwrap();
-        assert_eq!(rotated.verify(&token, now).map(|c| c.jti), Some(claims(true).jti));
+        assert_eq!(
+            rotated.verify(&token, now).map(|c| c.jti),
+            Some(claims(true).jti)
+        );
         let stranger = Keyring::single(
             Key::hs256(&Secret::new("a-stranger-secret-of-at-least-32-byte"), None).unwrap(),
         );

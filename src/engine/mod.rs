@@ -387,7 +387,10 @@ impl Engine {
         peer: std::net::IpAddr,
     ) -> Result<Arc<User>, GrantError> {
         let now = self.clock.now();
-        let counted = self.throttle.check(&*self.store, username, peer, now).await?;
+        let counted = self
+            .throttle
+            .check(&*self.store, username, peer, now)
+            .await?;
         if let Some(retry_after_secs) = counted.retry_after() {
             tracing::warn!(%peer, retry_after_secs, "password attempts throttled");
             return Err(GrantError::Throttled { retry_after_secs });

@@ -84,7 +84,12 @@ fn unseal(parent: &RefreshToken, sealed: &SealedToken) -> Option<RefreshToken> {
     if sealed.0.is_empty() || sealed.0.len() > 64 {
         return None;
     }
-    let bytes: Vec<u8> = sealed.0.iter().zip(pad(parent)).map(|(b, p)| b ^ p).collect();
+    let bytes: Vec<u8> = sealed
+        .0
+        .iter()
+        .zip(pad(parent))
+        .map(|(b, p)| b ^ p)
+        .collect();
     String::from_utf8(bytes).ok().map(RefreshToken::new)
 }
 
@@ -116,11 +121,12 @@ impl Engine {
                 return Err(GrantError::InvalidRefreshToken);
             }
         };
-        self.check_holder(&record, &r.client, r.requested_at).await?;
-        let scope = r
-            .client
-            .scopes
-            .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
+        self.check_holder(&record, &r.client, r.requested_at)
+            .await?;
+        let scope =
+            r.client
+                .scopes
+                .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
         let user = self.family_user(&record)?;
         let parent = Parent {
             key,
@@ -172,10 +178,10 @@ impl Engine {
         if self.store.is_session_revoked(record.session, now).await? {
             return Err(GrantError::InvalidRefreshToken);
         }
-        let scope = r
-            .client
-            .scopes
-            .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
+        let scope =
+            r.client
+                .scopes
+                .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
         let user = self.family_user(&record)?;
         tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
         let issued = IssuedRefresh {

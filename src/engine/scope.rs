@@ -76,7 +76,8 @@ impl ClientScopes {
         let requested = requested.map(|scope| tokens(scope.as_str()));
         match (policy, requested) {
             (ScopePolicy::Enforce, Some(asked)) if !asked.is_empty() => {
-                let refused: Vec<&str> = asked.iter().copied().filter(|t| !self.allows(t)).collect();
+                let refused: Vec<&str> =
+                    asked.iter().copied().filter(|t| !self.allows(t)).collect();
                 if !refused.is_empty() {
                     return Err(GrantError::InvalidScope {
                         scopes: refused.join(" "),
@@ -181,7 +182,10 @@ mod tests {
     fn a_sign_in_gets_the_defaults_or_what_it_may_have() {
         let rules = rules();
         let enforce = ScopePolicy::Enforce;
-        assert_eq!(granted(rules.for_sign_in(None, enforce)).as_deref(), Some("profile"));
+        assert_eq!(
+            granted(rules.for_sign_in(None, enforce)).as_deref(),
+            Some("profile")
+        );
         assert_eq!(
             granted(rules.for_sign_in(Some(&scope("  ")), enforce)).as_deref(),
             Some("profile")
@@ -200,11 +204,20 @@ mod tests {
     fn a_client_without_scopes_may_have_its_defaults_only() {
         let rules = ClientScopes::new(None, vec!["api".into()]).expect("valid");
         let enforce = ScopePolicy::Enforce;
-        assert_eq!(granted(rules.for_sign_in(Some(&scope("api")), enforce)).as_deref(), Some("api"));
-        assert_eq!(refused(rules.for_sign_in(Some(&scope("email")), enforce)), "email");
+        assert_eq!(
+            granted(rules.for_sign_in(Some(&scope("api")), enforce)).as_deref(),
+            Some("api")
+        );
+        assert_eq!(
+            refused(rules.for_sign_in(Some(&scope("email")), enforce)),
+            "email"
+        );
         let none = ClientScopes::default();
         assert_eq!(granted(none.for_sign_in(None, enforce)), None);
-        assert_eq!(refused(none.for_sign_in(Some(&scope("api")), enforce)), "api");
+        assert_eq!(
+            refused(none.for_sign_in(Some(&scope("api")), enforce)),
+            "api"
+        );
     }
 
     #[test]
@@ -224,7 +237,10 @@ mod tests {
             refused(rules.for_refresh(Some(&scope("email profile")), Some(&family), enforce)),
             "profile"
         );
-        assert_eq!(refused(rules.for_refresh(Some(&scope("api")), None, enforce)), "api");
+        assert_eq!(
+            refused(rules.for_refresh(Some(&scope("api")), None, enforce)),
+            "api"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
+
 use crate::domain::{CounterKey, FailureWindow, StoreError, TokenStore};
 
 /// Throttling limits; a limit of 0 turns that kind of counting off.
@@ -16,7 +17,6 @@ pub struct ThrottleSettings {
     pub failures_per_user: u32,
     pub failures_per_address: u32,
     pub window: TimeDelta,
-    pub max_tracked: usize,
 }
 
 impl Default for ThrottleSettings {
@@ -25,7 +25,6 @@ impl Default for ThrottleSettings {
             failures_per_user: 10,
             failures_per_address: 100,
             window: TimeDelta::minutes(5),
-            max_tracked: 100_000,
         }
     }
 }

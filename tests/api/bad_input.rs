@@ -9,9 +9,19 @@ async fn assert_clear_error(
     status: u16,
     error: &str,
 ) -> String {
+    assert_clear_error_on("/api/Token", body, headers, status, error).await
+}
+
+async fn assert_clear_error_on(
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+    status: u16,
+    error: &str,
+) -> String {
     let (gateway, _) = vizseek_gateway();
     let app = service(gateway).await;
-    let answer = send(&app, "POST", "/api/Token", headers, body).await;
+    let answer = send(&app, "POST", path, headers, body).await;
     assert_eq!(answer.status, status, "{}", answer.text());
     assert_eq!(
         answer.header("content-type"),
@@ -99,7 +109,7 @@ async fn a_nul_byte_is_a_clear_400() {
 }
 
 #[actix_web::test]
-async fn a_sha1_hex_of_the_wrong_length_or_alphabet_is_named() {
+async fn a_sha1_hex_of_the_wrong_length_or_alphabet_fails_as_the_legacy_server_did_or_is_named() {
     for (password, expect) in [
         ("abc123", "40 hexadecimal digits, got 6"),
         (&*"g".repeat(40), "only hexadecimal"),
@@ -107,7 +117,12 @@ async fn a_sha1_hex_of_the_wrong_length_or_alphabet_is_named() {
         let body = format!(
             "grant_type=password&client_id=demo-client&username=user%40example.com&password={password}"
         );
-        let why = assert_clear_error(body.into_bytes(), &[FORM], 400, "invalid_request").await;
+        let faithful =
+            assert_clear_error(body.clone().into_bytes(), &[FORM], 400, "invalid_grant").await;
+        assert_eq!(faithful, "User authentication failed.");
+        let path = "/explained/api/Token";
+        let why =
+            assert_clear_error_on(path, body.into_bytes(), &[FORM], 400, "invalid_request").await;
         assert!(why.contains(expect), "{why}");
     }
 }

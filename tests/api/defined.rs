@@ -17,6 +17,7 @@ secret = "defined-dialect-signing-secret-0123456789abcdef"
 [[client]]
 id = "api-client"
 secret = "s3cret"
+scopes = ["api"]
 
 [[user]]
 username = "user@example.com"

@@ -198,7 +198,7 @@ async fn session_state_is_stable_across_refreshes_and_not_before_policy_reports_
         "the login set the marker: {first}"
     );
     assert_eq!(first["is_editor"], true);
-    assert!(first["redirect_url"].is_null());
+    assert_eq!(first["redirect_url"], "http://127.0.0.1:8080/callback");
     let refresh = format!(
         r#"{{"grant_type":"refresh_token","client_id":"demo-client","refresh_token":"{}"}}"#,
         first["refresh_token"].as_str().expect("rt")

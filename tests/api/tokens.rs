@@ -100,7 +100,10 @@ const MEMORY: &str = "kind = \"memory\"";
 
 fn gateway() -> (Arc<Gateway>, Arc<FixedClock>) {
     let clock = Arc::new(FixedClock::new(golden_instant()));
-    (Arc::new(gateway_from(&config(MEMORY), clock.clone())), clock)
+    (
+        Arc::new(gateway_from(&config(MEMORY), clock.clone())),
+        clock,
+    )
 }
 
 struct Reply {
@@ -157,12 +160,8 @@ async fn post(gateway: &Gateway, path: &str, content_type: &str, body: &str) -> 
         body: body.as_bytes(),
     };
     let (answer, _) = gateway.handle(route, &request).await;
-    let json = serde_json::from_slice(&answer.body).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&answer.body)
-        )
-    });
+    let json = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&answer.body)));
     Reply {
         status: answer.status,
         json,
@@ -177,11 +176,11 @@ async fn sign_in(gateway: &Gateway, path: &str, client: &str, scope: Option<&str
         ("client_id", client),
         ("username", "user@example.com"),
     ];
-    // The Swagger dialect takes the plain password; the others its SHA-1 hex.
-    let password = if path.contains("/v1/") {
-        "P@ssw0rd!"
-    } else {
+    // VizSeek routes take the SHA-1 hex of the password, the others the password.
+    let password = if path.ends_with("/Token") && path != "/Token" {
         DEMO_PASSWORD_SHA1
+    } else {
+        "P@ssw0rd!"
     };
     pairs.push(("password", password));
     if let Some(scope) = scope {
@@ -239,7 +238,11 @@ async fn swagger_scope_table() {
     let widened = refresh(&gw, path, "scoped", &whole.refresh(), Some("email profile")).await;
     assert_eq!(
         widened.error(),
-        (400, "invalid_scope".into(), "Invalid scopes: profile".into())
+        (
+            400,
+            "invalid_scope".into(),
+            "Invalid scopes: profile".into()
+        )
     );
     // A client without scope rules: no scope, and asking for one is refused.
     let bare = sign_in(&gw, path, "bare", None).await;
@@ -500,7 +503,11 @@ async fn a_raw_password_fails_like_a_wrong_one_unless_the_route_explains() {
     let faithful = post(&gw, "/api/Token", FORM, &raw).await;
     assert_eq!(
         faithful.error(),
-        (400, "invalid_grant".into(), "User authentication failed.".into())
+        (
+            400,
+            "invalid_grant".into(),
+            "User authentication failed.".into()
+        )
     );
     let explained = post(&gw, "/explained/Token", FORM, &raw).await;
     assert_eq!(
@@ -518,7 +525,10 @@ async fn a_raw_password_fails_like_a_wrong_one_unless_the_route_explains() {
 #[actix_web::test]
 async fn vizseek_app_tokens_carry_a_refresh_token_that_redeems() {
     let (gw, _) = gateway();
-    let body = form(&[("grant_type", "client_credentials"), ("client_id", "scoped")]);
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "scoped"),
+    ]);
     let app = post(&gw, "/api/Token", FORM, &body).await;
     let token = granted(&app).refresh();
     assert_eq!(token.len(), 36, "a dashed GUID: {token}");
