@@ -250,7 +250,7 @@ fn jti_key(jti: &str) -> TokenKey {
     hashed_key(jti)
 }
 
-pub(crate) fn hashed_key(value: &str) -> TokenKey {
+fn hashed_key(value: &str) -> TokenKey {
     use sha2::Digest;
     TokenKey(sha2::Sha256::digest(value.as_bytes()).into())
 }

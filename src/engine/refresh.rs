@@ -58,38 +58,43 @@ pub(super) struct Redemption<'a> {
     pub peer: std::net::IpAddr,
 }
 
-/// The pad a successor is sealed with: SHA-512 of the parent token under a label of its own.
-/// Each parent seals at most one successor, so the pad is used once.
-fn pad(parent: &RefreshToken) -> [u8; 64] {
+/// The most bytes a successor may have: every refresh format is at most 43.
+const MAX_SEALED: usize = 64;
+
+/// The pad a successor is sealed with: SHA-256 of the parent token under a short label, one
+/// 32-byte block per counter value, so each block hashes in one compression (label, counter
+/// and a 43-byte token fit one 64-byte block) on the SHA extensions most CPUs have. Each parent
+/// seals at most one successor, so the pad is used once.
+fn pad(parent: &RefreshToken, len: usize) -> [u8; MAX_SEALED] {
     use sha2::Digest;
-    let mut hash = sha2::Sha512::new();
-    hash.update(b"tokengate refresh successor\0");
-    hash.update(parent.expose().as_bytes());
-    hash.finalize().into()
+    let mut pad = [0u8; MAX_SEALED];
+    for (counter, block) in (0u8..).zip(pad.chunks_mut(32)).take(len.div_ceil(32)) {
+        let mut hash = sha2::Sha256::new();
+        hash.update([b't', b'g', b's', counter]);
+        hash.update(parent.expose().as_bytes());
+        block.copy_from_slice(&hash.finalize());
+    }
+    pad
 }
 
-/// Seals `child` for the store (see [`SealedToken`]). Every refresh format is at most 43
-/// bytes; a token longer than the pad (none today) seals to nothing, and a retry of its parent
-/// is then refused as if the rotation were still in flight.
+/// Seals `child` for the store (see [`SealedToken`]). A token longer than [`MAX_SEALED`]
+/// (none today) seals to nothing, and a retry of its parent is then refused as if the rotation
+/// were still in flight.
 pub(super) fn seal(parent: &RefreshToken, child: &RefreshToken) -> SealedToken {
-    let pad = pad(parent);
     let child = child.expose().as_bytes();
-    if child.len() > pad.len() {
+    if child.len() > MAX_SEALED {
         return SealedToken(Vec::new());
     }
+    let pad = pad(parent, child.len());
     SealedToken(child.iter().zip(pad).map(|(b, p)| b ^ p).collect())
 }
 
 fn unseal(parent: &RefreshToken, sealed: &SealedToken) -> Option<RefreshToken> {
-    if sealed.0.is_empty() || sealed.0.len() > 64 {
+    if sealed.0.is_empty() || sealed.0.len() > MAX_SEALED {
         return None;
     }
-    let bytes: Vec<u8> = sealed
-        .0
-        .iter()
-        .zip(pad(parent))
-        .map(|(b, p)| b ^ p)
-        .collect();
+    let pad = pad(parent, sealed.0.len());
+    let bytes: Vec<u8> = sealed.0.iter().zip(pad).map(|(b, p)| b ^ p).collect();
     String::from_utf8(bytes).ok().map(RefreshToken::new)
 }
 
