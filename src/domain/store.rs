@@ -103,6 +103,18 @@ pub struct FailureWindow {
     pub ends_at: DateTime<Utc>,
 }
 
+impl FailureWindow {
+    /// The window a first failure at `now` starts.
+    pub fn first(window: chrono::TimeDelta, now: DateTime<Utc>) -> Self {
+        Self {
+            failures: 1,
+            ends_at: now
+                .checked_add_signed(window)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+}
+
 /// An opaque (reference) access token's record: everything introspection reports about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRecord {

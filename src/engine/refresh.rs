@@ -128,31 +128,14 @@ impl Engine {
         };
         self.check_holder(&record, &r.client, r.requested_at)
             .await?;
-        let scope =
-            r.client
-                .scopes
-                .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
-        let user = self.family_user(&record)?;
         let parent = Parent {
             key,
             token: r.token,
         };
-        self.issue(IssueInput {
-            grant_type: GrantType::RefreshToken,
-            client: r.client,
-            user,
-            scope,
-            family_scope: record.scope,
-            session: record.session,
-            session_started: record.session_started,
-            requested_at: r.requested_at,
-            refresh: RefreshPlan::New {
-                parent: Some(parent),
-            },
-            peer: r.peer,
-            policy,
-        })
-        .await
+        let plan = RefreshPlan::New {
+            parent: Some(parent),
+        };
+        self.continue_family(r, record, plan, policy).await
     }
 
     /// A second redemption within the reuse grace: answered with a new access token and the
@@ -183,16 +166,29 @@ impl Engine {
         if self.store.is_session_revoked(record.session, now).await? {
             return Err(GrantError::InvalidRefreshToken);
         }
-        let scope =
-            r.client
-                .scopes
-                .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
-        let user = self.family_user(&record)?;
         tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
         let issued = IssuedRefresh {
             token: child,
             expires_at: record.expires_at,
         };
+        self.continue_family(r, record, RefreshPlan::Existing(issued), policy)
+            .await
+    }
+
+    /// Answers a redemption in the family of `record`: the family's scope or the part the
+    /// request names, a new access token, and the refresh token `plan` says.
+    async fn continue_family(
+        &self,
+        r: Redemption<'_>,
+        record: RefreshRecord,
+        plan: RefreshPlan<'_>,
+        policy: &GrantPolicy,
+    ) -> Result<Grant, GrantError> {
+        let scope =
+            r.client
+                .scopes
+                .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
+        let user = self.family_user(&record)?;
         self.issue(IssueInput {
             grant_type: GrantType::RefreshToken,
             client: r.client,
@@ -201,8 +197,8 @@ impl Engine {
             family_scope: record.scope,
             session: record.session,
             session_started: record.session_started,
-            requested_at: now,
-            refresh: RefreshPlan::Existing(issued),
+            requested_at: r.requested_at,
+            refresh: plan,
             peer: r.peer,
             policy,
         })

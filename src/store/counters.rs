@@ -70,13 +70,8 @@ impl Counters {
         window: TimeDelta,
         now: DateTime<Utc>,
     ) -> Vec<FailureWindow> {
-        let ends_at = now
-            .checked_add_signed(window)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let fresh = FailureWindow {
-            failures: 1,
-            ends_at,
-        };
+        let fresh = FailureWindow::first(window, now);
+        let ends_at = fresh.ends_at;
         let mut state = lock(&self.state);
         keys.iter()
             .map(|key| {

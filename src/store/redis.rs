@@ -575,13 +575,8 @@ impl TokenStore for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let ends_at = now
-            .checked_add_signed(window)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let fresh = FailureWindow {
-            failures: 1,
-            ends_at,
-        };
+        let fresh = FailureWindow::first(window, now);
+        let ends_at = fresh.ends_at;
         let slack = COUNTER_SLACK.as_millis() as u64;
         let ttl = ttl_ms(ends_at, now).unwrap_or(0).saturating_add(slack);
         let redis_keys: Vec<Vec<u8>> = keys.iter().map(|key| self.key(b"f:", &key.0)).collect();
