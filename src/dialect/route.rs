@@ -180,22 +180,32 @@ impl TokenRoute {
                 continue;
             };
             let key = format!("errors.{name}");
+            // Both wordings are checked, so a mistake in the explained one shows before a
+            // route opts into it.
+            let texts = std::iter::once(("description", &entry.description)).chain(
+                entry
+                    .explained
+                    .as_ref()
+                    .map(|e| ("explained.description", &e.description)),
+            );
+            for (at, text) in texts {
+                for placeholder in super::value::unknown_placeholders(text) {
+                    problems.push(
+                        format!("{key}.{at}"),
+                        format!(
+                            "{{{placeholder}}} is not a placeholder; known: {{detail}}, \
+                             {{request.grant_type}}, {{request.client_id}}, {{request.username}}, \
+                             {{request.scope}}"
+                        ),
+                    );
+                }
+            }
             let mut entry = entry.clone();
             if let Some(explained) = entry.explained.take()
                 && profile.explain_errors
             {
                 entry.error = explained.error.unwrap_or(entry.error);
                 entry.description = explained.description;
-            }
-            for placeholder in super::value::unknown_placeholders(&entry.description) {
-                problems.push(
-                    format!("{key}.description"),
-                    format!(
-                        "{{{placeholder}}} is not a placeholder; known: {{detail}}, \
-                         {{request.grant_type}}, {{request.client_id}}, {{request.username}}, \
-                         {{request.scope}}"
-                    ),
-                );
             }
             let fields = entry
                 .fields
