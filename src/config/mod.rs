@@ -85,6 +85,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub workers: usize,
     pub hash_workers: usize,
+    /// The longest a password verification waits for a hash thread; longer is `overloaded`.
+    pub hash_queue_wait: std::time::Duration,
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
     pub signing: SigningKey,
@@ -346,6 +348,7 @@ fn validate(
                     bind: server.bind,
                     workers: server.workers,
                     hash_workers: server.hash_workers,
+                    hash_queue_wait: server.hash_queue_wait,
                     trusted_proxies: server.trusted_proxies,
                     shutdown_timeout_secs: server.shutdown_timeout_secs,
                     signing,

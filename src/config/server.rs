@@ -20,6 +20,9 @@ pub(super) struct RawServer {
     trusted_proxies: Vec<String>,
     #[serde(default = "default_shutdown")]
     shutdown_timeout_secs: u64,
+    /// The longest a password verification may wait for a hash thread (`"2s"`).
+    #[serde(default = "default_hash_queue_wait")]
+    hash_queue_wait: String,
 }
 
 impl Default for RawServer {
@@ -30,6 +33,7 @@ impl Default for RawServer {
             hash_workers: 0,
             trusted_proxies: Vec::new(),
             shutdown_timeout_secs: default_shutdown(),
+            hash_queue_wait: default_hash_queue_wait(),
         }
     }
 }
@@ -42,6 +46,10 @@ fn default_shutdown() -> u64 {
     10
 }
 
+fn default_hash_queue_wait() -> String {
+    "2s".into()
+}
+
 /// `[server]`, validated; [`super::Settings`] carries these as its own fields.
 pub(super) struct Server {
     pub bind: SocketAddr,
@@ -49,6 +57,7 @@ pub(super) struct Server {
     pub hash_workers: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
+    pub hash_queue_wait: std::time::Duration,
 }
 
 /// `[server]`, or `None` when there is no address to bind; problems are pushed with their key
@@ -70,8 +79,22 @@ pub(super) fn validate(raw: &RawServer, problems: &mut Vec<Problem>) -> Option<S
             )),
         }
     }
+    let hash_queue_wait = humantime::parse_duration(&raw.hash_queue_wait)
+        .ok()
+        .filter(|wait| !wait.is_zero())
+        .unwrap_or_else(|| {
+            problems.push(problem(
+                "server.hash_queue_wait",
+                format!(
+                    "{:?} is not a duration above zero such as \"2s\"",
+                    raw.hash_queue_wait
+                ),
+            ));
+            crate::engine::hasher::DEFAULT_MAX_WAIT
+        });
     Some(Server {
         bind: bind.ok()?,
+        hash_queue_wait,
         workers: raw.workers,
         hash_workers: raw.hash_workers,
         trusted_proxies,

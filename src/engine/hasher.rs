@@ -2,11 +2,14 @@
 //! expensive (~15 ms): run on the async workers it would stall every other request, and even on
 //! tokio's blocking pool it competes with them for the core on equal terms. Here the hash
 //! threads run at the lowest scheduling priority, so a flood of password grants uses only the
-//! CPU the workers leave; the queue is bounded (beyond it, an `Overloaded` answer instead of
-//! unbounded waiting); and a request whose client has gone away is skipped, not verified.
+//! CPU the workers leave; the queue is bounded twice, by length and by waiting time: a job that
+//! waited longer than the pool's bound is answered `Overloaded` and never hashed, so a password
+//! answer never takes more than that bound plus one hash; and a request whose client has gone
+//! away is skipped, not verified.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -15,32 +18,49 @@ use super::password::StoredHash;
 use crate::domain::PasswordProof;
 
 /// How many verifications may wait per thread: about two seconds of work at argon2's default
-/// cost, beyond which answering "try again" beats making the client wait.
+/// cost. The waiting-time bound is what holds under a flood (the cost varies with the machine);
+/// the length bound keeps the queue's memory fixed.
 const QUEUE_PER_WORKER: usize = 128;
+
+/// The waiting-time bound when none is configured.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 
 struct Job {
     hash: StoredHash,
     proof: PasswordProof,
-    reply: oneshot::Sender<bool>,
+    /// When it was queued: real time, not the engine's clock (a test's fixed clock does not
+    /// make a queue wait shorter).
+    queued: Instant,
+    reply: oneshot::Sender<Verdict>,
+}
+
+/// What a hash thread answers.
+enum Verdict {
+    Verified(bool),
+    /// The job waited past the bound and was not hashed.
+    Late,
 }
 
 /// See the module docs.
 pub struct HashPool {
     jobs: SyncSender<Job>,
     workers: usize,
+    max_wait: Duration,
 }
 
 impl std::fmt::Debug for HashPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HashPool")
             .field("workers", &self.workers)
+            .field("max_wait", &self.max_wait)
             .finish_non_exhaustive()
     }
 }
 
 impl HashPool {
-    /// Starts `workers` threads. They end when the pool is dropped.
-    pub fn new(workers: usize) -> std::io::Result<Self> {
+    /// Starts `workers` threads, whose jobs may wait at most `max_wait`. They end when the
+    /// pool is dropped.
+    pub fn new(workers: usize, max_wait: Duration) -> std::io::Result<Self> {
         let workers = workers.max(1);
         let (jobs, queue) = sync_channel::<Job>(workers * QUEUE_PER_WORKER);
         let queue = Arc::new(Mutex::new(queue));
@@ -48,26 +68,39 @@ impl HashPool {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("tokengate-hash-{index}"))
-                .spawn(move || work(&queue))?;
+                .spawn(move || work(&queue, max_wait))?;
         }
-        Ok(Self { jobs, workers })
+        Ok(Self {
+            jobs,
+            workers,
+            max_wait,
+        })
     }
 
     /// Verifies `proof` against `hash` on the pool.
     pub async fn verify(&self, hash: StoredHash, proof: PasswordProof) -> Result<bool, GrantError> {
         let (reply, answer) = oneshot::channel();
-        match self.jobs.try_send(Job { hash, proof, reply }) {
+        let job = Job {
+            hash,
+            proof,
+            queued: Instant::now(),
+            reply,
+        };
+        match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(GrantError::Overloaded),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(Fault::HashThreadsStopped.into());
             }
         }
-        answer.await.map_err(|e| Fault::HashThreadFailed(e).into())
+        match answer.await.map_err(Fault::HashThreadFailed)? {
+            Verdict::Verified(verified) => Ok(verified),
+            Verdict::Late => Err(GrantError::Overloaded),
+        }
     }
 }
 
-fn work(queue: &Mutex<Receiver<Job>>) {
+fn work(queue: &Mutex<Receiver<Job>>, max_wait: Duration) {
     crate::sys::lower_thread_priority();
     loop {
         // Holding the lock only to receive: one thread waits on the channel, the others on the
@@ -83,8 +116,12 @@ fn work(queue: &Mutex<Receiver<Job>>) {
             // The request was dropped (its client disconnected): nobody would see the answer.
             continue;
         }
+        if job.queued.elapsed() > max_wait {
+            let _ = job.reply.send(Verdict::Late);
+            continue;
+        }
         let verified = job.hash.verify(&job.proof);
-        let _ = job.reply.send(verified);
+        let _ = job.reply.send(Verdict::Verified(verified));
     }
 }
 
@@ -99,7 +136,7 @@ mod tests {
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let pool = HashPool::new(1).expect("threads");
+            let pool = HashPool::new(1, DEFAULT_MAX_WAIT).expect("threads");
             let password = Secret::new("pw");
             let hash = StoredHash::hash_password(&password).expect("hash");
             let ok = pool
@@ -112,6 +149,51 @@ mod tests {
                 .await
                 .expect("verified");
             assert!(!bad);
+        });
+    }
+
+    /// A flood: more jobs than one thread can hash within the bound. Those that waited past it
+    /// are answered `Overloaded` without being hashed; the first is verified.
+    #[test]
+    fn a_job_that_waited_past_the_bound_is_refused_unhashed() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        use argon2::{Algorithm, Argon2, Params, Version};
+        // A hash costing far more than the bound (64 MiB, 8 passes): every job behind the
+        // first waits at least that long.
+        let params = Params::new(65_536, 8, 1, Some(32)).expect("params");
+        let digest = crate::domain::Sha1Hex::of_password(&Secret::new("pw")).to_lower_hex();
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(
+                digest.as_bytes(),
+                &SaltString::from_b64("c2FsdHNhbHRzYWx0").expect("salt"),
+            )
+            .expect("hash")
+            .to_string();
+        let hash = StoredHash::parse(&phc).expect("parses");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let pool = Arc::new(HashPool::new(1, Duration::from_millis(100)).expect("threads"));
+            let tasks: Vec<_> = (0..6)
+                .map(|_| {
+                    let (pool, hash) = (pool.clone(), hash.clone());
+                    tokio::spawn(async move {
+                        pool.verify(hash, PasswordProof::Plain(Secret::new("pw")))
+                            .await
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.expect("task"));
+            }
+            let late = answers
+                .iter()
+                .filter(|a| matches!(a, Err(GrantError::Overloaded)))
+                .count();
+            let verified = answers.iter().filter(|a| matches!(a, Ok(true))).count();
+            assert_eq!((verified, late), (1, 5), "{answers:?}");
         });
     }
 }

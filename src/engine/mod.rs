@@ -199,6 +199,8 @@ pub struct EngineParts {
     pub refresh_groups: Vec<RefreshGroup>,
     /// How many password hashes may be verified at once, off the async workers.
     pub hash_workers: usize,
+    /// How long a verification may wait for a hash thread before it is `Overloaded`.
+    pub hash_queue_wait: std::time::Duration,
     pub throttle: throttle::ThrottleSettings,
 }
 
@@ -269,7 +271,8 @@ impl Engine {
             max_access_ttl: parts.max_access_ttl,
             max_refresh_ttl: parts.max_refresh_ttl,
             refresh_groups: parts.refresh_groups,
-            hashes: hasher::HashPool::new(parts.hash_workers).map_err(EngineError::Threads)?,
+            hashes: hasher::HashPool::new(parts.hash_workers, parts.hash_queue_wait)
+                .map_err(EngineError::Threads)?,
             throttle: throttle::Throttle::new(parts.throttle),
             decoy_hash,
         })
@@ -464,7 +467,9 @@ impl Engine {
             };
             self.store.set_not_before(&subject, marker).await?;
             Some(marker.at)
-        } else if policy.single_active_token || policy.report_not_before {
+        } else if (policy.single_active_token || policy.report_not_before) && user.is_some() {
+            // Only a password grant sets a marker, so an app token has none to look up, and
+            // client_credentials keeps working while the store is down.
             self.store
                 .not_before(&subject)
                 .await?

@@ -106,6 +106,7 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         refresh_groups,
         throttle: settings.throttle,
         hash_workers,
+        hash_queue_wait: settings.hash_queue_wait,
     })?;
     Ok(Gateway::new(
         Arc::new(engine),
