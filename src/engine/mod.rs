@@ -394,9 +394,21 @@ impl Engine {
             .throttle
             .check(&*self.store, username, peer, now)
             .await?;
-        if let Some(retry_after_secs) = counted.retry_after() {
-            tracing::warn!(%peer, retry_after_secs, "password attempts throttled");
-            return Err(GrantError::Throttled { retry_after_secs });
+        match counted.verdict() {
+            throttle::Verdict::Proceed => {}
+            throttle::Verdict::Refuse { retry_after_secs } => {
+                tracing::warn!(%peer, retry_after_secs, "password attempts throttled");
+                return Err(GrantError::Throttled { retry_after_secs });
+            }
+            throttle::Verdict::Delay(delay) => {
+                // A tar pit, not a lockout: see `throttle`.
+                tracing::info!(
+                    %peer,
+                    delay_ms = delay.as_millis() as u64,
+                    "password attempt delayed: the user name is over its failure limit"
+                );
+                tokio::time::sleep(delay).await;
+            }
         }
         let user = self.directory.user(username);
         let hash = match &user {

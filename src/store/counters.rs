@@ -1,8 +1,10 @@
 //! Failed-password counters held in the process, for the backends that share them with no other
 //! gateway: the memory store, and the file store, which keeps them out of its file (a restart
 //! forgets them; a throttle window is minutes, not worth an fsync per failed password). Windows
-//! are fixed and follow the caller's clock. The table is bounded: at its cap, windows that have
-//! ended are pruned, and a new counter that still finds no room stays uncounted instead.
+//! are fixed and follow the caller's clock. Ended windows are pruned as time passes (at most one
+//! scan per `PRUNE_EVERY` of the callers' clock), so a burst of failures gives its memory back
+//! within a window; and the table is bounded: at its cap, ended windows are pruned at once, and
+//! a new counter that still finds no room stays uncounted instead.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -11,8 +13,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::{CounterKey, FailureWindow};
 
-/// The default cap on counters, the same as the engine's own throttle tracks per kind.
+/// The default cap on counters.
 pub const DEFAULT_MAX_COUNTERS: usize = 100_000;
+
+/// How often, at most, a count scans the table for ended windows: a scan of the full table
+/// (100 000 counters) takes about a millisecond, once a second is noise.
+const PRUNE_EVERY: TimeDelta = TimeDelta::seconds(1);
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // Every change under the lock is one insert, update or retain: none is seen half done.
@@ -33,6 +39,8 @@ struct State {
     /// No window ends before this, so a prune before it would find nothing: a spray of new
     /// keys at the cap does not rescan the table on every attempt.
     earliest_end: DateTime<Utc>,
+    /// The next instant a count prunes ended windows without being at the cap.
+    next_prune: DateTime<Utc>,
 }
 
 impl Counters {
@@ -41,6 +49,7 @@ impl Counters {
             state: Mutex::new(State {
                 windows: HashMap::new(),
                 earliest_end: DateTime::<Utc>::MAX_UTC,
+                next_prune: DateTime::<Utc>::MIN_UTC,
             }),
             max,
         }
@@ -73,6 +82,10 @@ impl Counters {
         let fresh = FailureWindow::first(window, now);
         let ends_at = fresh.ends_at;
         let mut state = lock(&self.state);
+        if now >= state.next_prune {
+            state.prune(now);
+            state.next_prune = now + PRUNE_EVERY;
+        }
         keys.iter()
             .map(|key| {
                 if let Some(current) = state.windows.get_mut(key) {
@@ -163,5 +176,17 @@ mod tests {
             1,
             "key 2's window ended at 1"
         );
+    }
+
+    #[test]
+    fn ended_windows_go_as_time_passes_below_the_cap_too() {
+        let counters = Counters::new(1_000);
+        let window = TimeDelta::seconds(10);
+        let keys: Vec<CounterKey> = (0..100).map(key).collect();
+        counters.count(&keys, window, at(0));
+        assert_eq!(counters.len(), 100);
+        // Any count after the windows ended prunes them, far below the cap.
+        counters.count(&[key(200)], window, at(11));
+        assert_eq!(counters.len(), 1);
     }
 }

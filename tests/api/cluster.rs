@@ -36,7 +36,8 @@ impl Gateway {
 }
 
 /// The demo's clients and user, a fixed signing secret (so every process verifies the
-/// others' tokens), `store`, three failed passwords per user before the throttle, and routes: VizSeek with refresh tokens for client_credentials,
+/// others' tokens), `store`, three failed passwords per (user, address) before the throttle,
+/// and routes: VizSeek with refresh tokens for client_credentials,
 /// the legacy `/Token` (single active token), introspection and revocation.
 fn config(store: &str) -> String {
     let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).expect("demo");
@@ -46,7 +47,7 @@ fn config(store: &str) -> String {
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 2\n\
          [signing]\nsecret = \"cluster-test-signing-secret-0123456789abcdef\"\n\
          [store]\n{store}\n\
-         [throttle]\nfailures_per_user = 3\n\n{}\n\
+         [throttle]\nfailures_per_user_address = 3\n\n{}\n\
          [[route]]\ndialect = \"vizseek\"\npath = \"/api/Token\"\nrefresh_for_client_credentials = true\n\
          [[route]]\ndialect = \"owin\"\npath = \"/Token\"\nanonymous_client = \"demo-client\"\n\
          [introspection]\npath = \"/oauth2/introspect\"\ncallers = [\"demo-confidential\"]\n\

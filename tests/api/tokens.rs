@@ -29,6 +29,10 @@ secret = "tokens-test-signing-secret-0123456789abcdef"
 [store]
 {store}
 
+[throttle]
+# Short, so the tests over a user name's limit do not wait long.
+user_delay = "20ms"
+
 [[client]]
 id = "scoped"
 scopes = ["profile", "email", "api"]
@@ -149,13 +153,23 @@ impl Reply {
 }
 
 async fn post(gateway: &Gateway, path: &str, content_type: &str, body: &str) -> Reply {
+    post_from(gateway, "127.0.0.1", path, content_type, body).await
+}
+
+async fn post_from(
+    gateway: &Gateway,
+    peer: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> Reply {
     let route = gateway.route(path).expect("route");
     let headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
     let request = WireRequest {
         method: "POST",
         path,
         headers: &headers,
-        peer: "127.0.0.1".parse().expect("ip"),
+        peer: peer.parse().expect("ip"),
         from_trusted_proxy: false,
         body: body.as_bytes(),
     };
@@ -534,4 +548,75 @@ async fn vizseek_app_tokens_carry_a_refresh_token_that_redeems() {
     assert_eq!(token.len(), 36, "a dashed GUID: {token}");
     let next = refresh(&gw, "/api/Token", "scoped", &token, None).await;
     assert_ne!(granted(&next).refresh(), token);
+}
+
+/// An app token without a refresh token reads nothing from the store (it has no user, so no
+/// not-before marker): Swagger's client_credentials keeps answering while the store is down,
+/// and VizSeek's (which stores a refresh token) says the store is unavailable.
+#[actix_web::test]
+async fn client_credentials_without_a_refresh_token_needs_no_store() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let store =
+        format!("kind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\ntimeout = \"200ms\"");
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let gw = gateway_from(&config(&store), clock);
+    let body = r#"{"grant_type":"client_credentials","client_id":"scoped"}"#;
+    let swagger = post(&gw, "/api/v1/auth/token", "application/json", body).await;
+    assert_eq!(
+        granted(&swagger).json["refresh_token"],
+        serde_json::Value::Null
+    );
+    let form = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "scoped"),
+    ]);
+    let vizseek = post(&gw, "/api/Token", FORM, &form).await;
+    assert_eq!(vizseek.error().0, 503);
+}
+
+/// RFC 6819 §5.1.4.2.3's warning: a lockout per user name lets anyone lock out the user. Here
+/// guesses spread over addresses only slow the user name down; the user still signs in from
+/// their own address, and each guessing address is refused past its tight limit for the pair.
+#[actix_web::test]
+async fn guesses_from_elsewhere_cannot_lock_the_user_out_of_their_own_address() {
+    let (gw, _) = gateway();
+    let wrong = form(&[
+        ("grant_type", "password"),
+        ("client_id", "scoped"),
+        ("username", "user@example.com"),
+        ("password", &"0".repeat(40)),
+    ]);
+    let right = form(&[
+        ("grant_type", "password"),
+        ("client_id", "scoped"),
+        ("username", "user@example.com"),
+        ("password", DEMO_PASSWORD_SHA1),
+    ]);
+    // 4 addresses x 4 failures: 16, over the user name's 10, under each pair's 5.
+    for n in 1..=4 {
+        let attacker = format!("192.0.2.{n}");
+        for _ in 0..4 {
+            let reply = post_from(&gw, &attacker, "/api/Token", FORM, &wrong).await;
+            assert_eq!(reply.error().1, "invalid_grant");
+        }
+    }
+    let user = post_from(&gw, "198.51.100.7", "/api/Token", FORM, &right).await;
+    granted(&user);
+    // One more failure makes a guessing address's fifth for the pair: refused from then on,
+    // even with the right password.
+    let fifth = post_from(&gw, "192.0.2.1", "/api/Token", FORM, &wrong).await;
+    assert_eq!(fifth.error().1, "invalid_grant");
+    let refused = post_from(&gw, "192.0.2.1", "/api/Token", FORM, &right).await;
+    assert_eq!(
+        refused.error(),
+        (
+            400,
+            "invalid_grant".into(),
+            "User authentication failed.".into()
+        )
+    );
 }
