@@ -173,7 +173,7 @@ async fn a_route_overrides_one_text_and_enables_app_refresh_without_code() {
 }
 
 #[actix_web::test]
-async fn repeated_failures_throttle_the_user_without_saying_so() {
+async fn repeated_failures_throttle_the_address_for_that_user_without_saying_so() {
     let app = service(Arc::new(gateway_from(
         &fixture_config(),
         at("2020-09-13T09:35:33.0004Z"),
@@ -188,7 +188,8 @@ async fn repeated_failures_throttle_the_user_without_saying_so() {
         ])
     };
     let wrong = "0000000000000000000000000000000000000000";
-    for _ in 0..10 {
+    // The limit per (user, address) is 5.
+    for _ in 0..5 {
         let answer = send(&app, "POST", "/api/Token", &[FORM], attempt(wrong)).await;
         assert_eq!(
             answer.json()["error_description"],
