@@ -124,6 +124,8 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
         // when this store is the one in use.
         tokengate::sys::map_large_allocations();
     }
+    let mut settings = settings;
+    open_connection_limits(&mut settings.connections);
     let bind = settings.bind;
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
@@ -143,6 +145,36 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Raises the open-files limit as far as it goes and, unless `[server] max_connections` is set,
+/// caps connections below it, so the gateway stops accepting before it runs out of descriptors
+/// for its store, its log and the connections it already serves.
+fn open_connection_limits(connections: &mut config::ConnectionSettings) {
+    match tokengate::sys::raise_open_files_limit() {
+        Some(files) => {
+            tracing::info!(
+                soft = files.soft,
+                hard = files.hard,
+                started_with = files.before,
+                "open-files limit"
+            );
+            let allowed = tokengate::http::max_connections_for(files.soft);
+            match connections.max_connections {
+                None => connections.max_connections = Some(allowed),
+                Some(asked) if asked > allowed => tracing::warn!(
+                    max_connections = asked,
+                    open_files = files.soft,
+                    "[server] max_connections is above what the open-files limit leaves for \
+                     connections ({allowed}): accepting may fail with EMFILE under load"
+                ),
+                Some(_) => {}
+            }
+        }
+        None => {
+            tracing::warn!("the open-files limit cannot be read; connections capped by default")
         }
     }
 }

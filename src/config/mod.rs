@@ -30,6 +30,7 @@ mod throttle;
 
 pub use crate::store::StoreSettings;
 pub use routes::route_from_toml;
+pub use server::ConnectionSettings;
 pub use signing::SigningKey;
 
 /// The demo configuration `serve` uses without `--config`.
@@ -87,6 +88,7 @@ pub struct Settings {
     pub hash_workers: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
+    pub connections: ConnectionSettings,
     pub signing: SigningKey,
     pub store: StoreSettings,
     pub endpoints: EndpointSettings,
@@ -348,6 +350,7 @@ fn validate(
                     hash_workers: server.hash_workers,
                     trusted_proxies: server.trusted_proxies,
                     shutdown_timeout_secs: server.shutdown_timeout_secs,
+                    connections: server.connections,
                     signing,
                     store,
                     endpoints,
