@@ -32,7 +32,11 @@ impl Server {
 /// The demo config on a free port with a one-second body deadline, logging at `info`; every
 /// line (the startup ones included) is kept.
 fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+    start_with(Command::new(env!("CARGO_BIN_EXE_tokengate")))
+}
+
+fn start_with(mut command: Command) -> Server {
+    let mut child = command
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
         .env("TOKENGATE__SERVER__BODY_TIMEOUT", "1s")
         .env("RUST_LOG", "info")
@@ -108,7 +112,14 @@ async fn a_body_that_never_arrives_gets_408_in_the_dialect_shape_and_the_connect
 
 #[tokio::test]
 async fn the_startup_log_names_the_effective_limits() {
-    let server = start();
+    // Started with a soft limit below the hard one, as services often are.
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        r#"ulimit -Sn 256 && exec "$0""#,
+        env!("CARGO_BIN_EXE_tokengate"),
+    ]);
+    let server = start_with(command);
     let lines = server.lines();
     let limits = lines
         .iter()
@@ -136,7 +147,19 @@ async fn the_startup_log_names_the_effective_limits() {
             .and_then(|v| v.parse().ok())
             .expect("a number")
     };
+    assert_eq!(field("started_with="), 256, "{files}");
     assert_eq!(field("soft="), field("hard="), "{files}");
+    let soft = field("soft=");
+    let at = limits.find("max_connections=").expect("max") + "max_connections=".len();
+    let max: u64 = limits[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
+    assert!(
+        max < soft,
+        "connections capped below the limit: {limits} / {files}"
+    );
 }
 
 /// Sends `request`, closes the sending half, and reads the answer.
