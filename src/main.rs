@@ -126,6 +126,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
     }
     let mut settings = settings;
     open_connection_limits(&mut settings.connections);
+    return_memory_after_floods();
     let bind = settings.bind;
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
@@ -176,6 +177,28 @@ fn open_connection_limits(connections: &mut config::ConnectionSettings) {
         None => {
             tracing::warn!("the open-files limit cannot be read; connections capped by default")
         }
+    }
+}
+
+/// Every connection costs the worker serving it ~24 KiB of small allocations (buffers, the
+/// request, its futures), which glibc keeps in that worker's arena once freed: measured, 20 000
+/// connections that sent a head and no body left 485 MB resident after every one had been
+/// answered 408 and closed, and one `malloc_trim` brought it back to 22 MB. So a thread trims
+/// now and then; with little free, a trim is a short walk of the free lists.
+fn return_memory_after_floods() {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+    let started = std::thread::Builder::new()
+        .name("tokengate-trim".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(EVERY);
+                tokengate::sys::release_free_memory();
+            }
+        });
+    if let Err(e) = started {
+        tracing::warn!(
+            "no memory trimming thread ({e}): memory freed after a flood stays resident"
+        );
     }
 }
 

@@ -39,7 +39,7 @@ const MMAP_THRESHOLD: std::ffi::c_int = 1 << 20;
 /// Asks glibc to give free memory back to the OS: freeing a large table returns it to malloc,
 /// which keeps it in the process (and in RSS) unless it sits at the top of the heap.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(crate) fn release_free_memory() {
+pub fn release_free_memory() {
     // SAFETY: malloc_trim only walks and trims the allocator's own free lists; it is
     // thread-safe and has no preconditions.
     unsafe {
@@ -48,7 +48,7 @@ pub(crate) fn release_free_memory() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn release_free_memory() {}
+pub fn release_free_memory() {}
 
 /// The lowest normal priority (nice 19) for the calling thread: Linux applies nice values per
 /// thread. Elsewhere, or if refused, the thread runs at normal priority, which is still correct.
