@@ -518,7 +518,8 @@ impl Signals {
 }
 
 /// How many connections the server holds at once, split over its workers (actix counts them per
-/// worker, so the total is the per-worker figure times the workers, never more than asked).
+/// worker, so the total is the per-worker figure times the workers: never more than asked,
+/// unless fewer were asked than there are workers, each of which serves at least one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionCap {
     pub workers: usize,
