@@ -278,6 +278,15 @@ pub fn refused(refusal: &Refusal) -> WireResponse {
             &format!("the body is larger than {limit} bytes"),
             &[],
         ),
+        Refusal::BodyTimeout(after) => error(
+            408,
+            "invalid_request",
+            &format!(
+                "the body did not arrive within {}",
+                humantime::format_duration(*after)
+            ),
+            &[],
+        ),
         Refusal::MethodNotAllowed(_) => {
             error(405, "invalid_request", "use POST", &[("Allow", "POST")])
         }

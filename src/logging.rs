@@ -33,6 +33,59 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// At most so many lines a second of one kind (the log line of a request refused as sent, say),
+/// so a client repeating a broken request costs the log a bounded number of lines; the lines
+/// left out are counted and the count goes on the next line written.
+pub struct LineThrottle {
+    per_second: u32,
+    window: Mutex<Window>,
+}
+
+struct Window {
+    second: u64,
+    written: u32,
+    suppressed: u64,
+}
+
+impl LineThrottle {
+    pub const fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            window: Mutex::new(Window {
+                second: 0,
+                written: 0,
+                suppressed: 0,
+            }),
+        }
+    }
+
+    /// `Some(lines left out since the last one written)` when this line may be written.
+    pub fn admit(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.admit_at(now)
+    }
+
+    fn admit_at(&self, second: u64) -> Option<u64> {
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if window.second != second {
+            window.second = second;
+            window.written = 0;
+        }
+        if window.written < self.per_second {
+            window.written += 1;
+            Some(std::mem::take(&mut window.suppressed))
+        } else {
+            window.suppressed += 1;
+            None
+        }
+    }
+}
+
 /// How often buffered lines are written out: a crash loses at most this much of the log.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -42,8 +95,16 @@ const BUFFER_BYTES: usize = 64 * 1024;
 /// when full, and when the returned guard drops), the way a web server's buffered access log
 /// works: the line every request logs costs formatting and a copy, not a `write(2)` per line.
 pub fn init() -> FlushOnDrop {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // actix-http logs a connection it cannot parse (a broken head, a bad chunk) at ERROR, one
+    // line per connection: a client sending garbage would write the log as fast as it sends.
+    // Those are the client's faults, so they show only when the log is at debug level anyway.
+    let connection_errors = filter
+        .max_level_hint()
+        .is_some_and(|level| level >= tracing::level_filters::LevelFilter::DEBUG);
     let buffer: LogBuffer = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(
         BUFFER_BYTES,
         std::io::stdout(),
@@ -62,6 +123,10 @@ pub fn init() -> FlushOnDrop {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .event_format(LineFormat)
         .with_writer(SharedBuffer(buffer.clone()))
+        .finish()
+        .with(tracing_subscriber::filter::filter_fn(move |metadata| {
+            connection_errors || !metadata.target().starts_with("actix_http")
+        }))
         .init();
     if let Err(e) = started {
         tracing::warn!("no log flusher thread ({e}): log lines appear as the buffer fills");
@@ -311,6 +376,18 @@ impl Visit for Fields<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_throttle_writes_so_many_lines_a_second_and_counts_the_rest() {
+        let throttle = super::LineThrottle::new(2);
+        assert_eq!(throttle.admit_at(7), Some(0));
+        assert_eq!(throttle.admit_at(7), Some(0));
+        assert_eq!(throttle.admit_at(7), None);
+        assert_eq!(throttle.admit_at(7), None);
+        assert_eq!(throttle.admit_at(8), Some(2));
+        assert_eq!(throttle.admit_at(8), Some(0));
+        assert_eq!(throttle.admit_at(8), None);
+    }
+
     use super::*;
     use std::sync::Mutex;
 

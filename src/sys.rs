@@ -1,6 +1,6 @@
 //! The crate's calls into the C library, in one place so that `unsafe` is denied everywhere else
-//! (`[lints.rust]` in Cargo.toml): glibc allocator tuning for the memory store and the password
-//! threads' priority. Each is a no-op where the platform lacks it, which is still correct there.
+//! (`[lints.rust]` in Cargo.toml): glibc allocator tuning for the memory store, the password
+//! threads' priority, and the open-files limit. Each is a no-op where the platform lacks it, which is still correct there.
 
 #![allow(unsafe_code)]
 
@@ -39,7 +39,7 @@ const MMAP_THRESHOLD: std::ffi::c_int = 1 << 20;
 /// Asks glibc to give free memory back to the OS: freeing a large table returns it to malloc,
 /// which keeps it in the process (and in RSS) unless it sits at the top of the heap.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(crate) fn release_free_memory() {
+pub fn release_free_memory() {
     // SAFETY: malloc_trim only walks and trims the allocator's own free lists; it is
     // thread-safe and has no preconditions.
     unsafe {
@@ -48,7 +48,7 @@ pub(crate) fn release_free_memory() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn release_free_memory() {}
+pub fn release_free_memory() {}
 
 /// The lowest normal priority (nice 19) for the calling thread: Linux applies nice values per
 /// thread. Elsewhere, or if refused, the thread runs at normal priority, which is still correct.
@@ -58,4 +58,52 @@ pub(crate) fn lower_thread_priority() {
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
+}
+
+/// The open-files limit after raising the soft limit to the hard one: every client connection
+/// is a descriptor, and the default soft limit (often 1024) would turn away clients long before
+/// memory or CPU run short. `None` where the limit cannot be read; then nothing changed.
+#[cfg(target_os = "linux")]
+pub fn raise_open_files_limit() -> Option<OpenFiles> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer to a local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one rlimit through a valid pointer to a local. Raising the
+        // soft limit up to the hard one needs no privilege; if refused, the old limit stands.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    Some(OpenFiles {
+        before,
+        soft: limit.rlim_cur,
+        hard: limit.rlim_max,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn raise_open_files_limit() -> Option<OpenFiles> {
+    None
+}
+
+/// The open-files limits (`RLIMIT_NOFILE`); `RLIM_INFINITY` reads as `u64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFiles {
+    /// The soft limit the process started with.
+    pub before: u64,
+    /// The soft limit now: what the process may open.
+    pub soft: u64,
+    /// The hard limit: the most the soft one may be raised to without privilege.
+    pub hard: u64,
 }

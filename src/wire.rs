@@ -66,6 +66,9 @@ pub enum Refusal {
         /// The limit, in bytes.
         limit: usize,
     },
+    #[error("the request body did not arrive within {}", humantime::format_duration(*.0))]
+    /// The body was still incomplete when the server's `body_timeout` ran out.
+    BodyTimeout(std::time::Duration),
     /// `None`: the request has a body but no `Content-Type`.
     #[error("the media type {0:?} is not supported")]
     UnsupportedMediaType(Option<String>),
@@ -89,6 +92,7 @@ impl Refusal {
         match self {
             Refusal::MalformedBody(why) => Some(why.to_string()),
             Refusal::BodyTooLarge { limit } => Some(limit.to_string()),
+            Refusal::BodyTimeout(after) => Some(humantime::format_duration(*after).to_string()),
             Refusal::UnsupportedMediaType(media) => media.clone(),
             Refusal::MethodNotAllowed(method) => Some(method.clone()),
             Refusal::NotAcceptable => None,

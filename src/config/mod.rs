@@ -30,6 +30,7 @@ mod throttle;
 
 pub use crate::store::StoreSettings;
 pub use routes::route_from_toml;
+pub use server::ConnectionSettings;
 pub use signing::SigningKey;
 
 /// The demo configuration `serve` uses without `--config`.
@@ -89,6 +90,7 @@ pub struct Settings {
     pub hash_queue_wait: std::time::Duration,
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
+    pub connections: ConnectionSettings,
     pub signing: SigningKey,
     pub store: StoreSettings,
     pub endpoints: EndpointSettings,
@@ -351,6 +353,7 @@ fn validate(
                     hash_queue_wait: server.hash_queue_wait,
                     trusted_proxies: server.trusted_proxies,
                     shutdown_timeout_secs: server.shutdown_timeout_secs,
+                    connections: server.connections,
                     signing,
                     store,
                     endpoints,

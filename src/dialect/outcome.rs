@@ -67,6 +67,9 @@ pub enum ErrorKind {
     MalformedBody,
     /// The body is over the route's `body_limit` (`{detail}`: the limit in bytes).
     BodyTooLarge,
+    /// The body did not arrive within the server's `body_timeout` (`{detail}`: the timeout,
+    /// `10s`).
+    BodyTimeout,
     /// No codec for the request's media type (`{detail}`: the media type).
     UnsupportedMediaType,
     /// A body without `Content-Type` on a route whose codecs need one.
@@ -129,6 +132,7 @@ impl Failure {
             Failure::Refused(refusal) => match refusal {
                 Refusal::MalformedBody(_) => ErrorKind::MalformedBody,
                 Refusal::BodyTooLarge { .. } => ErrorKind::BodyTooLarge,
+                Refusal::BodyTimeout(_) => ErrorKind::BodyTimeout,
                 Refusal::UnsupportedMediaType(None) => ErrorKind::MissingContentType,
                 Refusal::UnsupportedMediaType(Some(_)) => ErrorKind::UnsupportedMediaType,
                 Refusal::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
@@ -276,6 +280,7 @@ pub fn producible(
                 }
                 ErrorKind::MalformedBody => (true, "every route reads a body"),
                 ErrorKind::BodyTooLarge => (true, "every route has a body_limit"),
+                ErrorKind::BodyTimeout => (true, "every route waits for a body"),
                 ErrorKind::UnsupportedMediaType | ErrorKind::MissingContentType => {
                     (!any_media_type, media_reason)
                 }
@@ -304,7 +309,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_snake_case_name_and_parses_back() {
-        assert_eq!(ErrorKind::ALL.len(), 26);
+        assert_eq!(ErrorKind::ALL.len(), 27);
         for &kind in ErrorKind::ALL {
             assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
             assert_eq!(kind.to_string(), kind.as_str());

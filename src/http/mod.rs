@@ -1,22 +1,25 @@
 //! The actix-web adapter, kept thin: one handler for every path converts the request into a
 //! [`WireRequest`] (body read up to the route's limit, peer address resolved), lets the
 //! [`Gateway`] answer, and converts the [`WireResponse`] back. Also `/healthz`, 404 for unknown
-//! paths, the request log line, and the server's lifecycle (bind, run, graceful shutdown).
+//! paths, the request log line, and the server's lifecycle (bind, run, graceful shutdown) with
+//! what a connection may hold (the head, body and keep-alive deadlines, the connection cap).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 
-use crate::config::{Settings, SigningKey};
+use crate::config::{ConnectionSettings, Settings, SigningKey};
+use crate::dialect::ErrorKind;
 use crate::dialect::value::IpText;
 use crate::domain::{Secret, StoreError};
 use crate::endpoints;
 use crate::engine::{Clock, Engine, EngineParts, IdSource, Key, Keyring, OsIds, SystemClock};
 use crate::gateway::{Gateway, Target};
+use crate::logging::LineThrottle;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 struct ActixHeaders<'a>(&'a HeaderMap);
@@ -116,13 +119,26 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
     ))
 }
 
-/// Adds the gateway's one handler to an actix `App` (also used in-process by tests).
+/// Adds the gateway's one handler to an actix `App` (also used in-process by tests), with the
+/// default body deadline.
 pub fn configure(gateway: Arc<Gateway>) -> impl FnOnce(&mut web::ServiceConfig) {
+    configure_with(gateway, ConnectionSettings::default().body_timeout)
+}
+
+/// [`configure`], with the time a request's body may take to arrive after its head.
+pub fn configure_with(
+    gateway: Arc<Gateway>,
+    body_timeout: Duration,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(gateway))
+            .app_data(BodyTimeout(body_timeout))
             .default_service(web::to(handle));
     }
 }
+
+#[derive(Debug, Clone, Copy)]
+struct BodyTimeout(Duration);
 
 async fn handle(
     request: HttpRequest,
@@ -135,7 +151,10 @@ async fn handle(
         return health(&gateway).await;
     }
     let Some(target) = gateway.target(path) else {
-        tracing::info!(path, status = 404, "no route");
+        if let Some(suppressed) = NO_ROUTE_LINES.admit() {
+            let suppressed = (suppressed > 0).then_some(suppressed);
+            tracing::info!(path, status = 404, suppressed, "no route");
+        }
         return HttpResponse::NotFound()
             .content_type("application/json")
             .body(not_found_body());
@@ -149,7 +168,10 @@ async fn handle(
         Target::Token(route) => route.body_limit(),
         Target::Endpoint(_) => endpoints::BODY_LIMIT,
     };
-    let body = read_body(&headers, payload, limit).await;
+    let deadline = request
+        .app_data::<BodyTimeout>()
+        .map_or(ConnectionSettings::default().body_timeout, |t| t.0);
+    let body = read_body(&headers, payload, limit, deadline).await;
     let from_trusted_proxy = gateway.is_trusted_proxy(socket_peer);
     fn wire<'a>(
         request: &'a HttpRequest,
@@ -180,17 +202,13 @@ async fn handle(
                 }
                 Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
             };
-            tracing::info!(
-                route = route.path(),
-                dialect = route.dialect(),
-                method = %request.method(),
-                peer = %IpText::new(peer),
-                grant = outcome.grant.map_or("-", |g| g.as_str()),
-                outcome = outcome.error.map_or("granted", |e| e.as_str()),
-                diagnosis = outcome.diagnosis.as_deref(),
-                status = response.status,
-                latency_us = started.elapsed().as_micros() as u64,
-                "token request"
+            log_token_request(
+                route,
+                request.method().as_str(),
+                peer,
+                &outcome,
+                response.status,
+                started,
             );
             response
         }
@@ -217,7 +235,70 @@ async fn handle(
             response
         }
     };
-    to_actix(response)
+    let mut answer = to_actix(response);
+    if body.is_err() {
+        // Whatever of the body is still unread would be taken for the next request's head.
+        answer
+            .head_mut()
+            .set_connection_type(actix_http::ConnectionType::Close);
+    }
+    answer
+}
+
+/// Lines a second for each kind of request refused as sent, and for unknown paths: each of those
+/// costs a client nothing to repeat, so none may cost the log more than this.
+const REFUSED_LINES_PER_SECOND: u32 = 20;
+
+static NO_ROUTE_LINES: LineThrottle = LineThrottle::new(REFUSED_LINES_PER_SECOND);
+
+/// The throttle for an outcome's log line: one per kind of refusal of the request as sent, none
+/// for the grant's outcomes (each of those cost the client a credential check, and are counted).
+fn line_throttle(kind: Option<ErrorKind>) -> Option<&'static LineThrottle> {
+    const REFUSALS: [ErrorKind; 7] = [
+        ErrorKind::MalformedBody,
+        ErrorKind::BodyTooLarge,
+        ErrorKind::BodyTimeout,
+        ErrorKind::UnsupportedMediaType,
+        ErrorKind::MissingContentType,
+        ErrorKind::MethodNotAllowed,
+        ErrorKind::NotAcceptable,
+    ];
+    static THROTTLES: [LineThrottle; REFUSALS.len()] =
+        [const { LineThrottle::new(REFUSED_LINES_PER_SECOND) }; REFUSALS.len()];
+    let kind = kind?;
+    REFUSALS
+        .iter()
+        .position(|refusal| *refusal == kind)
+        .map(|at| &THROTTLES[at])
+}
+
+fn log_token_request(
+    route: &crate::dialect::TokenRoute,
+    method: &str,
+    peer: std::net::IpAddr,
+    outcome: &crate::gateway::Outcome,
+    status: u16,
+    started: Instant,
+) {
+    let suppressed = match line_throttle(outcome.error).map(LineThrottle::admit) {
+        None => None,
+        Some(None) => return,
+        Some(Some(0)) => None,
+        Some(Some(suppressed)) => Some(suppressed),
+    };
+    tracing::info!(
+        route = route.path(),
+        dialect = route.dialect(),
+        method,
+        peer = %IpText::new(peer),
+        grant = outcome.grant.map_or("-", |g| g.as_str()),
+        outcome = outcome.error.map_or("granted", |e| e.as_str()),
+        diagnosis = outcome.diagnosis.as_deref(),
+        status,
+        latency_us = started.elapsed().as_micros() as u64,
+        suppressed,
+        "token request"
+    );
 }
 
 /// `{"error":"not_found"}`, from the one JSON writer.
@@ -229,26 +310,107 @@ fn not_found_body() -> Vec<u8> {
     body
 }
 
-/// Reads the body up to `limit` bytes. A declared length over the limit is refused without
-/// reading; the connection then closes, which is what a client sending megabytes deserves.
+/// Whether the request declares a body longer than `limit`.
+fn declared_too_large(headers: &dyn Headers, limit: usize) -> bool {
+    headers
+        .get("content-length")
+        .and_then(|len| len.trim().parse::<u64>().ok())
+        .is_some_and(|len| len > limit as u64)
+}
+
+/// Reads the body up to `limit` bytes, within `deadline` of the head. A declared length over the
+/// limit is refused without reading; the connection then closes, which is what a client sending
+/// megabytes deserves.
 async fn read_body(
     headers: &ActixHeaders<'_>,
     payload: web::Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<web::Bytes, Refusal> {
-    let declared_too_large = headers
-        .get("content-length")
-        .and_then(|len| len.trim().parse::<u64>().ok())
-        .is_some_and(|len| len > limit as u64);
-    if declared_too_large {
+    if declared_too_large(headers, limit) {
         return Err(Refusal::BodyTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(body)) => Ok(body),
+    match actix_web::rt::time::timeout(deadline, payload.to_bytes_limited(limit)).await {
+        Err(_) => Err(Refusal::BodyTimeout(deadline)),
+        Ok(Ok(Ok(body))) => Ok(body),
+        // The decoder's own cap on a chunked body is still a body too large.
+        Ok(Ok(Err(e)))
+            if matches!(
+                e.as_error::<actix_web::error::PayloadError>(),
+                Some(actix_web::error::PayloadError::Overflow)
+            ) =>
+        {
+            Err(Refusal::BodyTooLarge { limit })
+        }
         // The stream failed: a broken chunk, a truncated body, a client that went away.
-        Ok(Err(e)) => Err(Refusal::malformed(Unreadable(e.to_string()))),
+        Ok(Ok(Err(e))) => Err(Refusal::malformed(Unreadable(e.to_string()))),
         // More bytes arrived than the limit (a chunked body declares no length).
-        Err(_) => Err(Refusal::BodyTooLarge { limit }),
+        Ok(Err(_)) => Err(Refusal::BodyTooLarge { limit }),
+    }
+}
+
+/// The `Expect: 100-continue` step, run by the HTTP layer before it tells the client to send
+/// the body: a declared length over the route's limit is answered there, so the body is never
+/// sent (RFC 9110 §10.1.1: a server may answer with a final status instead of 100).
+async fn expect(
+    gateway: Arc<Gateway>,
+    request: actix_http::Request,
+) -> Result<actix_http::Request, EarlyAnswer> {
+    use actix_http::HttpMessage as _;
+    let started = Instant::now();
+    let Some(target) = gateway.target(request.path()) else {
+        return Ok(request);
+    };
+    let limit = match target {
+        Target::Token(route) => route.body_limit(),
+        Target::Endpoint(_) => endpoints::BODY_LIMIT,
+    };
+    let headers = ActixHeaders(request.headers());
+    if !declared_too_large(&headers, limit) {
+        return Ok(request);
+    }
+    let refusal = Refusal::BodyTooLarge { limit };
+    let response = match target {
+        Target::Token(route) => {
+            let socket_peer = request
+                .peer_addr()
+                .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |addr| addr.ip());
+            let peer = gateway.resolve_peer(socket_peer, headers.get("x-forwarded-for"));
+            let (response, outcome) = gateway.refuse(route, &headers, refusal);
+            log_token_request(
+                route,
+                request.method().as_str(),
+                peer,
+                &outcome,
+                response.status,
+                started,
+            );
+            response
+        }
+        Target::Endpoint(endpoint) => {
+            let response = endpoints::refused(&refusal);
+            tracing::info!(
+                endpoint = ?endpoint,
+                method = %request.method(),
+                status = response.status,
+                "endpoint request refused before its body"
+            );
+            response
+        }
+    };
+    let mut answer = to_actix(response);
+    answer
+        .head_mut()
+        .set_connection_type(actix_http::ConnectionType::Close);
+    Err(EarlyAnswer(answer.into()))
+}
+
+/// An answer given before the handler runs (see [`expect`]).
+struct EarlyAnswer(actix_http::Response<actix_web::body::BoxBody>);
+
+impl From<EarlyAnswer> for actix_http::Response<actix_web::body::BoxBody> {
+    fn from(answer: EarlyAnswer) -> Self {
+        answer.0
     }
 }
 
@@ -328,7 +490,7 @@ fn header_name(name: &str) -> Result<HeaderName, actix_web::http::header::Invali
 /// A bound, not yet running gateway server.
 pub struct Application {
     port: u16,
-    server: actix_web::dev::Server,
+    server: actix_server::Server,
     signals: Signals,
 }
 
@@ -356,15 +518,69 @@ impl Signals {
     }
 }
 
+/// How many connections the server holds at once, split over its workers (actix counts them per
+/// worker, so the total is the per-worker figure times the workers: never more than asked,
+/// unless fewer were asked than there are workers, each of which serves at least one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCap {
+    pub workers: usize,
+    pub per_worker: usize,
+}
+
+impl ConnectionCap {
+    pub fn new(max_connections: usize, workers: usize) -> Self {
+        let workers = workers.max(1);
+        Self {
+            workers,
+            per_worker: (max_connections / workers).max(1),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.workers * self.per_worker
+    }
+}
+
+/// The connection cap when neither the configuration nor the caller derives one from the
+/// file-descriptor limit: a typical default soft limit (1024) less a reserve.
+pub const FALLBACK_MAX_CONNECTIONS: usize = 1024 - FD_RESERVE;
+
+/// Descriptors kept for everything that is not a client connection: the listener, each worker's
+/// event loop, the store's files or Redis connections, the log, the password threads.
+pub const FD_RESERVE: usize = 128;
+
+/// The connection cap a file-descriptor limit allows: the limit less [`FD_RESERVE`], or half a
+/// limit too small to spare the reserve.
+pub fn max_connections_for(fd_limit: u64) -> usize {
+    let limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
+    if limit > 2 * FD_RESERVE {
+        limit - FD_RESERVE
+    } else {
+        (limit / 2).max(1)
+    }
+}
+
 impl Application {
     /// Binds the listener first, so `bind = "127.0.0.1:0"` works and the port is known.
     pub fn build(settings: Settings, runtime: Runtime) -> Result<Self, StartError> {
+        use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _};
         let addr = settings.bind;
-        let workers = settings.workers;
+        let workers = match settings.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let shutdown = settings.shutdown_timeout_secs;
+        let connections = settings.connections;
+        let cap = ConnectionCap::new(
+            connections
+                .max_connections
+                .unwrap_or(FALLBACK_MAX_CONNECTIONS),
+            workers,
+        );
         let listener =
             TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
         let gateway = Arc::new(build_gateway(settings, runtime)?);
         for route in gateway.routes() {
             tracing::info!(
@@ -374,14 +590,41 @@ impl Application {
                 "serving route"
             );
         }
+        tracing::info!(
+            max_connections = cap.total(),
+            workers = cap.workers,
+            per_worker = cap.per_worker,
+            body_timeout = %humantime::format_duration(connections.body_timeout),
+            header_timeout = %humantime::format_duration(connections.header_timeout),
+            keep_alive = %humantime::format_duration(connections.keep_alive),
+            "connection limits"
+        );
         let signals = Signals::register()?;
-        let mut server = HttpServer::new(move || App::new().configure(configure(gateway.clone())))
+        let server = actix_server::Server::build()
+            .workers(cap.workers)
+            .max_concurrent_connections(cap.per_worker)
             .shutdown_timeout(shutdown)
-            .disable_signals();
-        if workers > 0 {
-            server = server.workers(workers);
-        }
-        let server = server.listen(listener)?.run();
+            .disable_signals()
+            .listen("tokengate", listener, move || {
+                let gateway = gateway.clone();
+                let app = App::new()
+                    .configure(configure_with(gateway.clone(), connections.body_timeout))
+                    .into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response());
+                actix_http::HttpService::build()
+                    .keep_alive(actix_http::KeepAlive::Timeout(connections.keep_alive))
+                    .client_request_timeout(connections.header_timeout)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(local)
+                    .expect(actix_service::fn_service(move |request| {
+                        expect(gateway.clone(), request)
+                    }))
+                    .h1(actix_service::map_config(app, |_| {
+                        actix_web::dev::AppConfig::default()
+                    }))
+                    .tcp()
+            })?
+            .run();
         Ok(Self {
             port,
             server,
@@ -412,5 +655,28 @@ impl Application {
             }
         }
         server.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_never_exceeds_what_was_asked_over_the_workers() {
+        assert_eq!(ConnectionCap::new(1000, 3).total(), 999);
+        assert_eq!(ConnectionCap::new(1000, 3).per_worker, 333);
+        // Each worker serves at least one connection, whatever was asked.
+        assert_eq!(ConnectionCap::new(1, 4).per_worker, 1);
+        assert_eq!(ConnectionCap::new(10, 0).workers, 1);
+    }
+
+    #[test]
+    fn the_fd_limit_keeps_a_reserve_for_everything_but_connections() {
+        assert_eq!(max_connections_for(20_000), 20_000 - FD_RESERVE);
+        assert_eq!(max_connections_for(1024), FALLBACK_MAX_CONNECTIONS);
+        assert_eq!(max_connections_for(100), 50);
+        assert_eq!(max_connections_for(0), 1);
+        assert!(max_connections_for(u64::MAX) > 1 << 30);
     }
 }

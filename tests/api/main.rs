@@ -9,6 +9,7 @@
 //! | `defined` | dialects defined in a config: per-format parameter names, header credentials, required parameters, `jti`, epoch seconds, zero values, `{request.NAME}` |
 //! | `config` | the demo config loads; each invalid file fails naming the right key, every mistake in one run; defined dialects; `tokengate profile` |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits (declared, chunked, truncated) |
+//! | `hostile_http` | hostile load on a real socket: a body that never arrives gets 408 and a closed connection, oversize 413 and broken bodies 400 however they break, `Expect: 100-continue` over the limit refused before the body, 1 000 malformed requests write a bounded log, 500 head-only connections leave the server serving |
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
 //! | `tokens` | scope tables per dialect, refresh tokens bound to their group, revocations that outlive the family, the reuse grace (inside, outside, concurrent, two gateways on Redis), counted failures, faithful password errors |
@@ -26,6 +27,7 @@ mod config;
 mod defined;
 mod golden;
 mod helpers;
+mod hostile_http;
 mod layering;
 mod owin;
 mod profile_docs;
