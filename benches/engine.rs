@@ -2,7 +2,8 @@
 //! VizSeek form, a Swagger JSON and a DataContract XML request; minting a JWT; rendering a grant
 //! as VizSeek JSON, Swagger JSON and Swagger XML; Web API content negotiation; one whole
 //! client_credentials grant through the engine, and the same through the framework-free gateway
-//! (parse + grant + render).
+//! (parse + grant + render); and JSON and form bodies of 1k, 10k and 50k distinct parameters
+//! (`wide_body`), whose times should scale linearly.
 //! Run: `cargo bench --bench engine`.
 
 // A failed assumption in a test or a bench is a failure to see, not a request to survive.
@@ -11,8 +12,10 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokengate::config::{Source, load_with_env};
+use tokengate::dialect::codec::BodyReader;
+use tokengate::dialect::form;
 use tokengate::dialect::negotiate::{NoMatch, negotiate};
 use tokengate::dialect::value::Echo;
 use tokengate::domain::{Claims, Secret};
@@ -199,5 +202,39 @@ fn swagger(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gatew
     });
 }
 
-criterion_group!(engine, benches);
+/// Bodies of `n` distinct parameters read at `max_params = n`: the time per body should grow
+/// with `n`, not `n²` (issue 13: duplicate names found by a hash, not a scan of those kept).
+fn wide_bodies(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wide_body");
+    group.sample_size(10);
+    for n in [1_000usize, 10_000, 50_000] {
+        let json = wide_json(n);
+        group.bench_with_input(BenchmarkId::new("json", n), &json, |b, body| {
+            b.iter(|| {
+                BodyReader::Json
+                    .read(black_box(body), None, n)
+                    .expect("reads")
+            })
+        });
+        let form = wide_form(n);
+        group.bench_with_input(BenchmarkId::new("form", n), &form, |b, body| {
+            b.iter(|| form::parse(black_box(body), n).expect("reads"))
+        });
+    }
+    group.finish();
+}
+
+/// `{"k0":"v","k1":"v",...}` with `n` members.
+fn wide_json(n: usize) -> Vec<u8> {
+    let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":\"v\"")).collect();
+    format!("{{{}}}", members.join(",")).into_bytes()
+}
+
+/// `k0=v&k1=v&...` with `n` pairs.
+fn wide_form(n: usize) -> Vec<u8> {
+    let pairs: Vec<String> = (0..n).map(|i| format!("k{i}=v")).collect();
+    pairs.join("&").into_bytes()
+}
+
+criterion_group!(engine, benches, wide_bodies);
 criterion_main!(engine);

@@ -3,6 +3,8 @@
 //! is compiled once per route into a [`BodyReader`], so the XML codec carries its contract and
 //! a profile that names the codec without one is refused when it is compiled, not per request.
 
+use std::collections::HashMap;
+
 use super::form::{self, Params};
 use super::profile::{Codec, ParamKey, RequestFields, RequestSpec, XmlMemberOrder};
 use super::xml;
@@ -226,9 +228,9 @@ enum JsonBody {
     NotObject,
 }
 
-/// Reads a [`JsonBody`], keeping at most `max_params` distinct names: finding a repeated name is
-/// a scan of those kept, so the bound keeps a hostile body's cost linear. The rest of the body is
-/// still read, so a syntax error later in it is reported as one.
+/// Reads a [`JsonBody`], keeping at most `max_params` distinct names; a repeated name is found
+/// by hash, so a body's cost stays linear in its size whatever `max_params` a route raises it
+/// to. The rest of the body is still read, so a syntax error later in it is reported as one.
 struct JsonBodySeed {
     max_params: usize,
 }
@@ -259,25 +261,27 @@ impl<'de> serde::de::DeserializeSeed<'de> for JsonBodySeed {
                 self,
                 mut map: A,
             ) -> Result<JsonBody, A::Error> {
-                let mut members: Vec<(String, JsonScalar)> = Vec::new();
+                // SipHash with per-process keys: names chosen to collide cost a client nothing
+                // extra to send and the gateway nothing extra to read.
+                let mut members: HashMap<String, JsonScalar> = HashMap::new();
                 let mut too_many = false;
                 while let Some(name) = map.next_key::<String>()? {
                     let value = map.next_value::<JsonScalar>()?;
                     if too_many {
                         continue;
                     }
-                    if let Some(member) = members.iter_mut().find(|(known, _)| *known == name) {
-                        member.1 = value;
+                    if let Some(known) = members.get_mut(&name) {
+                        *known = value;
                     } else if members.len() == self.max_params {
                         too_many = true;
                     } else {
-                        members.push((name, value));
+                        members.insert(name, value);
                     }
                 }
                 Ok(if too_many {
                     JsonBody::TooMany
                 } else {
-                    JsonBody::Object(members)
+                    JsonBody::Object(members.into_iter().collect())
                 })
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(

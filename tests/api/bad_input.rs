@@ -148,3 +148,54 @@ async fn random_bytes_never_produce_a_server_error() {
         answer.json();
     }
 }
+
+/// A JSON body of `n` members: the grant's two, then `n - 2` others, each name once.
+fn wide_json(n: usize) -> String {
+    let mut members = vec![
+        r#""grant_type":"client_credentials""#.to_owned(),
+        r#""client_id":"demo-client""#.to_owned(),
+    ];
+    members.extend((2..n).map(|i| format!("\"k{i}\":\"v\"")));
+    format!("{{{}}}", members.join(","))
+}
+
+/// Issue 13: a route may raise `request.max_params`; the JSON codec still reads the body in one
+/// linear pass (its cost is measured by `cargo bench --bench engine -- wide_body`), grants at the
+/// limit and refuses one name over it.
+#[actix_web::test]
+async fn fifty_thousand_distinct_json_members_at_a_raised_limit_are_read_and_one_more_refused() {
+    let text = std::fs::read_to_string(crate::helpers::repo_path("fixtures/swagger/config.toml"))
+        .expect("config")
+        .replacen(
+            "path = \"/api/v1/auth/token\"\n",
+            "path = \"/api/v1/auth/token\"\nbody_limit = 2097152\nrequest = { max_params = 50000 }\n",
+            1,
+        );
+    let clock = std::sync::Arc::new(tokengate::engine::FixedClock::new(
+        crate::helpers::golden_instant(),
+    ));
+    let app = service(std::sync::Arc::new(crate::helpers::gateway_from(
+        &text, clock,
+    )))
+    .await;
+    let json = ("Content-Type", "application/json");
+    let path = "/api/v1/auth/token";
+    let answer = send(&app, "POST", path, &[json], wide_json(50_000)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let answer = send(&app, "POST", path, &[json], wide_json(50_001)).await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer
+            .text()
+            .contains("too many properties (the limit is 50000)"),
+        "{}",
+        answer.text()
+    );
+    // A repeated name is one name, its last value read.
+    let repeated = format!(
+        "{{{}\"grant_type\":\"client_credentials\",\"client_id\":\"demo-client\"}}",
+        "\"grant_type\":\"x\",".repeat(60_000)
+    );
+    let answer = send(&app, "POST", path, &[json], repeated).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
