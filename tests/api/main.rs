@@ -7,6 +7,7 @@
 //! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token |
 //! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
 //! | `hostile` | one request of each hostile class on each demo route: a 4xx in the dialect's Content-Type, never a hang, and a normal grant afterwards |
+//! | `fuzz_corpus` | every file of `fuzz/corpus/*` through the entry point its fuzz target drives, without a panic |
 //! | `defined` | dialects defined in a config: per-format parameter names, header credentials, required parameters, `jti`, epoch seconds, zero values, `{request.NAME}` |
 //! | `config` | the demo config loads; each invalid file fails naming the right key, every mistake in one run; defined dialects; `tokengate profile` |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits (declared, chunked, truncated) |
@@ -26,6 +27,7 @@ mod bad_input;
 mod cluster;
 mod config;
 mod defined;
+mod fuzz_corpus;
 mod golden;
 mod helpers;
 mod hostile;
