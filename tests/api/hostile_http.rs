@@ -368,3 +368,35 @@ fn body_timeout_and_max_connections_are_checked_with_their_key_paths() {
         assert!(text.contains(key), "{text}");
     }
 }
+
+/// VizSeek answers a raw password exactly like a wrong one (as its legacy server did); what the
+/// client got wrong is on the request's log line, and the password is not.
+#[tokio::test]
+async fn a_raw_password_is_diagnosed_on_the_log_line_not_on_the_wire() {
+    let server = start();
+    let body = "grant_type=password&client_id=demo-client&username=user%40example.com&password=Hunter2-raw";
+    let request = format!(
+        "POST /api/Token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = exchange(&server.address, request.as_bytes()).await;
+    assert!(
+        answer.ends_with(
+            r#"{"error":"invalid_grant","error_description":"User authentication failed."}"#
+        ),
+        "{answer}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = server.lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("outcome=\"invalid_password_proof\""))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        line.contains(
+            "the password is not 40 hexadecimal digits: the client sent the raw password"
+        ),
+        "{line}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("Hunter2")), "{lines:#?}");
+}
