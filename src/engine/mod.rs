@@ -346,10 +346,17 @@ impl Engine {
         let scope = client
             .scopes
             .for_sign_in(request.scope.as_ref(), policy.scope_policy)?;
-        let refresh = if user.is_some() || policy.refresh_for_client_credentials {
-            RefreshPlan::New { parent: None }
-        } else {
-            RefreshPlan::None
+        let wants_refresh = user.is_some() || policy.refresh_for_client_credentials;
+        // Drawn in the order a redemption draws them: the session, the access token's, the
+        // refresh token.
+        let session = self.new_session();
+        let mut draws = self.draw(policy);
+        let refresh = match policy.refresh_token_ttl {
+            Some(_) if wants_refresh => {
+                draws.refresh = Some(self.new_refresh_token(policy.refresh_format));
+                RefreshPlan::New
+            }
+            _ => RefreshPlan::None,
         };
         self.issue(IssueInput {
             grant_type,
@@ -357,10 +364,11 @@ impl Engine {
             user,
             family_scope: scope.clone(),
             scope,
-            session: self.new_session(),
+            session,
             session_started: requested_at,
             requested_at,
             refresh,
+            draws,
             peer: request.peer,
             policy,
         })
@@ -432,6 +440,22 @@ impl Engine {
         SessionId(self.ids.uuid())
     }
 
+    /// The access token's ids: its `jti`, then its reference when the route's tokens are
+    /// opaque.
+    fn draw(&self, policy: &GrantPolicy) -> Draws {
+        let jti = self.ids.uuid().hyphenated().to_string();
+        let opaque = match policy.access_format {
+            AccessFormat::Opaque => Some(self.random_256()),
+            AccessFormat::Jwt => None,
+        };
+        Draws {
+            jti,
+            opaque,
+            refresh: None,
+        }
+    }
+
+    /// A new refresh token, drawn after the access token's ids.
     fn new_refresh_token(&self, format: RefreshFormat) -> RefreshToken {
         match format {
             RefreshFormat::Guid => RefreshToken::new(self.ids.uuid().hyphenated().to_string()),
@@ -459,12 +483,11 @@ impl Engine {
             session_started,
             requested_at,
             refresh,
+            draws,
             peer,
             policy,
         } = input;
-        let issued_at = requested_at
-            .duration_trunc(TimeDelta::seconds(1))
-            .map_err(Fault::Clock)?;
+        let issued_at = whole_second(requested_at)?;
         let expires_at = issued_at + policy.access_token_ttl;
         let subject = Subject {
             user: user.as_ref().map(|u| u.id.clone()),
@@ -499,7 +522,7 @@ impl Engine {
             iat: issued_at.timestamp(),
             nbf: issued_at.timestamp(),
             exp: expires_at.timestamp(),
-            jti: self.ids.uuid().hyphenated().to_string(),
+            jti: draws.jti,
             client_id: client.id.to_string(),
             scope: scope.as_ref().map(|s| s.to_string()),
             sid: session.to_string(),
@@ -517,7 +540,11 @@ impl Engine {
                 (AccessToken::new(token), claims.jti)
             }
             AccessFormat::Opaque => {
-                let token = self.random_256();
+                let token = match draws.opaque {
+                    Some(token) => token,
+                    // `draw` drew one for this policy's format; drawn here only if it did not.
+                    None => self.random_256(),
+                };
                 let jti = claims.jti.clone();
                 self.store
                     .insert_access(opaque_key(&token), AccessRecord { claims }, requested_at)
@@ -525,10 +552,9 @@ impl Engine {
                 (AccessToken::new(token), jti)
             }
         };
-        let refresh = match (policy.refresh_token_ttl, refresh) {
-            (_, RefreshPlan::Existing(issued)) => Some(issued),
-            (Some(ttl), RefreshPlan::New { parent }) => {
-                let token = self.new_refresh_token(policy.refresh_format);
+        let refresh = match (policy.refresh_token_ttl, refresh, draws.refresh) {
+            (_, RefreshPlan::Existing(issued), _) => Some(issued),
+            (Some(ttl), RefreshPlan::New, Some(token)) => {
                 let expires_at = issued_at + ttl;
                 // The family keeps the scope of its sign-in; a narrowed refresh narrows only
                 // its access token (RFC 6749 §6).
@@ -541,15 +567,7 @@ impl Engine {
                     expires_at,
                 };
                 let key = policy.refresh_group.key(&token);
-                match parent.filter(|_| policy.reuse_grace.is_some()) {
-                    Some(parent) => {
-                        let sealed = refresh::seal(parent.token, &token);
-                        self.store
-                            .insert_rotated(&parent.key, sealed, key, record, requested_at)
-                            .await?;
-                    }
-                    None => self.store.insert_refresh(key, record, requested_at).await?,
-                }
+                self.store.insert_refresh(key, record, requested_at).await?;
                 Some(IssuedRefresh { token, expires_at })
             }
             _ => None,
@@ -584,18 +602,34 @@ struct IssueInput<'a> {
     session: SessionId,
     session_started: DateTime<Utc>,
     requested_at: DateTime<Utc>,
-    refresh: RefreshPlan<'a>,
+    refresh: RefreshPlan,
+    draws: Draws,
     peer: std::net::IpAddr,
     policy: &'a GrantPolicy,
 }
 
 /// Whether an answer carries a refresh token, and which.
-enum RefreshPlan<'a> {
+enum RefreshPlan {
     None,
-    /// A new token (when the route issues refresh tokens), rotating `parent` when there is one.
-    New {
-        parent: Option<refresh::Parent<'a>>,
-    },
-    /// A retry within the reuse grace: the token the first redemption issued.
+    /// A sign-in's new token ([`Draws::refresh`]), stored by [`Engine::issue`].
+    New,
+    /// A token already stored: a rotation's new token, or on a retry within the reuse grace
+    /// the one the first redemption issued.
     Existing(IssuedRefresh),
+}
+
+/// The random ids an answer carries. A redemption draws them before its store call (the
+/// store must have the new refresh token in the same step as it uses the old one up); they
+/// are drawn in one order everywhere: the `jti`, the opaque reference, the refresh token.
+struct Draws {
+    jti: String,
+    opaque: Option<String>,
+    /// A sign-in's new refresh token.
+    refresh: Option<RefreshToken>,
+}
+
+/// The issue instant with whole seconds (the JWT `iat`).
+fn whole_second(at: DateTime<Utc>) -> Result<DateTime<Utc>, Fault> {
+    at.duration_trunc(TimeDelta::seconds(1))
+        .map_err(Fault::Clock)
 }

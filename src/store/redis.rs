@@ -1,7 +1,7 @@
 //! The shared store: state in Redis, so any number of gateways agree. Every trait call is one
 //! round trip: a plain command, or a Lua script where a read and a write must be one atomic
-//! step (take a refresh token, store a rotation, extend a session revocation, move a not-before
-//! marker forward, count failed passwords). Keys expire by Redis TTLs (the record's lifetime
+//! step (rotate a refresh token: take it and store its successor; extend a session
+//! revocation, move a not-before marker forward, count failed passwords). Keys expire by Redis TTLs (the record's lifetime
 //! from the caller's `now`), and records carry their own expiry so reads honour `now` exactly;
 //! nothing is ever scanned. Failed-password counters are shared like the rest: every gateway on
 //! one Redis counts into the same windows.
@@ -14,7 +14,7 @@
 //!
 //! | key | value | TTL |
 //! |---|---|---|
-//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record or used marker (with its successor once rotated) | until the token expires |
+//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record, or used marker with its sealed successor (written by the one rotation script) | until the token expires |
 //! | `s:` + session id (16 bytes) | revoked until | until then |
 //! | `n:` + subject (client, user) | not-before marker | none (one per user and client) |
 //! | `a:` + SHA-256 of an opaque access token | claims (JSON) | until the token expires |
@@ -34,8 +34,8 @@ use tokio::sync::OnceCell;
 
 use super::codec::{self, Slot};
 use crate::domain::{
-    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, SealedToken, Secret,
-    SessionId, StoreError, Subject, Taken, TokenKey, TokenStore,
+    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, Secret, SessionId,
+    StoreError, Subject, Taken, TokenKey, TokenStore,
 };
 
 /// The default bound on one store call.
@@ -76,47 +76,41 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// Takes a refresh token: a live record becomes a used marker (its first 29 bytes: tag,
-/// session, expiry; then the taking instant and no successor) keeping its TTL, and the old
-/// value is returned with whether its session is revoked (checked in the same atomic step, see
-/// `Taken::SessionRevoked`); a used marker is returned as is; a missing or (by the caller's
-/// clock) expired one is nil. ARGV: now's seconds, nanos, the prefix of session keys, and now
-/// encoded as an instant (the marker's `used_at`). The session key is built here, not passed
-/// in KEYS, because it is inside the value: fine on one Redis, not on a cluster.
-const TAKE: &str = r"
+/// Redeems a refresh token (KEYS[1]) and stores its successor (KEYS[2]) in one script, so
+/// Redis runs the whole rotation or none of it, and a gateway that gave up waiting (a stall
+/// longer than its timeout) still leaves a complete rotation behind. A live parent whose
+/// session is not revoked: the child is written first (the parent's value with the new expiry
+/// in place of the old, `PX` its TTL), so a write Redis refuses (out of memory) aborts the
+/// script before the parent changes; then the parent becomes a used marker (its first 29
+/// bytes: tag, session, expiry; the redemption instant; the sealed successor) keeping its TTL,
+/// and the old value is returned with 0. A live parent whose session is revoked (checked in
+/// the same step, see `Taken::SessionRevoked`): marked used without a successor, and returned
+/// with 1. A used marker is returned as is, with 0; a missing or (by the caller's clock)
+/// expired parent is nil. ARGV: now's seconds, nanos, the prefix of session keys, now encoded as an
+/// instant, the child's expiry encoded as an instant, the child's TTL in ms ('0': already
+/// expired, not written), the successor as it follows a marker's fixed fields. The session
+/// key is built here, not passed in KEYS, because it is inside the value; and the two token
+/// keys may hash to different slots: fine on one Redis, not on a cluster.
+const ROTATE: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 local s, n = struct.unpack('>i8>I4', v, 18)
 local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if s < now_s or (s == now_s and n <= now_n) then return false end
 if string.byte(v, 1) ~= 76 then return {v, 0} end
-redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. '\0', 'KEEPTTL')
 local rev = redis.call('GET', ARGV[3] .. string.sub(v, 2, 17))
 if rev then
   local us, un = struct.unpack('>i8>I4', rev)
-  if us > now_s or (us == now_s and un > now_n) then return {v, 1} end
+  if us > now_s or (us == now_s and un > now_n) then
+    redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. '\0', 'KEEPTTL')
+    return {v, 1}
+  end
 end
+if ARGV[6] ~= '0' then
+  redis.call('SET', KEYS[2], 'L' .. string.sub(v, 2, 17) .. ARGV[5] .. string.sub(v, 30), 'PX', ARGV[6])
+end
+redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. ARGV[7], 'KEEPTTL')
 return {v, 0}
-";
-
-/// Stores a rotation: the new token (KEYS[1]) as an insert would, then the successor on its
-/// parent's used marker (KEYS[2]), replacing whatever followed the marker's 41 fixed bytes and
-/// keeping its TTL. A parent missing, live, expired by the caller's clock, or written before
-/// markers had 41 bytes is left as it is. Nothing runs between the two writes; the insert is
-/// the first, so a write Redis refuses (out of memory) refuses both; and replicas and the AOF
-/// receive the script's writes together. ARGV: the new record, its TTL in ms ('0': already
-/// expired, not written), now's seconds, nanos, the successor as it follows the fixed fields.
-const ROTATE: &str = r"
-if ARGV[2] ~= '0' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-local v = redis.call('GET', KEYS[2])
-if not v or string.byte(v, 1) ~= 85 or #v < 41 then return 0 end
-local s, n = struct.unpack('>i8>I4', v, 18)
-local now_s, now_n = tonumber(ARGV[3]), tonumber(ARGV[4])
-if s < now_s or (s == now_s and n <= now_n) then return 0 end
-redis.call('SET', KEYS[2], string.sub(v, 1, 41) .. ARGV[5], 'KEEPTTL')
-return 1
 ";
 
 /// Counts one failure on each counter in KEYS, in one atomic step: a window live at the
@@ -176,7 +170,6 @@ pub struct RedisStore {
     prefix: Vec<u8>,
     timeout: Duration,
     target: String,
-    take: redis::Script,
     rotate: redis::Script,
     count: redis::Script,
     move_forward: redis::Script,
@@ -213,7 +206,6 @@ impl RedisStore {
             prefix: options.key_prefix.as_bytes().to_vec(),
             timeout: options.timeout,
             target,
-            take: redis::Script::new(TAKE),
             rotate: redis::Script::new(ROTATE),
             count: redis::Script::new(COUNT),
             move_forward: redis::Script::new(MOVE_FORWARD),
@@ -359,18 +351,30 @@ impl TokenStore for RedisStore {
             .await
     }
 
-    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError> {
-        let key = self.key(b"r:", &key.0);
+    async fn rotate_refresh(
+        &self,
+        parent: &TokenKey,
+        child: Rotation,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        let parent = self.key(b"r:", &parent.0);
+        let child_key = self.key(b"r:", &child.key.0);
         let sessions = self.key(b"s:", b"");
-        let script = &self.take;
+        let ttl = ttl_ms(child.expires_at, now).unwrap_or(0);
+        let successor = codec::encode_successor(child.successor.as_ref());
+        let script = &self.rotate;
         let taken = self
             .run(async move |mut conn| {
                 script
-                    .key(key)
+                    .key(parent)
+                    .key(child_key)
                     .arg(now.timestamp())
                     .arg(now.timestamp_subsec_nanos())
                     .arg(sessions)
                     .arg(codec::instant(now).as_slice())
+                    .arg(codec::instant(child.expires_at).as_slice())
+                    .arg(ttl)
+                    .arg(successor)
                     .invoke_async::<Option<(Vec<u8>, i64)>>(&mut conn)
                     .await
             })
@@ -396,36 +400,6 @@ impl TokenStore for RedisStore {
                 successor,
             },
         })
-    }
-
-    async fn insert_rotated(
-        &self,
-        parent: &TokenKey,
-        successor: SealedToken,
-        key: TokenKey,
-        record: RefreshRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let child = self.key(b"r:", &key.0);
-        let parent = self.key(b"r:", &parent.0);
-        let value = codec::encode_live(&record);
-        let ttl = ttl_ms(record.expires_at, now).unwrap_or(0);
-        let successor = codec::encode_successor(Some(&successor));
-        let script = &self.rotate;
-        self.run(async move |mut conn| {
-            script
-                .key(child)
-                .key(parent)
-                .arg(value)
-                .arg(ttl)
-                .arg(now.timestamp())
-                .arg(now.timestamp_subsec_nanos())
-                .arg(successor)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(|_| ())
     }
 
     async fn revoke_session(
