@@ -3,7 +3,7 @@
 //! ```sh
 //! apt-get install -y wrk util-linux     # wrk and taskset; the bench checks and says so
 //! cargo bench --bench load              # everything, about 3-4 minutes after the build
-//! cargo bench --bench load -- http      # only the scenario table; also: flood, startup, memory
+//! cargo bench --bench load -- http      # only the scenario table; also: flood, startup, memory, throttle
 //! LOAD_SECONDS=10 cargo bench --bench load -- http flood
 //! ```
 //!
@@ -29,6 +29,8 @@
 //!   `LOAD_STARTS` (default 10).
 //! - **memory**: RSS per live refresh token after 1 000 000 grants through the engine, and after
 //!   they expire (see `load/memory.rs`).
+//! - **throttle**: RSS per failed password attempt in the in-memory counter table, every attempt a
+//!   new 16 000-character user name from a new address (see `load/throttle.rs`).
 //!
 //! Settings (environment): `LOAD_SECONDS` (default 5), `LOAD_CONNECTIONS` (default `16,64`),
 //! `LOAD_ROUNDS` (rounds per cell, each a baseline run then a gateway run, or two with
@@ -59,6 +61,8 @@ mod baseline;
 mod memory;
 #[path = "load/procs.rs"]
 mod procs;
+#[path = "load/throttle.rs"]
+mod throttle;
 #[path = "load/wrk.rs"]
 mod wrk;
 
@@ -235,6 +239,7 @@ enum Section {
     Flood,
     Startup,
     Memory,
+    Throttle,
 }
 
 const SECTIONS: &[(&str, Section)] = &[
@@ -242,6 +247,7 @@ const SECTIONS: &[(&str, Section)] = &[
     ("flood", Section::Flood),
     ("startup", Section::Startup),
     ("memory", Section::Memory),
+    ("throttle", Section::Throttle),
 ];
 
 fn main() -> ExitCode {
@@ -264,6 +270,7 @@ fn main() -> ExitCode {
             _ => Err("usage: --verify-rate SECONDS PHC".into()),
         },
         Some("--memory-child") => memory::run(),
+        Some("--throttle-child") => throttle::run(),
         _ if !bench_mode => smoke_test(),
         _ => sections(&args).and_then(|sections| run(&sections)),
     };
@@ -302,14 +309,18 @@ fn sections(args: &[String]) -> Result<Vec<Section>, String> {
                 .find(|(known, _)| known == name)
                 .map(|(_, s)| *s)
                 .ok_or_else(|| {
-                    format!("unknown section {name:?}; known: http, flood, startup, memory")
+                    format!(
+                        "unknown section {name:?}; known: http, flood, startup, memory, throttle"
+                    )
                 })
         })
         .collect()
 }
 
 fn run(sections: &[Section]) -> Result<(), String> {
-    let needs_servers = sections.iter().any(|s| *s != Section::Memory);
+    let needs_servers = sections
+        .iter()
+        .any(|s| !matches!(s, Section::Memory | Section::Throttle));
     if needs_servers {
         let missing: Vec<&str> = ["wrk", "taskset"]
             .into_iter()
@@ -387,21 +398,29 @@ fn run(sections: &[Section]) -> Result<(), String> {
     }
     if sections.contains(&Section::Memory) {
         progress("memory: 1 000 000 grants in a child process");
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        let child = ChildGuard::spawn(
-            Command::new(exe).arg("--memory-child").stdin(Stdio::null()),
-            "memory bench",
-        )?;
-        let output = child.wait_output()?;
-        if !output.status.success() {
-            return Err(format!("the memory bench exited with {}", output.status));
-        }
+        child_section("--memory-child", "memory bench")?;
+    }
+    if sections.contains(&Section::Throttle) {
+        progress("throttle: failed attempts in a child process");
+        child_section("--throttle-child", "throttle bench")?;
     }
     if let Some(table) = table
         && sections.len() > 1
     {
         // Repeated last so the one table is at the end of a long log.
         println!("\n## Scenario table (repeated)\n\n{table}");
+    }
+    Ok(())
+}
+
+/// Runs a section in a fresh process of this executable (`flag` selects it), so its RSS starts
+/// clean; its table goes to our stdout.
+fn child_section(flag: &str, what: &str) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let child = ChildGuard::spawn(Command::new(exe).arg(flag).stdin(Stdio::null()), what)?;
+    let output = child.wait_output()?;
+    if !output.status.success() {
+        return Err(format!("the {what} exited with {}", output.status));
     }
     Ok(())
 }
