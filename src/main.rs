@@ -13,7 +13,8 @@ use tokengate::http::{Application, Runtime};
 /// A token gateway that speaks the wire dialects of legacy token endpoints (VizSeek's
 /// /api/Token, ...), so existing clients keep working unchanged.
 ///
-/// With no subcommand, `tokengate` serves the embedded demo configuration on 127.0.0.1:8080:
+/// With no subcommand, `tokengate` serves --config FILE or TOKENGATE_CONFIG, and without either
+/// the embedded demo configuration on 127.0.0.1:8080:
 ///
 ///   curl -d grant_type=client_credentials -d client_id=demo-client http://127.0.0.1:8080/api/Token
 #[derive(Debug, Parser)]
@@ -21,6 +22,11 @@ use tokengate::http::{Application, Runtime};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The TOML configuration file to serve when no subcommand is given, as `serve --config`
+    /// (the embedded demo when neither this nor TOKENGATE_CONFIG is set). A subcommand's own
+    /// --config wins over this one.
+    #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,10 +90,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A bare `tokengate` is `serve`: it must serve the file TOKENGATE_CONFIG or --config names,
+    // never the demo (whose secrets are published) in its place.
+    let named = cli.config;
     match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Serve { config } => serve(config),
-        Command::Check { config, connect } => check(config, connect),
-        Command::Profile { path, config } => profile(&path, config),
+        Command::Serve { config } => serve(config.or(named)),
+        Command::Check { config, connect } => check(config.or(named), connect),
+        Command::Profile { path, config } => profile(&path, config.or(named)),
         Command::HashPassword => hash_password(),
     }
 }

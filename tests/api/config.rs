@@ -455,3 +455,46 @@ fn hash_password_output_is_accepted_as_a_users_hash() {
         tokengate::domain::PasswordProof::Plain(tokengate::domain::Secret::new("correct horse"));
     assert!(hash.verify(&plain));
 }
+
+/// The file a bare `tokengate` serves, named by TOKENGATE_CONFIG or by a top-level --config,
+/// read from its startup lines: the routes it serves, and whether it fell back to the demo.
+fn served_without_subcommand(args: &[&str], env_config: Option<&std::path::Path>) -> Vec<String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokengate"));
+    command
+        .args(args)
+        .env_remove("TOKENGATE_CONFIG")
+        .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info");
+    if let Some(config) = env_config {
+        command.env("TOKENGATE_CONFIG", config);
+    }
+    let mut spawned = crate::helpers::spawn_gateway(command);
+    let _ = spawned.child.kill();
+    let _ = spawned.child.wait();
+    spawned.before
+}
+
+#[test]
+fn a_bare_tokengate_serves_the_file_tokengate_config_or_config_names_not_the_demo() {
+    let config = repo_path("fixtures/config/defined/gateway.toml");
+    let config_arg = config.to_str().expect("utf-8 path");
+    for (args, env) in [
+        (vec![], Some(config.as_path())),
+        (vec!["--config", config_arg], None),
+        (vec!["-c", config_arg], None),
+    ] {
+        let lines = served_without_subcommand(&args, env);
+        let log = lines.join("\n");
+        assert!(
+            !log.contains("embedded demo"),
+            "{args:?} with TOKENGATE_CONFIG {env:?} served the demo:\n{log}"
+        );
+        assert!(
+            log.contains("/acme/json/token"),
+            "{args:?} did not serve the file's routes:\n{log}"
+        );
+    }
+    // Neither given: the demo, as `cargo run` promises.
+    let log = served_without_subcommand(&[], None).join("\n");
+    assert!(log.contains("embedded demo"), "{log}");
+}
