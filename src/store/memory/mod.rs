@@ -46,6 +46,7 @@
 //! serve` and by the benches). Without it the store works the same, but a second fill after an
 //! expiry costs more resident memory per token.
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -57,7 +58,8 @@ use dashmap::DashMap;
 use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
     AccessRecord, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Scope,
-    SealedToken, SessionId, StoreError, Subject, Taken, TokenKey, TokenStore, UserId,
+    SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
+    UserId,
 };
 
 mod intern;
@@ -68,8 +70,40 @@ use intern::{Names, Scopes};
 use records::{Key16, KeyPrefix, NO_SCOPE, NO_USER, Packed, from_nanos, to_nanos};
 use wheel::{Expiring, Wheel};
 
-/// The default cap on stored tokens (live plus remembered-as-used).
+/// The default cap on live entries: refresh tokens not yet used, opaque access tokens and
+/// access revocations. Used-token markers have a budget of their own
+/// ([`StoreLimits::max_tombstones`]).
 pub const DEFAULT_MAX_ENTRIES: usize = 2_000_000;
+
+/// Stale keys a subject's queue may hold beyond twice its live tokens before it is compacted.
+const HOLDINGS_SLACK: usize = 8;
+
+/// A [`Subject`] as this store keys it: its interned client and user ids ([`NO_USER`] for app
+/// tokens), 8 bytes instead of two strings.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SubjectIds {
+    client: u32,
+    user: u32,
+}
+
+impl SubjectIds {
+    fn of(packed: &Packed) -> Self {
+        Self {
+            client: packed.client(),
+            user: packed.user,
+        }
+    }
+}
+
+/// One subject's live refresh tokens, for its quota: how many, and their keys oldest first.
+/// A take or an expiry only lowers the count and leaves the key (so it costs no search); a
+/// stale key is dropped when it reaches the front, or when the queue holds more than twice
+/// the live tokens (plus [`HOLDINGS_SLACK`]), so it stays within 2 keys per live token.
+#[derive(Default)]
+struct Holdings {
+    live: u32,
+    keys: VecDeque<Key16>,
+}
 
 /// How many expiry-wheel items one insert may retire; enough to keep up with any insert rate
 /// (each insert adds at most two items) while bounding the work on one request.
@@ -106,9 +140,18 @@ pub struct MemoryStore {
     // little, so they keep the default keyed hasher rather than lean on that argument.
     access: DashMap<Key16, AccessRecord>,
     revoked_access: DashMap<Key16, DateTime<Utc>>,
+    /// Live refresh tokens per subject; see [`Holdings`]. Lock order: a `subjects` shard may be
+    /// held while a `tokens` shard is locked, never the other way round.
+    subjects: DashMap<SubjectIds, Holdings>,
+    /// The subject that last reached its quota, and the quota: named by the fill warning.
+    quota_hit: Mutex<Option<(SubjectIds, usize)>>,
     wheel: Wheel,
+    /// Live entries: unused refresh tokens, opaque access tokens, access revocations.
     entries: AtomicUsize,
     max_entries: usize,
+    /// Used-token markers held, against `limits.max_tombstones`.
+    tombstones: AtomicUsize,
+    limits: StoreLimits,
     /// Retirements so far, for [`COMPACT_CHECK_EVERY`].
     retired: AtomicUsize,
     /// Set while one thread compacts, so that others do not queue behind it to do it again.
@@ -126,6 +169,8 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("entries", &self.entries.load(Ordering::Relaxed))
             .field("max_entries", &self.max_entries)
+            .field("tombstones", &self.tombstones.load(Ordering::Relaxed))
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -142,9 +187,13 @@ impl MemoryStore {
             not_before: DashMap::new(),
             access: DashMap::new(),
             revoked_access: DashMap::new(),
+            subjects: DashMap::new(),
+            quota_hit: Mutex::new(None),
             wheel: Wheel::default(),
             entries: AtomicUsize::new(0),
             max_entries,
+            tombstones: AtomicUsize::new(0),
+            limits: StoreLimits::default(),
             retired: AtomicUsize::new(0),
             compacting: AtomicBool::new(false),
         }
@@ -156,10 +205,27 @@ impl MemoryStore {
         self
     }
 
+    /// Sets the tombstone budget and the session quotas (default [`StoreLimits::default`]).
+    pub fn with_limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Entries currently held: refresh tokens (live and remembered-as-used), opaque access
     /// tokens and access-token revocations. Counters are not entries.
     pub fn len(&self) -> usize {
+        self.entries.load(Ordering::Relaxed) + self.tombstones.load(Ordering::Relaxed)
+    }
+
+    /// Live entries, against the cap: refresh tokens not yet used, opaque access tokens and
+    /// access revocations.
+    pub fn live_entries(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Used-token markers held, against the tombstone budget.
+    pub fn tombstones(&self) -> usize {
+        self.tombstones.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -182,14 +248,15 @@ impl MemoryStore {
         let removed = match item {
             Expiring::Token(key) => {
                 let now = to_nanos(now);
-                match self.tokens.remove_if(&key, |_, slot| slot.is_expired(now)) {
+                return match self.tokens.remove_if(&key, |_, slot| slot.is_expired(now)) {
                     Some((_, gone)) => {
                         // After the removal, not under the shard lock.
                         self.forget(key, &gone);
+                        self.uncount(&gone);
                         true
                     }
                     None => false,
-                }
+                };
             }
             Expiring::Session(session) => {
                 self.revoked_sessions
@@ -232,6 +299,7 @@ impl MemoryStore {
         shrunk |= shrink_if_sparse(&self.access);
         shrunk |= shrink_if_sparse(&self.revoked_access);
         shrunk |= shrink_if_sparse(&self.revoked_sessions);
+        shrunk |= shrink_if_sparse(&self.subjects);
         if shrunk {
             self.scopes.compact();
             crate::sys::release_free_memory();
@@ -249,6 +317,99 @@ impl MemoryStore {
         }
     }
 
+    /// Takes a token that left the table off the count it was on: a marker off the
+    /// tombstones, a live token off the entries and its subject's holdings.
+    fn uncount(&self, gone: &Packed) {
+        if gone.is_used() {
+            self.tombstones.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+            self.release_live(SubjectIds::of(gone));
+        }
+    }
+
+    /// One live token of the subject is no longer live (taken, expired); called with no
+    /// `tokens` shard held (see the lock order on `subjects`).
+    fn release_live(&self, ids: SubjectIds) {
+        let empty = match self.subjects.get_mut(&ids) {
+            Some(mut holdings) => {
+                holdings.live = holdings.live.saturating_sub(1);
+                holdings.live == 0
+            }
+            None => false,
+        };
+        if empty {
+            // Its queue holds only stale keys now; an insert racing this keeps the entry.
+            self.subjects.remove_if(&ids, |_, holdings| holdings.live == 0);
+        }
+    }
+
+    /// Drops the subject's oldest live token to make room for a new one (the quota), under the
+    /// subject's lock. Stale keys met on the way leave the queue. `false` when no live token
+    /// was left to drop.
+    fn evict_oldest(&self, holdings: &mut Holdings) -> bool {
+        while let Some(oldest) = holdings.keys.pop_front() {
+            // Only a token that is still live goes: a used one is a marker the take already
+            // counted off, a missing one was retired or evicted.
+            if let Some((_, gone)) = self.tokens.remove_if(&oldest, |_, slot| !slot.is_used()) {
+                self.forget(oldest, &gone);
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+                holdings.live = holdings.live.saturating_sub(1);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops stale keys once they outnumber the live ones (see [`Holdings`]).
+    fn compact_holdings(&self, holdings: &mut Holdings) {
+        if holdings.keys.len() <= 2 * holdings.live as usize + HOLDINGS_SLACK {
+            return;
+        }
+        holdings
+            .keys
+            .retain(|key| self.tokens.get(key).is_some_and(|slot| !slot.is_used()));
+        if holdings.keys.capacity() > 4 * holdings.keys.len().max(HOLDINGS_SLACK) {
+            holdings.keys.shrink_to_fit();
+        }
+    }
+
+    fn subject_of(&self, ids: SubjectIds) -> Result<Subject, StoreError> {
+        Ok(Subject {
+            client: ClientId::new(self.names.name(ids.client)?),
+            user: match ids.user {
+                NO_USER => None,
+                id => Some(UserId::new(self.names.name(id)?)),
+            },
+        })
+    }
+
+    /// The store's usage, named subject included.
+    fn usage_now(&self) -> Usage {
+        let top = *lock(&self.quota_hit);
+        Usage {
+            entries: Some(self.entries.load(Ordering::Relaxed) as u64),
+            max_entries: Some(self.max_entries as u64),
+            tombstones: Some(self.tombstones.load(Ordering::Relaxed) as u64),
+            max_tombstones: Some(self.limits.max_tombstones as u64),
+            top_subject: top.and_then(|(ids, quota)| {
+                self.subject_of(ids)
+                    .ok()
+                    .map(|subject| (subject, quota as u64))
+            }),
+        }
+    }
+
+    /// Reserves a tombstone for a take; `false` when the budget is full (the take then keeps
+    /// no marker).
+    fn reserve_tombstone(&self) -> bool {
+        if self.tombstones.fetch_add(1, Ordering::Relaxed) >= self.limits.max_tombstones {
+            self.tombstones.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
     fn session_revoked(&self, session: SessionId, now: DateTime<Utc>) -> bool {
         self.revoked_sessions
             .get(&session)
@@ -259,9 +420,22 @@ impl MemoryStore {
     /// keeps concurrent inserts from overshooting the cap together.
     fn reserve(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.sweep(now, SWEEP_BUDGET);
-        if self.entries.fetch_add(1, Ordering::Relaxed) >= self.max_entries {
+        self.reserve_slot()
+    }
+
+    /// [`MemoryStore::reserve`] without the sweep, for callers holding a `subjects` shard
+    /// (retiring takes that lock).
+    fn reserve_slot(&self) -> Result<(), StoreError> {
+        let held = self.entries.fetch_add(1, Ordering::Relaxed);
+        if held >= self.max_entries {
             self.entries.fetch_sub(1, Ordering::Relaxed);
+            super::note_fill("memory", || self.usage_now());
             return Err(StoreError::Full(self.max_entries));
+        }
+        // Past 90%: a cheap comparison first, the warning (names resolved) at most once a
+        // minute.
+        if (held + 1) * 10 >= self.max_entries * 9 {
+            super::note_fill("memory", || self.usage_now());
         }
         Ok(())
     }
@@ -327,19 +501,54 @@ impl TokenStore for MemoryStore {
         record: RefreshRecord,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.reserve(now)?;
-        let packed = match self.pack(&record) {
-            Ok(packed) => packed,
-            Err(error) => {
-                self.entries.fetch_sub(1, Ordering::Relaxed);
-                return Err(error);
-            }
-        };
+        // The sweep first, with no lock held: retiring takes `subjects` shards.
+        self.sweep(now, SWEEP_BUDGET);
+        let packed = self.pack(&record)?;
+        let ids = SubjectIds::of(&packed);
+        // At least one: a quota of 0 would drop the token being stored.
+        let quota = self.limits.quota(record.user.is_some()).max(1);
         let key = Key16::of(&key);
-        // 128 random bits do not collide; if they did, the newer token wins.
-        if let Some(replaced) = self.tokens.insert(key, packed) {
-            self.entries.fetch_sub(1, Ordering::Relaxed);
-            self.forget(key, &replaced);
+        let mut evicted = 0;
+        let stored = {
+            // The subject's lock makes the quota check, the eviction and the insert one step
+            // for this subject: two sign-ins at once cannot both squeeze under the quota.
+            let mut holdings = self.subjects.entry(ids).or_default();
+            // A subject at its quota makes room first, so a full store still takes a sign-in
+            // of a subject whose oldest session can go; only others are refused as full.
+            while holdings.live as usize >= quota && self.evict_oldest(&mut holdings) {
+                evicted += 1;
+            }
+            let stored = self.reserve_slot();
+            if stored.is_ok() {
+                // 128 random bits do not collide; if they did, the newer token wins (and the
+                // older one's subject keeps counting it until its key is met again).
+                if let Some(replaced) = self.tokens.insert(key, packed) {
+                    self.forget(key, &replaced);
+                    if replaced.is_used() {
+                        self.tombstones.fetch_sub(1, Ordering::Relaxed);
+                    } else {
+                        self.entries.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                holdings.keys.push_back(key);
+                holdings.live += 1;
+                self.compact_holdings(&mut holdings);
+            }
+            stored
+        };
+        if evicted > 0 {
+            *lock(&self.quota_hit) = Some((ids, quota));
+            if let Ok(subject) = self.subject_of(ids) {
+                super::note_quota("memory", &subject, quota, evicted);
+            }
+        }
+        if let Err(error) = stored {
+            // Nothing of the token stays: its scope reference goes, and an entry for a subject
+            // that holds nothing leaves.
+            self.forget(key, &packed);
+            self.subjects
+                .remove_if(&ids, |_, holdings| holdings.live == 0);
+            return Err(error);
         }
         self.wheel.schedule(Expiring::Token(key), record.expires_at);
         Ok(())
@@ -349,13 +558,52 @@ impl TokenStore for MemoryStore {
         // The shard's write lock makes the read-and-mark one atomic step; the name, scope and
         // successor locks taken under it never wait on a token shard.
         let key = Key16::of(key);
+        let now_nanos = to_nanos(now);
+        // A tombstone is reserved before the take, so that concurrent takes cannot overshoot
+        // the budget together; a take that finds no live token gives it back.
+        let keep_marker = self.reserve_tombstone();
+        if !keep_marker {
+            // The budget is full: the token leaves the table instead of becoming a marker, in
+            // one step under its shard lock, so of concurrent takes one still gets it.
+            if let Some((_, gone)) = self.tokens.remove_if(&key, |_, slot| {
+                !slot.is_used() && !slot.is_expired(now_nanos)
+            }) {
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+                self.release_live(SubjectIds::of(&gone));
+                super::note_tombstones_full("memory", self.limits.max_tombstones);
+                let scope = gone.scope().map(|id| self.scopes.take(id)).transpose()?;
+                let record = self.unpack(&gone, scope)?;
+                // No marker is left for a racing replay to find, so it cannot revoke the
+                // session this take continues.
+                return Ok(if self.session_revoked(record.session, now) {
+                    Taken::SessionRevoked {
+                        session: record.session,
+                    }
+                } else {
+                    Taken::Live(record)
+                });
+            }
+        }
+        let unreserve = || {
+            if keep_marker {
+                self.tombstones.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
         let Some(mut slot) = self.tokens.get_mut(&key) else {
+            unreserve();
             return Ok(Taken::Unknown);
         };
-        if slot.is_expired(to_nanos(now)) {
+        if slot.is_expired(now_nanos) {
+            unreserve();
+            return Ok(Taken::Unknown);
+        }
+        if !slot.is_used() && !keep_marker {
+            // Live, though it was not a moment ago: keys are never stored twice, so this
+            // cannot happen; refused without revoking anything.
             return Ok(Taken::Unknown);
         }
         if slot.is_used() {
+            unreserve();
             let successor = if slot.has_successor() {
                 self.successors.get(&key).map(|sealed| sealed.clone())
             } else {
@@ -369,12 +617,18 @@ impl TokenStore for MemoryStore {
         }
         let live = *slot;
         let scope = slot
-            .mark_used(to_nanos(now))
+            .mark_used(now_nanos)
             .map(|id| self.scopes.take(id))
             .transpose()?;
         let record = self.unpack(&live, scope)?;
         // Checked while the token's shard is locked: see `Taken::SessionRevoked`.
-        Ok(if self.session_revoked(record.session, now) {
+        let revoked = self.session_revoked(record.session, now);
+        drop(slot);
+        // The live slot is free at once; the subject's count follows, with the token's shard
+        // released (see the lock order on `subjects`).
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+        self.release_live(SubjectIds::of(&live));
+        Ok(if revoked {
             Taken::SessionRevoked {
                 session: record.session,
             }
@@ -556,6 +810,10 @@ impl TokenStore for MemoryStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn usage(&self) -> Result<Usage, StoreError> {
+        Ok(self.usage_now())
     }
 
     fn kind(&self) -> &'static str {
