@@ -14,7 +14,9 @@ use super::signing::SigningKey;
 use super::{ConfigErrors, Problem, problem};
 
 /// The path `http` answers itself, before any route.
-pub(super) const HEALTH_PATH: &str = "/healthz";
+pub(super) const HEALTH_PATH: &str = crate::http::HEALTH_PATH;
+/// The readiness check's path, answered before any route as the health check is.
+pub(super) const READY_PATH: &str = crate::http::READY_PATH;
 
 /// A route as built: the compiled route and the profile table it was compiled from (every
 /// merge done), which `tokengate profile` prints.
@@ -159,15 +161,17 @@ fn check_route(
             format!("{:?} is already served by route[{other}]", route.path()),
         ));
     }
-    if route.matches_path(HEALTH_PATH) {
-        problems.push(problem(
-            format!("{key}.path"),
-            format!(
-                "{:?} is the gateway's health check ({HEALTH_PATH}, answered before any route); \
-                 choose another path",
-                route.path()
-            ),
-        ));
+    for check in [HEALTH_PATH, READY_PATH] {
+        if route.matches_path(check) {
+            problems.push(problem(
+                format!("{key}.path"),
+                format!(
+                    "{:?} is the gateway's health check ({check}, answered before any route); \
+                     choose another path",
+                    route.path()
+                ),
+            ));
+        }
     }
     if let Some(anonymous) = &route.policy().anonymous_client {
         match clients.named(anonymous.as_str()) {

@@ -198,7 +198,11 @@ fn validate_limits(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreLimits {
         None => default,
     };
     let limits = StoreLimits {
-        max_tombstones: key("max_tombstones", raw.max_tombstones, defaults.max_tombstones),
+        max_tombstones: key(
+            "max_tombstones",
+            raw.max_tombstones,
+            defaults.max_tombstones,
+        ),
         max_sessions_per_user: key(
             "max_sessions_per_user",
             raw.max_sessions_per_user,

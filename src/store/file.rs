@@ -25,8 +25,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -425,8 +425,7 @@ fn apply(
                     // The live slot is freed now; the marker goes to the tombstone budget, or,
                     // with that full, the token leaves outright (replay detection degraded).
                     if count(txn, META_TOMBSTONES)? < context.limits.max_tombstones as u64 {
-                        let used =
-                            codec::encode_used(record.session, record.expires_at, now, None);
+                        let used = codec::encode_used(record.session, record.expires_at, now, None);
                         table.insert(&key.0, used.as_slice()).map_err(db_error)?;
                         add(txn, META_TOMBSTONES, 1)?;
                     } else {
@@ -529,7 +528,11 @@ fn insert_refresh(
 ) -> Result<(), StoreError> {
     let record = match codec::decode_slot(value) {
         Ok(Slot::Live(record)) => record,
-        _ => return Err(StoreError::unavailable_because("file store: not a live record")),
+        _ => {
+            return Err(StoreError::unavailable_because(
+                "file store: not a live record",
+            ));
+        }
     };
     let subject = Subject {
         client: record.client.clone(),
@@ -565,7 +568,10 @@ fn insert_refresh(
     }
     txn.open_table(SUBJECT_TOKENS)
         .map_err(db_error)?
-        .insert(subject_index_key(&subject_key, expires_at, key).as_slice(), ())
+        .insert(
+            subject_index_key(&subject_key, expires_at, key).as_slice(),
+            (),
+        )
         .map_err(db_error)?;
     set_subject_live(txn, &subject_key, subject_live(txn, &subject_key)? + 1)?;
     add(txn, META_LIVE, 1)?;
@@ -752,7 +758,11 @@ fn sweep(txn: &WriteTransaction, now: DateTime<Utc>, budget: usize) -> Result<()
 }
 
 /// Retires a refresh token or marker that is due, taking it off the counts it is on.
-fn retire_refresh(txn: &WriteTransaction, key: &[u8], now: DateTime<Utc>) -> Result<(), StoreError> {
+fn retire_refresh(
+    txn: &WriteTransaction,
+    key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let Ok(key) = <[u8; 32]>::try_from(key).map(TokenKey) else {
         return Ok(());
     };

@@ -340,7 +340,8 @@ impl MemoryStore {
         };
         if empty {
             // Its queue holds only stale keys now; an insert racing this keeps the entry.
-            self.subjects.remove_if(&ids, |_, holdings| holdings.live == 0);
+            self.subjects
+                .remove_if(&ids, |_, holdings| holdings.live == 0);
         }
     }
 
@@ -1034,7 +1035,12 @@ mod tests {
     #[test]
     fn the_table_shrinks_once_its_tokens_have_expired() {
         block_on(async {
-            let store = MemoryStore::default();
+            // One subject's 40 000 tokens: the quota is not what this measures.
+            let store = MemoryStore::default().with_limits(StoreLimits {
+                max_sessions_per_user: 1_000_000,
+                max_sessions_per_client: 1_000_000,
+                ..StoreLimits::default()
+            });
             let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
             for i in 0..40_000 {
                 let rec = full_record(t0 + TimeDelta::seconds(10));
