@@ -14,6 +14,15 @@ use crate::engine::{AccessFormat, RefreshFormat};
 pub use super::value::{Absent, ExpiresIn, ValueType};
 pub use super::xml::Flavour as XmlFlavour;
 
+/// The retry grace a route has unless it says otherwise: long enough for a client's retry
+/// after a timeout or a lost answer, short enough that a stolen token's replay soon revokes.
+/// See docs/tokens.md, "Retry grace window".
+pub const DEFAULT_REUSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn default_reuse_grace() -> Option<std::time::Duration> {
+    Some(DEFAULT_REUSE_GRACE)
+}
+
 /// One dialect profile, after a route's overrides were merged into it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Profile {
@@ -54,8 +63,12 @@ pub struct Profile {
     pub refresh_group: Option<String>,
     /// How long after a refresh token's redemption the same client may redeem it again and
     /// get the first answer's refresh token (a retry after a lost answer) instead of a revoked
-    /// session (`"30s"`). Absent: off, any second redemption is a replay.
-    #[serde(default, with = "humantime_serde_compat::option")]
+    /// session. Absent: [`DEFAULT_REUSE_GRACE`]; `"0s"` (or `"none"`): off, any second
+    /// redemption is a replay.
+    #[serde(
+        default = "default_reuse_grace",
+        with = "humantime_serde_compat::option"
+    )]
     pub refresh_reuse_grace: Option<std::time::Duration>,
     /// `enforce` (the default): a requested scope must be among the client's `scopes`, a
     /// request without one gets its `default_scopes`, a refresh may narrow its family's scope.

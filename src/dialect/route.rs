@@ -306,7 +306,11 @@ impl TokenRoute {
                     .clone()
                     .unwrap_or_else(|| profile.path.clone()),
             ),
-            reuse_grace: profile.refresh_reuse_grace.map(ttl),
+            // "0s" turns the grace off, as "none" does.
+            reuse_grace: profile
+                .refresh_reuse_grace
+                .filter(|grace| !grace.is_zero())
+                .map(ttl),
             scope_policy: profile.scope_policy,
             single_active_token: profile.single_active_token,
             report_not_before,

@@ -40,33 +40,56 @@ pub struct RefreshRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The result of an atomic take.
+/// What a rotation found its parent to be (see [`TokenStore::rotate_refresh`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Taken {
-    /// The token was live; it is now used and cannot be taken again.
+    /// The token was live: it is now used, and its successor is stored, in the same step.
     Live(RefreshRecord),
-    /// The token was taken before: a replay, or a retry within the route's reuse grace. The
+    /// The token was redeemed before: a replay, or a retry within the route's reuse grace. The
     /// session it belonged to is named so the caller can revoke it.
     AlreadyUsed {
         /// The session the token belonged to.
         session: SessionId,
-        /// When it was taken (the `now` of the take that found it live).
+        /// When it was redeemed (the `now` of the rotation that found it live).
         used_at: DateTime<Utc>,
-        /// The token its rotation issued, sealed, when that rotation was stored with
-        /// [`TokenStore::insert_rotated`]; `None` while the rotation is still in flight or
-        /// when the route keeps no successor (no reuse grace).
+        /// The token its rotation issued, sealed. Written in the same step as the marker, so
+        /// there is no rotation "in flight": `None` only when the rotation kept none (a route
+        /// without reuse grace) or the marker predates successors.
         successor: Option<SealedToken>,
     },
-    /// The token was live but its session is revoked: it is now used, and must be refused.
-    /// The revocation is checked in the same atomic step as the take, so a replay of the same
-    /// token racing this take (which revokes the session) cannot make the winner fail too:
-    /// of two gateways redeeming one token at once, exactly one succeeds.
+    /// The token was live but its session is revoked: it is now used, no successor was
+    /// stored, and it must be refused. The revocation is checked in the same atomic step, so a
+    /// replay of the same token racing this rotation (which revokes the session) cannot make
+    /// the winner fail too: of two gateways redeeming one token at once, exactly one succeeds.
     SessionRevoked {
         /// The revoked session.
         session: SessionId,
     },
     /// Never issued, expired, or forgotten.
     Unknown,
+}
+
+/// The new refresh token of a rotation: stored with its parent's record (session, client,
+/// user, scope, session start) and an expiry of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new token's store key.
+    pub key: TokenKey,
+    /// When the new token expires.
+    pub expires_at: DateTime<Utc>,
+    /// The new token sealed for its parent's used marker (the retry grace); `None` on a route
+    /// that keeps no successor.
+    pub successor: Option<SealedToken>,
+}
+
+impl Rotation {
+    /// The record the new token is stored with: its parent's, with its own expiry.
+    pub fn record(&self, parent: &RefreshRecord) -> RefreshRecord {
+        RefreshRecord {
+            expires_at: self.expires_at,
+            ..parent.clone()
+        }
+    }
 }
 
 /// A rotation's new refresh token, kept on its used parent for the retry grace window, sealed
@@ -322,24 +345,22 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Atomically takes a refresh token: of any number of concurrent callers, one gets `Live`
-    /// (or `SessionRevoked`, when its session was revoked before the take). A taken token is
-    /// remembered until it would have expired, so a replay is recognised.
-    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError>;
-
-    /// Stores a rotation in one atomic step: the new token `key` (as [`insert_refresh`]) and,
-    /// on its used parent, the sealed new token, which later takes of the parent report in
-    /// [`Taken::AlreadyUsed`]. A parent no longer held (expired) is not an error.
-    ///
-    /// [`insert_refresh`]: TokenStore::insert_refresh
-    async fn insert_rotated(
+    /// Redeems a refresh token in one atomic step, whatever happens around it (another
+    /// gateway's redemption, a caller that stops waiting, a crash): if `parent` is live and
+    /// its session not revoked, the parent becomes a used marker (remembering `now` and
+    /// `child.successor`) and the child is stored with the parent's record and its own expiry;
+    /// the answer is `Live` with the parent's record. Of any number of concurrent callers, one
+    /// gets `Live`. If the child cannot be stored (`Full`, any failure), nothing changes: the
+    /// parent stays live. Otherwise the answer says what the parent is (`AlreadyUsed` with the
+    /// successor its rotation stored, `SessionRevoked`, which also uses it up, or `Unknown`),
+    /// and no child is stored. A used marker is remembered until the parent would have
+    /// expired, so a replay is recognised.
+    async fn rotate_refresh(
         &self,
         parent: &TokenKey,
-        successor: SealedToken,
-        key: TokenKey,
-        record: RefreshRecord,
+        child: Rotation,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Taken, StoreError>;
 
     /// Revokes every refresh token of a session, present and future, until `until`.
     async fn revoke_session(

@@ -351,10 +351,17 @@ impl Engine {
         let scope = client
             .scopes
             .for_sign_in(request.scope.as_ref(), policy.scope_policy)?;
-        let refresh = if user.is_some() || policy.refresh_for_client_credentials {
-            RefreshPlan::New { parent: None }
-        } else {
-            RefreshPlan::None
+        let wants_refresh = user.is_some() || policy.refresh_for_client_credentials;
+        // Drawn in this order since before rotations drew their ids ahead of the store call:
+        // the session, the access token's, the refresh token (the golden files hold the result).
+        let session = self.new_session();
+        let mut draws = self.draw(policy);
+        let refresh = match policy.refresh_token_ttl {
+            Some(_) if wants_refresh => {
+                draws.refresh = Some(self.draw_refresh(&mut draws, policy.refresh_format));
+                RefreshPlan::New
+            }
+            _ => RefreshPlan::None,
         };
         self.issue(IssueInput {
             grant_type,
@@ -362,10 +369,11 @@ impl Engine {
             user,
             family_scope: scope.clone(),
             scope,
-            session: self.new_session(),
+            session,
             session_started: requested_at,
             requested_at,
             refresh,
+            draws,
             peer: request.peer,
             policy,
         })
@@ -437,20 +445,53 @@ impl Engine {
         SessionId(self.ids.uuid())
     }
 
-    fn new_refresh_token(&self, format: RefreshFormat) -> RefreshToken {
-        match format {
-            RefreshFormat::Guid => RefreshToken::new(self.ids.uuid().hyphenated().to_string()),
-            RefreshFormat::Hex32 => RefreshToken::new(self.ids.uuid().simple().to_string()),
-            RefreshFormat::Random256 => RefreshToken::new(self.random_256()),
+    /// The access token's ids: its `jti`, then its reference when the route's tokens are
+    /// opaque.
+    fn draw(&self, policy: &GrantPolicy) -> Draws {
+        let mut raw = Vec::with_capacity(80);
+        let jti = uuid_of(self.draw_bytes::<16>(&mut raw))
+            .hyphenated()
+            .to_string();
+        let opaque = match policy.access_format {
+            AccessFormat::Opaque => Some(base64url(&self.draw_bytes::<32>(&mut raw))),
+            AccessFormat::Jwt => None,
+        };
+        let refresh_at = raw.len();
+        Draws {
+            jti,
+            opaque,
+            refresh: None,
+            raw,
+            refresh_at,
         }
     }
 
-    /// 256 random bits, base64url: opaque access tokens and `random256` refresh tokens.
-    fn random_256(&self) -> String {
-        let mut bytes = [0u8; 32];
+    /// A new refresh token, drawn after the access token's ids.
+    fn draw_refresh(&self, draws: &mut Draws, format: RefreshFormat) -> RefreshToken {
+        draws.refresh_at = draws.raw.len();
+        let raw = &mut draws.raw;
+        RefreshToken::new(match format {
+            RefreshFormat::Guid => uuid_of(self.draw_bytes::<16>(raw)).hyphenated().to_string(),
+            RefreshFormat::Hex32 => uuid_of(self.draw_bytes::<16>(raw)).simple().to_string(),
+            RefreshFormat::Random256 => base64url(&self.draw_bytes::<32>(raw)),
+        })
+    }
+
+    fn draw_bytes<const N: usize>(&self, raw: &mut Vec<u8>) -> [u8; N] {
+        let mut bytes = [0u8; N];
         self.ids.fill(&mut bytes);
-        use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        raw.extend_from_slice(&bytes);
+        bytes
+    }
+
+    /// Returns every id of an answer that will not be given (see [`IdSource::give_back`]).
+    fn give_back(&self, draws: &Draws) {
+        self.ids.give_back(&draws.raw);
+    }
+
+    /// Returns the refresh token drawn last, when the answer carries another.
+    fn give_back_refresh(&self, draws: &Draws) {
+        self.ids.give_back(&draws.raw[draws.refresh_at..]);
     }
 
     async fn issue(&self, input: IssueInput<'_>) -> Result<Grant, GrantError> {
@@ -464,12 +505,11 @@ impl Engine {
             session_started,
             requested_at,
             refresh,
+            draws,
             peer,
             policy,
         } = input;
-        let issued_at = requested_at
-            .duration_trunc(TimeDelta::seconds(1))
-            .map_err(Fault::Clock)?;
+        let issued_at = whole_second(requested_at)?;
         let expires_at = issued_at + policy.access_token_ttl;
         let subject = Subject {
             user: user.as_ref().map(|u| u.id.clone()),
@@ -504,7 +544,7 @@ impl Engine {
             iat: issued_at.timestamp(),
             nbf: issued_at.timestamp(),
             exp: expires_at.timestamp(),
-            jti: self.ids.uuid().hyphenated().to_string(),
+            jti: draws.jti,
             client_id: client.id.to_string(),
             scope: scope.as_ref().map(|s| s.to_string()),
             sid: session.to_string(),
@@ -522,7 +562,11 @@ impl Engine {
                 (AccessToken::new(token), claims.jti)
             }
             AccessFormat::Opaque => {
-                let token = self.random_256();
+                let token = match draws.opaque {
+                    Some(token) => token,
+                    // Drawn for the route's format: only a policy changed in between lacks it.
+                    None => base64url(&self.draw_bytes::<32>(&mut Vec::new())),
+                };
                 let jti = claims.jti.clone();
                 self.store
                     .insert_access(opaque_key(&token), AccessRecord { claims }, requested_at)
@@ -530,10 +574,9 @@ impl Engine {
                 (AccessToken::new(token), jti)
             }
         };
-        let refresh = match (policy.refresh_token_ttl, refresh) {
-            (_, RefreshPlan::Existing(issued)) => Some(issued),
-            (Some(ttl), RefreshPlan::New { parent }) => {
-                let token = self.new_refresh_token(policy.refresh_format);
+        let refresh = match (policy.refresh_token_ttl, refresh, draws.refresh) {
+            (_, RefreshPlan::Existing(issued), _) => Some(issued),
+            (Some(ttl), RefreshPlan::New, Some(token)) => {
                 let expires_at = issued_at + ttl;
                 // The family keeps the scope of its sign-in; a narrowed refresh narrows only
                 // its access token (RFC 6749 §6).
@@ -546,15 +589,7 @@ impl Engine {
                     expires_at,
                 };
                 let key = policy.refresh_group.key(&token);
-                match parent.filter(|_| policy.reuse_grace.is_some()) {
-                    Some(parent) => {
-                        let sealed = refresh::seal(parent.token, &token);
-                        self.store
-                            .insert_rotated(&parent.key, sealed, key, record, requested_at)
-                            .await?;
-                    }
-                    None => self.store.insert_refresh(key, record, requested_at).await?,
-                }
+                self.store.insert_refresh(key, record, requested_at).await?;
                 Some(IssuedRefresh { token, expires_at })
             }
             _ => None,
@@ -589,18 +624,50 @@ struct IssueInput<'a> {
     session: SessionId,
     session_started: DateTime<Utc>,
     requested_at: DateTime<Utc>,
-    refresh: RefreshPlan<'a>,
+    refresh: RefreshPlan,
+    draws: Draws,
     peer: std::net::IpAddr,
     policy: &'a GrantPolicy,
 }
 
 /// Whether an answer carries a refresh token, and which.
-enum RefreshPlan<'a> {
+enum RefreshPlan {
     None,
-    /// A new token (when the route issues refresh tokens), rotating `parent` when there is one.
-    New {
-        parent: Option<refresh::Parent<'a>>,
-    },
-    /// A retry within the reuse grace: the token the first redemption issued.
+    /// A sign-in's new token ([`Draws::refresh`]), stored by [`Engine::issue`].
+    New,
+    /// A token already stored: a rotation's new token, or on a retry within the reuse grace
+    /// the one the first redemption issued.
     Existing(IssuedRefresh),
+}
+
+/// The random ids an answer carries. A redemption draws them before its store call (the
+/// store must have the new refresh token in the same step as it uses the old one up), so
+/// that an answer never given can hand them back ([`IdSource::give_back`]); they are drawn
+/// in one order everywhere: the `jti`, the opaque reference, the refresh token.
+struct Draws {
+    jti: String,
+    opaque: Option<String>,
+    /// A sign-in's new refresh token.
+    refresh: Option<RefreshToken>,
+    /// Every byte drawn, in order.
+    raw: Vec<u8>,
+    /// Where the refresh token's bytes start in `raw` (its end, when none was drawn).
+    refresh_at: usize,
+}
+
+fn uuid_of(bytes: [u8; 16]) -> uuid::Uuid {
+    // What `IdSource::uuid` makes of its 16 bytes.
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// 256 random bits, base64url: opaque access tokens and `random256` refresh tokens.
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The issue instant with whole seconds (the JWT `iat`).
+fn whole_second(at: DateTime<Utc>) -> Result<DateTime<Utc>, Fault> {
+    at.duration_trunc(TimeDelta::seconds(1))
+        .map_err(Fault::Clock)
 }

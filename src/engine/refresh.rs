@@ -1,17 +1,19 @@
-//! Redeeming refresh tokens: rotation, replay detection (a second redemption revokes the whole
-//! family), the retry grace window, and the binding of a token to the routes that may redeem
-//! it. See docs/tokens.md for the rules as users read them.
+//! Redeeming refresh tokens: rotation (the old token used and its successor stored in one
+//! store operation, so a failure or a timeout never leaves a used token without a successor),
+//! replay detection (a second redemption revokes the whole family), the retry grace window,
+//! and the binding of a token to the routes that may redeem it. See docs/tokens.md for the
+//! rules as users read them.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::{
-    Client, Engine, Grant, GrantError, GrantPolicy, IssueInput, IssuedRefresh, RefreshPlan,
+    Client, Draws, Engine, Grant, GrantError, GrantPolicy, IssueInput, IssuedRefresh, RefreshPlan,
 };
 use crate::domain::{
-    GrantType, RefreshRecord, RefreshToken, Scope, SealedToken, SessionId, StoreError, Subject,
-    Taken, TokenKey,
+    GrantType, RefreshRecord, RefreshToken, Rotation, Scope, SealedToken, SessionId, StoreError,
+    Subject, Taken, TokenKey,
 };
 
 /// The routes a refresh token may be redeemed on: a route's `refresh_group`, by default its
@@ -40,12 +42,6 @@ impl RefreshGroup {
         hash.update(token.expose().as_bytes());
         TokenKey(hash.finalize().into())
     }
-}
-
-/// The token a rotation replaces, for storing its successor (the reuse grace).
-pub(super) struct Parent<'a> {
-    pub key: TokenKey,
-    pub token: &'a RefreshToken,
 }
 
 /// A refresh-token grant, once the client is authenticated.
@@ -77,16 +73,18 @@ fn pad(parent: &RefreshToken, len: usize) -> [u8; MAX_SEALED] {
     pad
 }
 
-/// Seals `child` for the store (see [`SealedToken`]). A token longer than [`MAX_SEALED`]
-/// (none today) seals to nothing, and a retry of its parent is then refused as if the rotation
-/// were still in flight.
-pub(super) fn seal(parent: &RefreshToken, child: &RefreshToken) -> SealedToken {
+/// Seals `child` for the store (see [`SealedToken`]); `None` for a token longer than
+/// [`MAX_SEALED`] (none today), whose parent then keeps no successor: a retry of it is a
+/// replay.
+pub(super) fn seal(parent: &RefreshToken, child: &RefreshToken) -> Option<SealedToken> {
     let child = child.expose().as_bytes();
     if child.len() > MAX_SEALED {
-        return SealedToken(Vec::new());
+        return None;
     }
     let pad = pad(parent, child.len());
-    SealedToken(child.iter().zip(pad).map(|(b, p)| b ^ p).collect())
+    Some(SealedToken(
+        child.iter().zip(pad).map(|(b, p)| b ^ p).collect(),
+    ))
 }
 
 fn unseal(parent: &RefreshToken, sealed: &SealedToken) -> Option<RefreshToken> {
@@ -99,13 +97,46 @@ fn unseal(parent: &RefreshToken, sealed: &SealedToken) -> Option<RefreshToken> {
 }
 
 impl Engine {
+    /// Redeems a refresh token: the new token is drawn first, so that the store can use the
+    /// old one up and store the new one in one step ([`TokenStore::rotate_refresh`]); the
+    /// answer's ids are drawn with it, in the order a sign-in draws them.
+    ///
+    /// [`TokenStore::rotate_refresh`]: crate::domain::TokenStore::rotate_refresh
     pub(super) async fn redeem(
         &self,
         r: Redemption<'_>,
         policy: &GrantPolicy,
     ) -> Result<Grant, GrantError> {
+        // A route that issues no refresh tokens cannot continue a family; the token, if it is
+        // one of a group this route shares, is left as it is.
+        let Some(ttl) = policy.refresh_token_ttl else {
+            return Err(GrantError::InvalidRefreshToken);
+        };
+        let issued_at = super::whole_second(r.requested_at)?;
+        let mut draws = self.draw(policy);
+        let child = self.draw_refresh(&mut draws, policy.refresh_format);
+        let expires_at = issued_at + ttl;
+        let rotation = Rotation {
+            key: policy.refresh_group.key(&child),
+            expires_at,
+            successor: policy.reuse_grace.and_then(|_| seal(r.token, &child)),
+        };
         let key = policy.refresh_group.key(r.token);
-        let record = match self.store.take_refresh(&key, r.requested_at).await? {
+        let taken = match self
+            .store
+            .rotate_refresh(&key, rotation, r.requested_at)
+            .await
+        {
+            Ok(taken) => taken,
+            Err(error @ StoreError::Full(_)) => {
+                // Nothing was stored: the old token is still live, its retry will succeed.
+                self.give_back(&draws);
+                return Err(error.into());
+            }
+            // Unavailable: a stalled store may still run the rotation, so its ids stay spent.
+            Err(error) => return Err(error.into()),
+        };
+        let record = match taken {
             Taken::Live(record) => record,
             Taken::AlreadyUsed {
                 session,
@@ -114,65 +145,103 @@ impl Engine {
             } => {
                 if let Some(grace) = policy.reuse_grace
                     && r.requested_at - used_at <= grace
+                    && let Some(successor) = successor
                 {
-                    return self.retry(r, session, successor, policy).await;
+                    return self.retry(r, session, successor, draws, policy).await;
                 }
+                self.give_back(&draws);
                 self.revoke_session(session, r.requested_at).await?;
                 tracing::warn!(session = %session, "refresh token replayed; session revoked");
                 return Err(GrantError::RefreshTokenReused);
             }
-            // The take checked the session's revocation atomically (see `Taken`).
+            // The rotation checked the session's revocation atomically (see `Taken`).
             Taken::SessionRevoked { .. } | Taken::Unknown => {
+                self.give_back(&draws);
                 return Err(GrantError::InvalidRefreshToken);
             }
         };
-        self.check_holder(&record, &r.client, r.requested_at)
-            .await?;
-        let parent = Parent {
-            key,
-            token: r.token,
+        let raw = draws.raw.clone();
+        let issued = IssuedRefresh {
+            token: child,
+            expires_at,
         };
-        let plan = RefreshPlan::New {
-            parent: Some(parent),
+        let answer = match self.check_holder(&record, &r.client, r.requested_at).await {
+            Ok(()) => {
+                self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
+                    .await
+            }
+            Err(error) => Err(error),
         };
-        self.continue_family(r, record, plan, policy).await
+        self.settle(&raw, answer)
+    }
+
+    /// Gives back the ids of an answer refused for a reason of the request (another client's
+    /// token, a superseded session, a scope the family does not hold): not for a store error,
+    /// since a stalled store may still act on them. The new token stays stored but is never
+    /// handed out; should a deterministic source hand its bytes out again, the newer token
+    /// wins its key, and a retry of the parent sees a successor of another session, which
+    /// [`Engine::retry`] treats as gone.
+    fn settle(&self, raw: &[u8], answer: Result<Grant, GrantError>) -> Result<Grant, GrantError> {
+        if let Err(error) = &answer
+            && !matches!(error, GrantError::Store(_))
+        {
+            self.ids.give_back(raw);
+        }
+        answer
     }
 
     /// A second redemption within the reuse grace: answered with a new access token and the
-    /// refresh token the first redemption issued, so the family goes on with one rotation.
+    /// refresh token the first redemption issued, so the family goes on with one rotation. The
+    /// first redemption stored that token in the same step as it used the parent, so it is
+    /// always there to be found: used (then the family goes on elsewhere, and this is a
+    /// replay) or live.
     async fn retry(
         &self,
         r: Redemption<'_>,
         session: SessionId,
-        successor: Option<SealedToken>,
+        successor: SealedToken,
+        draws: Draws,
         policy: &GrantPolicy,
     ) -> Result<Grant, GrantError> {
-        let Some(child) = successor.as_ref().and_then(|s| unseal(r.token, s)) else {
-            // Two redemptions at once: the first has not stored its answer yet. Refused, and
-            // the family kept; a retry a moment later gets the first one's answer.
-            tracing::info!(session = %session, "refresh token redeemed twice at once within the reuse grace; the later one refused");
-            return Err(GrantError::InvalidRefreshToken);
-        };
         let now = r.requested_at;
-        let child_key = policy.refresh_group.key(&child);
-        let Some(record) = self.store.peek_refresh(&child_key, now).await? else {
+        let found = match unseal(r.token, &successor) {
+            Some(child) => {
+                let child_key = policy.refresh_group.key(&child);
+                self.store
+                    .peek_refresh(&child_key, now)
+                    .await?
+                    .map(|record| (child, record))
+            }
+            None => None,
+        };
+        // A successor continues its parent's session; one of another session is not ours.
+        let found = found.filter(|(_, record)| record.session == session);
+        let Some((child, record)) = found else {
             // The successor is used (or gone): whoever continued the family is not the one
             // asking again for its parent.
+            self.give_back(&draws);
             self.revoke_session(session, now).await?;
             tracing::warn!(session = %session, "refresh token replayed after its successor was used; session revoked");
             return Err(GrantError::RefreshTokenReused);
         };
-        self.check_holder(&record, &r.client, now).await?;
-        if self.store.is_session_revoked(record.session, now).await? {
-            return Err(GrantError::InvalidRefreshToken);
+        // The answer carries the stored successor, not the token drawn for a new one.
+        self.give_back_refresh(&draws);
+        let raw = draws.raw[..draws.refresh_at].to_vec();
+        let answer = async {
+            self.check_holder(&record, &r.client, now).await?;
+            if self.store.is_session_revoked(record.session, now).await? {
+                return Err(GrantError::InvalidRefreshToken);
+            }
+            tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
+            let issued = IssuedRefresh {
+                token: child,
+                expires_at: record.expires_at,
+            };
+            self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
+                .await
         }
-        tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
-        let issued = IssuedRefresh {
-            token: child,
-            expires_at: record.expires_at,
-        };
-        self.continue_family(r, record, RefreshPlan::Existing(issued), policy)
-            .await
+        .await;
+        self.settle(&raw, answer)
     }
 
     /// Answers a redemption in the family of `record`: the family's scope or the part the
@@ -181,7 +250,8 @@ impl Engine {
         &self,
         r: Redemption<'_>,
         record: RefreshRecord,
-        plan: RefreshPlan<'_>,
+        plan: RefreshPlan,
+        draws: Draws,
         policy: &GrantPolicy,
     ) -> Result<Grant, GrantError> {
         let scope =
@@ -199,6 +269,7 @@ impl Engine {
             session_started: record.session_started,
             requested_at: r.requested_at,
             refresh: plan,
+            draws,
             peer: r.peer,
             policy,
         })
@@ -267,7 +338,7 @@ mod tests {
     fn a_successor_opens_only_with_its_parent() {
         let parent = RefreshToken::new("5b0d4a41-0c2b-4c56-9bd4-4a2d0f0b9a11");
         let child = RefreshToken::new("3Yk0m2v7kQyq0iW8V1a2b3c4d5e6f7g8h9i0j1k2l3m");
-        let sealed = seal(&parent, &child);
+        let sealed = seal(&parent, &child).expect("fits");
         assert_ne!(sealed.0, child.expose().as_bytes());
         assert_eq!(
             unseal(&parent, &sealed).map(|t| t.expose().to_owned()),

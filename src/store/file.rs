@@ -2,15 +2,16 @@
 //! before its call returns, so a grant answered 200 survives a `kill -9` or a power cut. Writes
 //! go through one writer thread that commits whatever queued while the previous commit was
 //! syncing as one transaction (group commit): under load, one fsync serves many grants, and
-//! each operation still runs alone and in order inside it, so a take stays atomic. Reads use
+//! each operation still runs alone and in order inside it, so a rotation stays atomic. Reads use
 //! redb's snapshot isolation directly on the caller's thread: they never wait for the writer.
 //!
 //! Expiry: reads compare a record's expiry with the caller's `now` (lazy expiry), and an
 //! expiry index keyed by the second each record expires lets every write batch retire a
 //! bounded number of records that are due, oldest first. Nothing ever scans the whole file.
 //!
-//! A rotation (the new token, and the sealed successor on its used parent) is one operation,
-//! so it commits in one transaction: after a crash the file holds both or neither.
+//! A rotation (the parent turned into a used marker with its sealed successor, and the new
+//! token) is one operation, so it commits in one transaction: after a crash the file holds the
+//! whole rotation or none of it, and a commit that fails leaves the parent live.
 //!
 //! Capacity: a subject index (subject, expiry, token) lists each subject's live refresh tokens
 //! oldest first, with a count per subject, so an insert over the subject's quota drops the
@@ -36,8 +37,8 @@ use tokio::sync::oneshot;
 use super::codec::{self, Slot};
 use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
-    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, SealedToken, SessionId,
-    StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
+    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, SealedToken,
+    SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
 };
 
 /// Refresh tokens: key hash -> live record or used marker ([`codec`]).
@@ -89,16 +90,10 @@ enum Op {
         value: Vec<u8>,
         expires_at: DateTime<Utc>,
     },
-    TakeRefresh {
-        key: TokenKey,
-    },
-    /// An insert of `key`, and `successor` on the used marker of `parent`.
-    InsertRotated {
+    /// See [`TokenStore::rotate_refresh`].
+    RotateRefresh {
         parent: TokenKey,
-        successor: SealedToken,
-        key: TokenKey,
-        value: Vec<u8>,
-        expires_at: DateTime<Utc>,
+        child: Rotation,
     },
     RevokeSession {
         session: SessionId,
@@ -369,90 +364,64 @@ fn apply(
             value,
             expires_at,
         } => {
-            insert_refresh(txn, key, value, *expires_at, context)?;
+            insert_refresh(txn, key, value, *expires_at, context, Admission::NewSession)?;
             Ok(Done::Written)
         }
-        Op::InsertRotated {
-            parent,
-            successor,
-            key,
-            value,
-            expires_at,
-        } => {
-            insert_refresh(txn, key, value, *expires_at, context)?;
-            let mut table = txn.open_table(REFRESH).map_err(db_error)?;
-            let slot = match table.get(&parent.0).map_err(db_error)? {
-                None => None,
-                Some(value) => codec::decode_slot(value.value()).ok(),
-            };
-            // A parent expired or gone keeps nothing; its expiry index item stands as it was,
-            // since the marker keeps its expiry.
-            if let Some(Slot::Used {
-                session,
-                expires_at,
-                used_at,
-                ..
-            }) = slot
-                && expires_at > now
+        Op::RotateRefresh { parent, child } => {
+            let slot = match txn
+                .open_table(REFRESH)
+                .map_err(db_error)?
+                .get(&parent.0)
+                .map_err(db_error)?
             {
-                let marker = codec::encode_used(session, expires_at, used_at, Some(successor));
-                table
-                    .insert(&parent.0, marker.as_slice())
-                    .map_err(db_error)?;
-            }
-            Ok(Done::Written)
-        }
-        Op::TakeRefresh { key } => {
-            let mut table = txn.open_table(REFRESH).map_err(db_error)?;
-            let slot = match table.get(&key.0).map_err(db_error)? {
                 None => None,
                 Some(value) => codec::decode_slot(value.value()).ok(),
             };
-            let taken = match slot {
-                None => Taken::Unknown,
-                Some(slot) if slot.expires_at() <= now => Taken::Unknown,
+            let record = match slot {
+                None => return Ok(Done::Taken(Taken::Unknown)),
+                Some(slot) if slot.expires_at() <= now => return Ok(Done::Taken(Taken::Unknown)),
                 Some(Slot::Used {
                     session,
                     used_at,
                     successor,
                     ..
-                }) => Taken::AlreadyUsed {
-                    session,
-                    used_at,
-                    successor,
-                },
-                Some(Slot::Live(record)) => {
-                    // The live slot is freed now; the marker goes to the tombstone budget, or,
-                    // with that full, the token leaves outright (replay detection degraded).
-                    if count(txn, META_TOMBSTONES)? < context.limits.max_tombstones as u64 {
-                        let used = codec::encode_used(record.session, record.expires_at, now, None);
-                        table.insert(&key.0, used.as_slice()).map_err(db_error)?;
-                        add(txn, META_TOMBSTONES, 1)?;
-                    } else {
-                        table.remove(&key.0).map_err(db_error)?;
-                        super::note_tombstones_full("file", context.limits.max_tombstones);
-                    }
-                    drop(table);
-                    unindex_live(txn, key, &record)?;
-                    // In the same transaction as the take: see `Taken::SessionRevoked`.
-                    let sessions = txn.open_table(SESSIONS).map_err(db_error)?;
-                    let revoked = match sessions
-                        .get(record.session.0.as_bytes())
-                        .map_err(db_error)?
-                    {
-                        Some(until) => codec::decode_instant(until.value()).is_ok_and(|u| u > now),
-                        None => false,
-                    };
-                    if revoked {
-                        Taken::SessionRevoked {
-                            session: record.session,
-                        }
-                    } else {
-                        Taken::Live(record)
-                    }
+                }) => {
+                    return Ok(Done::Taken(Taken::AlreadyUsed {
+                        session,
+                        used_at,
+                        successor,
+                    }));
                 }
+                Some(Slot::Live(record)) => record,
             };
-            Ok(Done::Taken(taken))
+            // In the same transaction as the rest: see `Taken::SessionRevoked`.
+            let revoked = match txn
+                .open_table(SESSIONS)
+                .map_err(db_error)?
+                .get(record.session.0.as_bytes())
+                .map_err(db_error)?
+            {
+                Some(until) => codec::decode_instant(until.value()).is_ok_and(|u| u > now),
+                None => false,
+            };
+            if revoked {
+                use_up(txn, parent, &record, now, None, context)?;
+                return Ok(Done::Taken(Taken::SessionRevoked {
+                    session: record.session,
+                }));
+            }
+            // The parent first: its live slot and quota place pass to the child.
+            use_up(txn, parent, &record, now, child.successor.as_ref(), context)?;
+            let value = codec::encode_live(&child.record(&record));
+            insert_refresh(
+                txn,
+                &child.key,
+                &value,
+                child.expires_at,
+                context,
+                Admission::Rotation,
+            )?;
+            Ok(Done::Taken(Taken::Live(record)))
         }
         Op::RevokeSession { session, until } => {
             let mut table = txn.open_table(SESSIONS).map_err(db_error)?;
@@ -517,14 +486,50 @@ fn apply(
     }
 }
 
-/// Stores a live token, after dropping its subject's oldest while the subject is at its quota
-/// (so an insert never fails for a quota). The record is decoded from `value` for its subject.
+/// How an insert is admitted: a new session against its subject's quota, or a rotation's
+/// child, which takes its parent's place and costs no quota.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    NewSession,
+    Rotation,
+}
+
+/// Turns a live token into a used marker (remembering `now` and `successor`) counted against
+/// the tombstone budget, or, with that budget full, removes it (replay detection degraded for
+/// it); either way it leaves the live count and its subject's index.
+fn use_up(
+    txn: &WriteTransaction,
+    key: &TokenKey,
+    record: &RefreshRecord,
+    now: DateTime<Utc>,
+    successor: Option<&SealedToken>,
+    context: &Context<'_>,
+) -> Result<(), StoreError> {
+    let keep = count(txn, META_TOMBSTONES)? < context.limits.max_tombstones as u64;
+    let mut table = txn.open_table(REFRESH).map_err(db_error)?;
+    if keep {
+        let used = codec::encode_used(record.session, record.expires_at, now, successor);
+        table.insert(&key.0, used.as_slice()).map_err(db_error)?;
+        drop(table);
+        add(txn, META_TOMBSTONES, 1)?;
+    } else {
+        table.remove(&key.0).map_err(db_error)?;
+        drop(table);
+        super::note_tombstones_full("file", context.limits.max_tombstones);
+    }
+    unindex_live(txn, key, record)
+}
+
+/// Stores a live token; a new session first drops its subject's oldest while the subject is at
+/// its quota (so an insert never fails for a quota). The record is decoded from `value` for its
+/// subject.
 fn insert_refresh(
     txn: &WriteTransaction,
     key: &TokenKey,
     value: &[u8],
     expires_at: DateTime<Utc>,
     context: &Context<'_>,
+    admission: Admission,
 ) -> Result<(), StoreError> {
     let record = match codec::decode_slot(value) {
         Ok(Slot::Live(record)) => record,
@@ -541,7 +546,10 @@ fn insert_refresh(
     let subject_key = codec::subject_key(&subject);
     let quota = context.limits.quota(record.user.is_some()).max(1) as u64;
     let mut evicted = 0;
-    while subject_live(txn, &subject_key)? >= quota && evict_oldest(txn, &subject_key)? {
+    while admission == Admission::NewSession
+        && subject_live(txn, &subject_key)? >= quota
+        && evict_oldest(txn, &subject_key)?
+    {
         evicted += 1;
     }
     if evicted > 0 {
@@ -833,29 +841,20 @@ impl TokenStore for FileStore {
         self.write(op, now).await.map(|_| ())
     }
 
-    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError> {
-        match self.write(Op::TakeRefresh { key: *key }, now).await? {
+    async fn rotate_refresh(
+        &self,
+        parent: &TokenKey,
+        child: Rotation,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        let op = Op::RotateRefresh {
+            parent: *parent,
+            child,
+        };
+        match self.write(op, now).await? {
             Done::Taken(taken) => Ok(taken),
             Done::Written => Ok(Taken::Unknown),
         }
-    }
-
-    async fn insert_rotated(
-        &self,
-        parent: &TokenKey,
-        successor: SealedToken,
-        key: TokenKey,
-        record: RefreshRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let op = Op::InsertRotated {
-            parent: *parent,
-            successor,
-            key,
-            value: codec::encode_live(&record),
-            expires_at: record.expires_at,
-        };
-        self.write(op, now).await.map(|_| ())
     }
 
     async fn revoke_session(

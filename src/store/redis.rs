@@ -1,7 +1,7 @@
 //! The shared store: state in Redis, so any number of gateways agree. Every trait call is one
 //! round trip: a plain command, or a Lua script where a read and a write must be one atomic
-//! step (take a refresh token, store a rotation, extend a session revocation, move a not-before
-//! marker forward, count failed passwords). Keys expire by Redis TTLs (the record's lifetime
+//! step (rotate a refresh token: take it and store its successor; extend a session
+//! revocation, move a not-before marker forward, count failed passwords). Keys expire by Redis TTLs (the record's lifetime
 //! from the caller's `now`), and records carry their own expiry so reads honour `now` exactly;
 //! nothing is ever scanned. Failed-password counters are shared like the rest: every gateway on
 //! one Redis counts into the same windows.
@@ -14,21 +14,23 @@
 //!
 //! | key | value | TTL |
 //! |---|---|---|
-//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record or used marker (with its successor once rotated) | until the token expires |
+//! | `r:` + SHA-256 of a refresh token (raw 32 bytes) | live record, or used marker with its sealed successor (written by the one rotation script) | until the token expires |
 //! | `s:` + session id (16 bytes) | revoked until | until then |
 //! | `n:` + subject (client, user) | not-before marker | none (one per user and client) |
 //! | `a:` + SHA-256 of an opaque access token | claims (JSON) | until the token expires |
 //! | `x:` + SHA-256 of a revoked access token's reference | revoked until | until then |
 //! | `f:` + a failed-password counter's key (32 bytes) | failure window | until the window ends, plus [`COUNTER_SLACK`] |
+//!
 //! | `u:` + subject ([`codec::subject_key`]) | sorted set of the subject's live `r:` keys, scored by expiry (ms, caller's clock) | the longest of its members' |
 //! | `t:` | sorted set of every used marker's `r:` key, scored by expiry (ms) | the longest of its members' |
 //!
 //! Capacity, in the same scripts that write tokens: an insert first removes its subject's
 //! members that have expired (by score), then, while the subject holds its quota, pops the
-//! oldest member and deletes its token if still live; a take removes the token from its
-//! subject's set (its value names the subject) and adds its marker to `t:`, or, with `t:` at
-//! the tombstone budget, deletes the token instead of keeping a marker. `t:` is one key for
-//! all gateways, so the budget is global; like the session keys a take reads, it is built in
+//! oldest member and deletes its token if still live; a rotation removes the parent from its
+//! subject's set (its value names the subject) and adds the child, and adds the parent's
+//! marker to `t:`, or, with `t:` at the tombstone budget, deletes the parent instead of
+//! keeping a marker. `t:` is one key for
+//! all gateways, so the budget is global; like the session keys a rotation reads, it is built in
 //! the script: fine on one Redis, not on a cluster.
 //!
 //! A counter's TTL only collects garbage: its window's end, in the value, is what [`TokenStore`]
@@ -44,8 +46,8 @@ use tokio::sync::OnceCell;
 
 use super::codec::{self, Slot};
 use crate::domain::{
-    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, SealedToken, Secret,
-    SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
+    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, Secret, SessionId,
+    StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
 };
 
 /// The default bound on one store call.
@@ -86,52 +88,6 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// Takes a refresh token: a live record becomes a used marker (its first 29 bytes: tag,
-/// session, expiry; then the taking instant and no successor) keeping its TTL, and the old
-/// value is returned with whether its session is revoked (checked in the same atomic step, see
-/// `Taken::SessionRevoked`); a used marker is returned as is; a missing or (by the caller's
-/// clock) expired one is nil. ARGV: now's seconds, nanos, the prefix of session keys, and now
-/// encoded as an instant (the marker's `used_at`). The session key is built here, not passed
-/// in KEYS, because it is inside the value: fine on one Redis, not on a cluster.
-///
-/// The live slot is freed in the same step: the token leaves its subject's set (ARGV[6] is the
-/// prefix of subject keys; the subject is the client and user after the live record's 41 fixed
-/// bytes), and its marker joins the tombstone set ARGV[5] (expired members first removed by
-/// score against ARGV[8], now in ms) unless that holds ARGV[7] markers, in which case the token
-/// is deleted and no marker kept. Returns {value, revoked, kept}.
-const TAKE: &str = concat!(
-    subject_lua!(),
-    r"
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-local s, n = struct.unpack('>i8>I4', v, 18)
-local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
-if s < now_s or (s == now_s and n <= now_n) then return false end
-if string.byte(v, 1) ~= 76 then return {v, 0, 1} end
-local subject = subject_of(v)
-if subject then redis.call('ZREM', ARGV[6] .. subject, KEYS[1]) end
-local tomb, now_ms = ARGV[5], tonumber(ARGV[8])
-redis.call('ZREMRANGEBYSCORE', tomb, '-inf', now_ms)
-local kept = 0
-if redis.call('ZCARD', tomb) < tonumber(ARGV[7]) then
-  redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. '\0', 'KEEPTTL')
-  local exp_ms = s * 1000 + math.floor(n / 1000000)
-  redis.call('ZADD', tomb, exp_ms, KEYS[1])
-  local ttl = exp_ms - now_ms + 1
-  if redis.call('PTTL', tomb) < ttl then redis.call('PEXPIRE', tomb, ttl) end
-  kept = 1
-else
-  redis.call('DEL', KEYS[1])
-end
-local rev = redis.call('GET', ARGV[3] .. string.sub(v, 2, 17))
-if rev then
-  local us, un = struct.unpack('>i8>I4', rev)
-  if us > now_s or (us == now_s and un > now_n) then return {v, 1, kept} end
-end
-return {v, 0, kept}
-"
-);
-
 /// A Lua function giving the subject bytes ([`codec::subject_key`]) of a live record: the
 /// client string and the optional user after the 41 fixed bytes, as encoded; `nil` for a value
 /// that does not parse.
@@ -169,7 +125,6 @@ end
 "
     };
 }
-use subject_lua;
 
 /// The insert both [`INSERT`] and [`ROTATE`] begin with: KEYS[1] the new token, KEYS[2] its
 /// subject's set. ARGV[1] the record, ARGV[2] its TTL in ms ('0': already expired, nothing
@@ -205,27 +160,70 @@ end
 /// many of the subject's live tokens it dropped.
 const INSERT: &str = concat!(insert_lua!(), "return evicted\n");
 
-/// Stores a rotation: the new token (KEYS[1]) as an insert would, then the successor on its
-/// parent's used marker (KEYS[2]), replacing whatever followed the marker's 41 fixed bytes and
-/// keeping its TTL. A parent missing, live, expired by the caller's clock, or written before
-/// markers had 41 bytes is left as it is. Nothing runs between the two writes; the insert is
-/// the first, so a write Redis refuses (out of memory) refuses both; and replicas and the AOF
-/// receive the script's writes together. ARGV: the new record, its TTL in ms ('0': already
-/// expired, not written), now's seconds, nanos, the successor as it follows the fixed fields.
+/// Redeems a refresh token (KEYS[1]) and stores its successor (KEYS[2]) in one script, so
+/// Redis runs the whole rotation or none of it, and a gateway that gave up waiting (a stall
+/// longer than its timeout) still leaves a complete rotation behind. A live parent whose
+/// session is not revoked: the child is written first (the parent's value with the new expiry
+/// in place of the old, `PX` its TTL), so a write Redis refuses (out of memory) aborts the
+/// script before the parent changes; then the parent becomes a used marker (its first 29
+/// bytes: tag, session, expiry; the redemption instant; the sealed successor) keeping its TTL,
+/// and the old value is returned with 0. A live parent whose session is revoked (checked in
+/// the same step, see `Taken::SessionRevoked`): marked used without a successor, returned with
+/// 1. A used marker is returned as is, with 0; a missing or (by the caller's clock) expired
+/// parent is nil. ARGV: now's seconds, nanos, the prefix of session keys, now encoded as an
+/// instant, the child's expiry encoded as an instant, the child's TTL in ms ('0': already
+/// expired, not written), the successor as it follows a marker's fixed fields. The session
+/// key is built here, not passed in KEYS, because it is inside the value; and the two token
+/// keys may hash to different slots: fine on one Redis, not on a cluster.
 ///
-/// With the subject's quota: KEYS[1], KEYS[2] and ARGV[1..5] are [`insert_lua`]'s; KEYS[3] the
-/// parent; ARGV[6], ARGV[7] now's seconds and nanos, ARGV[8] the successor. Returns the
-/// evicted count, as [`INSERT`].
+/// Capacity in the same step: the parent leaves its subject's set (ARGV[9] is the prefix of
+/// subject keys; the subject is the client and user after the live record's 41 fixed bytes)
+/// and the child joins it (score ARGV[12], its expiry in ms), so a rotation costs no quota;
+/// the parent's marker joins the tombstone set ARGV[8] (expired members first removed by score
+/// against ARGV[11], now in ms) unless that holds ARGV[10] markers, in which case the parent is
+/// deleted and no marker kept. Returns {value, revoked, kept}.
 const ROTATE: &str = concat!(
-    insert_lua!(),
+    subject_lua!(),
     r"
-local v = redis.call('GET', KEYS[3])
-if not v or string.byte(v, 1) ~= 85 or #v < 41 then return evicted end
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
 local s, n = struct.unpack('>i8>I4', v, 18)
-local now_s, now_n = tonumber(ARGV[6]), tonumber(ARGV[7])
-if s < now_s or (s == now_s and n <= now_n) then return evicted end
-redis.call('SET', KEYS[3], string.sub(v, 1, 41) .. ARGV[8], 'KEEPTTL')
-return evicted
+local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
+if s < now_s or (s == now_s and n <= now_n) then return false end
+if string.byte(v, 1) ~= 76 then return {v, 0, 1} end
+local subject = subject_of(v)
+local function use_up(successor)
+  if subject then redis.call('ZREM', ARGV[9] .. subject, KEYS[1]) end
+  local tomb, now_ms = ARGV[8], tonumber(ARGV[11])
+  redis.call('ZREMRANGEBYSCORE', tomb, '-inf', now_ms)
+  if redis.call('ZCARD', tomb) < tonumber(ARGV[10]) then
+    redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. successor, 'KEEPTTL')
+    local exp_ms = s * 1000 + math.floor(n / 1000000)
+    redis.call('ZADD', tomb, exp_ms, KEYS[1])
+    local ttl = exp_ms - now_ms + 1
+    if redis.call('PTTL', tomb) < ttl then redis.call('PEXPIRE', tomb, ttl) end
+    return 1
+  end
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local rev = redis.call('GET', ARGV[3] .. string.sub(v, 2, 17))
+if rev then
+  local us, un = struct.unpack('>i8>I4', rev)
+  if us > now_s or (us == now_s and un > now_n) then
+    return {v, 1, use_up('\0')}
+  end
+end
+if ARGV[6] ~= '0' then
+  redis.call('SET', KEYS[2], 'L' .. string.sub(v, 2, 17) .. ARGV[5] .. string.sub(v, 30), 'PX', ARGV[6])
+  if subject then
+    local set = ARGV[9] .. subject
+    redis.call('ZADD', set, ARGV[12], KEYS[2])
+    local ttl = tonumber(ARGV[6])
+    if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+  end
+end
+return {v, 0, use_up(ARGV[7])}
 "
 );
 
@@ -286,13 +284,12 @@ pub struct RedisStore {
     prefix: Vec<u8>,
     timeout: Duration,
     target: String,
-    take: redis::Script,
     insert: redis::Script,
     rotate: redis::Script,
+    count: redis::Script,
     limits: StoreLimits,
     /// The subject that last reached its quota through this gateway, and the quota.
     quota_hit: std::sync::Mutex<Option<(Subject, usize)>>,
-    count: redis::Script,
     move_forward: redis::Script,
 }
 
@@ -333,12 +330,11 @@ impl RedisStore {
             prefix: options.key_prefix.as_bytes().to_vec(),
             timeout: options.timeout,
             target,
-            take: redis::Script::new(TAKE),
             insert: redis::Script::new(INSERT),
             rotate: redis::Script::new(ROTATE),
+            count: redis::Script::new(COUNT),
             limits: StoreLimits::default(),
             quota_hit: std::sync::Mutex::new(None),
-            count: redis::Script::new(COUNT),
             move_forward: redis::Script::new(MOVE_FORWARD),
         })
     }
@@ -544,25 +540,38 @@ impl TokenStore for RedisStore {
         Ok(())
     }
 
-    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError> {
-        let key = self.key(b"r:", &key.0);
+    async fn rotate_refresh(
+        &self,
+        parent: &TokenKey,
+        child: Rotation,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        let parent = self.key(b"r:", &parent.0);
+        let child_key = self.key(b"r:", &child.key.0);
         let sessions = self.key(b"s:", b"");
         let tombstones = self.key(b"t:", b"");
         let subjects = self.key(b"u:", b"");
         let max_tombstones = self.limits.max_tombstones;
-        let script = &self.take;
+        let ttl = ttl_ms(child.expires_at, now).unwrap_or(0);
+        let successor = codec::encode_successor(child.successor.as_ref());
+        let script = &self.rotate;
         let taken = self
             .run(async move |mut conn| {
                 script
-                    .key(key)
+                    .key(parent)
+                    .key(child_key)
                     .arg(now.timestamp())
                     .arg(now.timestamp_subsec_nanos())
                     .arg(sessions)
                     .arg(codec::instant(now).as_slice())
+                    .arg(codec::instant(child.expires_at).as_slice())
+                    .arg(ttl)
+                    .arg(successor)
                     .arg(tombstones)
                     .arg(subjects)
                     .arg(max_tombstones)
                     .arg(millis(now))
+                    .arg(millis(child.expires_at))
                     .invoke_async::<Option<(Vec<u8>, i64, i64)>>(&mut conn)
                     .await
             })
@@ -593,41 +602,6 @@ impl TokenStore for RedisStore {
                 successor,
             },
         })
-    }
-
-    async fn insert_rotated(
-        &self,
-        parent: &TokenKey,
-        successor: SealedToken,
-        key: TokenKey,
-        record: RefreshRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (child, subject, ttl, expires_ms, now_ms, quota) = self.insert_args(&key, &record, now);
-        let parent = self.key(b"r:", &parent.0);
-        let value = codec::encode_live(&record);
-        let successor = codec::encode_successor(Some(&successor));
-        let script = &self.rotate;
-        let evicted = self
-            .run(async move |mut conn| {
-                script
-                    .key(child)
-                    .key(subject)
-                    .key(parent)
-                    .arg(value)
-                    .arg(ttl)
-                    .arg(expires_ms)
-                    .arg(now_ms)
-                    .arg(quota)
-                    .arg(now.timestamp())
-                    .arg(now.timestamp_subsec_nanos())
-                    .arg(successor)
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-            })
-            .await?;
-        self.note_evicted(&record, evicted);
-        Ok(())
     }
 
     async fn revoke_session(

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokengate::domain::{
-    AccessRecord, Claims, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Scope,
-    SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, UserId,
+    AccessRecord, Claims, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation,
+    Scope, SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore,
+    UserId,
 };
 use tokengate::store::{FileOptions, FileStore, MemoryStore, RedisOptions, RedisStore};
 
@@ -187,9 +188,9 @@ capacity!(
 );
 
 conformance!(
-    a_token_is_taken_once_then_recognised_as_reused,
-    two_concurrent_takes_of_one_token_give_exactly_one_live,
-    a_revoked_sessions_token_is_taken_and_refused,
+    a_token_is_rotated_once_then_recognised_as_reused,
+    concurrent_rotations_of_one_token_give_exactly_one_live,
+    a_revoked_sessions_token_is_used_up_and_refused,
     records_come_back_exactly,
     expiry_follows_the_callers_clock,
     peek_reads_without_taking,
@@ -199,8 +200,7 @@ conformance!(
     opaque_access_tokens_live_until_exp,
     access_revocation_holds_until_its_end,
     a_rotation_leaves_its_successor_on_the_parent,
-    a_rotation_whose_parent_is_gone_inserts_the_child,
-    a_take_racing_a_rotation_still_gives_one_live,
+    a_rotation_of_a_parent_gone_stores_nothing,
     failure_counters_share_a_window_and_clear,
     failure_windows_end_by_the_callers_clock,
 );
@@ -231,81 +231,148 @@ fn record(session_no: u128, expires_at: DateTime<Utc>) -> RefreshRecord {
     }
 }
 
-async fn a_token_is_taken_once_then_recognised_as_reused(store: Arc<dyn TokenStore>) {
+/// A rotation into the token keyed `key(n)`, expiring at `expires_at`, with `sealed(n)` as the
+/// successor its parent's marker keeps.
+fn child(n: u64, expires_at: DateTime<Utc>) -> Rotation {
+    Rotation {
+        key: key(n),
+        expires_at,
+        successor: Some(sealed(n as u8)),
+    }
+}
+
+/// Redeems `key(parent)` into a child no test looks at (a key of its own per parent), keeping
+/// no successor.
+async fn redeem(store: &Arc<dyn TokenStore>, parent: u64, now: DateTime<Utc>) -> Taken {
+    let rotation = Rotation {
+        key: key(parent + 1_000_000),
+        expires_at: now + TimeDelta::hours(3),
+        successor: None,
+    };
+    store
+        .rotate_refresh(&key(parent), rotation, now)
+        .await
+        .expect("rotate")
+}
+
+async fn a_token_is_rotated_once_then_recognised_as_reused(store: Arc<dyn TokenStore>) {
     let rec = record(7, t0() + TimeDelta::seconds(10));
     store
         .insert_refresh(key(1), rec.clone(), t0())
         .await
         .expect("insert");
+    let rotation = child(2, t0() + TimeDelta::seconds(20));
     assert_eq!(
-        store.take_refresh(&key(1), t0()).await,
+        store.rotate_refresh(&key(1), rotation, t0()).await,
         Ok(Taken::Live(rec.clone()))
     );
-    // The marker says when the token was taken: the `now` of the take that found it live.
+    // The marker says when the token was redeemed (the `now` of the rotation that found it
+    // live) and carries the successor at once: no rotation is ever "in flight".
     let replayed = Taken::AlreadyUsed {
         session: rec.session,
         used_at: t0(),
-        successor: None,
+        successor: Some(sealed(2)),
     };
+    let again = t0() + TimeDelta::nanoseconds(1_001);
     assert_eq!(
         store
-            .take_refresh(&key(1), t0() + TimeDelta::nanoseconds(1_001))
+            .rotate_refresh(&key(1), child(3, rec.expires_at), again)
             .await,
         Ok(replayed.clone())
     );
+    assert_eq!(
+        store.peek_refresh(&key(3), again).await,
+        Ok(None),
+        "a refused rotation stores no child"
+    );
+    // The child is an ordinary token of the session: the parent's record, its own expiry.
+    let child_record = RefreshRecord {
+        expires_at: t0() + TimeDelta::seconds(20),
+        ..rec.clone()
+    };
+    assert_eq!(
+        store.peek_refresh(&key(2), again).await,
+        Ok(Some(child_record.clone()))
+    );
     // A replay stays recognised until the token would have expired, and not after.
     let late = t0() + TimeDelta::milliseconds(9_999);
-    assert_eq!(store.take_refresh(&key(1), late).await, Ok(replayed));
+    assert_eq!(redeem(&store, 1, late).await, replayed);
     let after = t0() + TimeDelta::seconds(10);
-    assert_eq!(store.take_refresh(&key(1), after).await, Ok(Taken::Unknown));
+    assert_eq!(redeem(&store, 1, after).await, Taken::Unknown);
+    // The child outlives its parent and rotates in turn; kept without a successor (a route
+    // without reuse grace), its marker has none.
+    assert_eq!(
+        redeem(&store, 2, after).await,
+        Taken::Live(child_record.clone())
+    );
+    assert_eq!(
+        redeem(&store, 2, after).await,
+        Taken::AlreadyUsed {
+            session: rec.session,
+            used_at: after,
+            successor: None,
+        }
+    );
     // A new token under the same key (never in practice) is live again: the newer wins.
     store
         .insert_refresh(key(1), rec.clone(), t0())
         .await
         .expect("insert");
-    assert_eq!(
-        store.take_refresh(&key(1), t0()).await,
-        Ok(Taken::Live(rec))
-    );
+    assert_eq!(redeem(&store, 1, t0()).await, Taken::Live(rec));
 }
 
-async fn two_concurrent_takes_of_one_token_give_exactly_one_live(store: Arc<dyn TokenStore>) {
-    const TRIALS: u64 = 1_000;
-    // Trials run 25 at a time: each trial's two takes race each other (and the other trials).
-    const WAVE: u64 = 25;
+/// Of N rotations of one parent at once, exactly one is live and stores its child; every
+/// other finds the marker with the winner's successor, and stores nothing.
+async fn concurrent_rotations_of_one_token_give_exactly_one_live(store: Arc<dyn TokenStore>) {
+    const TRIALS: u64 = 400;
+    const RACERS: u64 = 4;
+    // Trials run 10 at a time: each trial's rotations race each other (and the other trials).
+    const WAVE: u64 = 10;
     let expires = t0() + TimeDelta::hours(1);
     for wave in 0..TRIALS / WAVE {
         let mut trials = Vec::new();
         for i in wave * WAVE..(wave + 1) * WAVE {
             let store = store.clone();
             trials.push(tokio::spawn(async move {
+                let parent = 100_000 + i * 10;
                 let rec = record(u128::from(i), expires);
                 store
-                    .insert_refresh(key(i), rec.clone(), t0())
+                    .insert_refresh(key(parent), rec.clone(), t0())
                     .await
                     .expect("insert");
-                let (a, b) = (store.clone(), store.clone());
-                let first = tokio::spawn(async move { a.take_refresh(&key(i), t0()).await });
-                let second = tokio::spawn(async move { b.take_refresh(&key(i), t0()).await });
-                let outcomes = [
-                    first.await.expect("task").expect("take"),
-                    second.await.expect("task").expect("take"),
-                ];
-                let live = outcomes
-                    .iter()
-                    .filter(|o| matches!(o, Taken::Live(r) if *r == rec))
-                    .count();
-                let reused = outcomes
-                    .iter()
-                    .filter(|o| {
-                        **o == Taken::AlreadyUsed {
-                            session: rec.session,
-                            used_at: t0(),
-                            successor: None,
-                        }
+                let racers: Vec<_> = (1..=RACERS)
+                    .map(|n| {
+                        let store = store.clone();
+                        let rotation = child(parent + n, expires);
+                        tokio::spawn(async move {
+                            store.rotate_refresh(&key(parent), rotation, t0()).await
+                        })
                     })
-                    .count();
-                assert_eq!((live, reused), (1, 1), "trial {i}: {outcomes:?}");
+                    .collect();
+                let mut outcomes = Vec::new();
+                for racer in racers {
+                    outcomes.push(racer.await.expect("task").expect("rotate"));
+                }
+                let winners: Vec<u64> = (1..=RACERS)
+                    .filter(|&n| matches!(&outcomes[n as usize - 1], Taken::Live(r) if *r == rec))
+                    .collect();
+                assert_eq!(winners.len(), 1, "trial {i}: {outcomes:?}");
+                let winner = parent + winners[0];
+                let marker = Taken::AlreadyUsed {
+                    session: rec.session,
+                    used_at: t0(),
+                    successor: Some(sealed(winner as u8)),
+                };
+                let reused = outcomes.iter().filter(|o| **o == marker).count();
+                assert_eq!(reused as u64, RACERS - 1, "trial {i}: {outcomes:?}");
+                for n in 1..=RACERS {
+                    let stored = store.peek_refresh(&key(parent + n), t0()).await;
+                    assert_eq!(
+                        stored.expect("peek").is_some(),
+                        parent + n == winner,
+                        "trial {i}: only the winner's child is stored"
+                    );
+                }
             }));
         }
         for trial in trials {
@@ -314,7 +381,7 @@ async fn two_concurrent_takes_of_one_token_give_exactly_one_live(store: Arc<dyn 
     }
 }
 
-async fn a_revoked_sessions_token_is_taken_and_refused(store: Arc<dyn TokenStore>) {
+async fn a_revoked_sessions_token_is_used_up_and_refused(store: Arc<dyn TokenStore>) {
     let rec = record(21, t0() + TimeDelta::hours(1));
     store
         .insert_refresh(key(21), rec.clone(), t0())
@@ -325,19 +392,26 @@ async fn a_revoked_sessions_token_is_taken_and_refused(store: Arc<dyn TokenStore
         .await
         .expect("revoke");
     assert_eq!(
-        store.take_refresh(&key(21), t0()).await,
+        store
+            .rotate_refresh(&key(21), child(23, rec.expires_at), t0())
+            .await,
         Ok(Taken::SessionRevoked {
             session: rec.session
         })
     );
     assert_eq!(
-        store.take_refresh(&key(21), t0()).await,
-        Ok(Taken::AlreadyUsed {
+        store.peek_refresh(&key(23), t0()).await,
+        Ok(None),
+        "no child"
+    );
+    assert_eq!(
+        redeem(&store, 21, t0()).await,
+        Taken::AlreadyUsed {
             session: rec.session,
             used_at: t0(),
             successor: None,
-        }),
-        "the take used it up"
+        },
+        "the rotation used it up"
     );
     // Once the revocation is over, the session's tokens are live again.
     store
@@ -345,10 +419,7 @@ async fn a_revoked_sessions_token_is_taken_and_refused(store: Arc<dyn TokenStore
         .await
         .expect("insert");
     let later = t0() + TimeDelta::seconds(10);
-    assert_eq!(
-        store.take_refresh(&key(22), later).await,
-        Ok(Taken::Live(rec))
-    );
+    assert_eq!(redeem(&store, 22, later).await, Taken::Live(rec));
 }
 
 async fn records_come_back_exactly(store: Arc<dyn TokenStore>) {
@@ -373,9 +444,18 @@ async fn records_come_back_exactly(store: Arc<dyn TokenStore>) {
             .await
             .expect("insert");
         assert_eq!(store.peek_refresh(&k, t0()).await, Ok(Some(rec.clone())));
+        let rotation = child(200 + i as u64, t0() + TimeDelta::hours(2));
         assert_eq!(
-            store.take_refresh(&k, t0()).await,
+            store.rotate_refresh(&k, rotation, t0()).await,
             Ok(Taken::Live(rec.clone()))
+        );
+        // The child carries every field of the parent's record but its expiry.
+        assert_eq!(
+            store.peek_refresh(&key(200 + i as u64), t0()).await,
+            Ok(Some(RefreshRecord {
+                expires_at: t0() + TimeDelta::hours(2),
+                ..rec.clone()
+            }))
         );
     }
 }
@@ -387,23 +467,20 @@ async fn expiry_follows_the_callers_clock(store: Arc<dyn TokenStore>) {
         .await
         .expect("insert");
     // At its expiry instant the token is gone, and asking does not use it up...
-    assert_eq!(
-        store.take_refresh(&key(1), expires).await,
-        Ok(Taken::Unknown)
-    );
+    assert_eq!(redeem(&store, 1, expires).await, Taken::Unknown);
     assert_eq!(store.peek_refresh(&key(1), expires).await, Ok(None));
     // ...so a caller whose clock is a nanosecond earlier still takes it.
     let just_before = expires - TimeDelta::nanoseconds(1);
     assert!(matches!(
-        store.take_refresh(&key(1), just_before).await,
-        Ok(Taken::Live(_))
+        redeem(&store, 1, just_before).await,
+        Taken::Live(_)
     ));
     // A token inserted already expired is never live.
     store
         .insert_refresh(key(2), record(2, t0()), t0())
         .await
         .expect("insert");
-    assert_eq!(store.take_refresh(&key(2), t0()).await, Ok(Taken::Unknown));
+    assert_eq!(redeem(&store, 2, t0()).await, Taken::Unknown);
     // Later inserts retire expired items as they go (each backend its own way); whatever they
     // retire, live tokens stay.
     let later = t0() + TimeDelta::hours(2);
@@ -423,7 +500,7 @@ async fn expiry_follows_the_callers_clock(store: Arc<dyn TokenStore>) {
             "token {i}"
         );
     }
-    assert_eq!(store.take_refresh(&key(1), later).await, Ok(Taken::Unknown));
+    assert_eq!(redeem(&store, 1, later).await, Taken::Unknown);
 }
 
 async fn peek_reads_without_taking(store: Arc<dyn TokenStore>) {
@@ -438,19 +515,18 @@ async fn peek_reads_without_taking(store: Arc<dyn TokenStore>) {
             Ok(Some(rec.clone()))
         );
     }
-    assert_eq!(
-        store.take_refresh(&key(5), t0()).await,
-        Ok(Taken::Live(rec))
-    );
+    assert_eq!(redeem(&store, 5, t0()).await, Taken::Live(rec));
     assert_eq!(store.peek_refresh(&key(5), t0()).await, Ok(None), "used");
 }
 
 async fn unknown_keys_are_unknown(store: Arc<dyn TokenStore>) {
-    assert_eq!(
-        store.take_refresh(&key(404), t0()).await,
-        Ok(Taken::Unknown)
-    );
+    assert_eq!(redeem(&store, 404, t0()).await, Taken::Unknown);
     assert_eq!(store.peek_refresh(&key(404), t0()).await, Ok(None));
+    assert_eq!(
+        store.peek_refresh(&key(1_000_404), t0()).await,
+        Ok(None),
+        "a rotation of an unknown token stores no child"
+    );
     assert_eq!(
         store.is_session_revoked(session(404), t0()).await,
         Ok(false)
@@ -618,183 +694,111 @@ async fn a_rotation_leaves_its_successor_on_the_parent(store: Arc<dyn TokenStore
         .insert_refresh(key(31), parent.clone(), t0())
         .await
         .expect("insert");
-    assert_eq!(
-        store.take_refresh(&key(31), t0()).await,
-        Ok(Taken::Live(parent.clone()))
-    );
-    let child = RefreshRecord {
+    let child_record = RefreshRecord {
         expires_at: t0() + TimeDelta::hours(2),
         ..parent.clone()
     };
-    let rotated = t0() + TimeDelta::milliseconds(3);
-    store
-        .insert_rotated(&key(31), sealed(1), key(32), child.clone(), rotated)
-        .await
-        .expect("rotate");
+    assert_eq!(
+        store
+            .rotate_refresh(&key(31), child(32, child_record.expires_at), t0())
+            .await,
+        Ok(Taken::Live(parent.clone()))
+    );
     let retry = t0() + TimeDelta::seconds(2);
     let with_successor = Taken::AlreadyUsed {
         session: parent.session,
         used_at: t0(),
-        successor: Some(sealed(1)),
+        successor: Some(sealed(32)),
     };
+    assert_eq!(redeem(&store, 31, retry).await, with_successor);
     assert_eq!(
-        store.take_refresh(&key(31), retry).await,
-        Ok(with_successor.clone())
-    );
-    assert_eq!(
-        store.take_refresh(&key(31), retry).await,
-        Ok(with_successor),
+        redeem(&store, 31, retry).await,
+        with_successor,
         "reporting it does not use it up"
     );
     assert_eq!(store.peek_refresh(&key(31), retry).await, Ok(None));
-    // The child is an ordinary token of the session, with its own expiry.
     assert_eq!(
         store.peek_refresh(&key(32), retry).await,
-        Ok(Some(child.clone()))
-    );
-    assert_eq!(
-        store.take_refresh(&key(32), retry).await,
-        Ok(Taken::Live(child.clone()))
-    );
-    assert_eq!(
-        store.take_refresh(&key(32), retry).await,
-        Ok(Taken::AlreadyUsed {
-            session: child.session,
-            used_at: retry,
-            successor: None,
-        })
+        Ok(Some(child_record))
     );
     // The marker and its successor leave when the parent would have expired.
-    assert_eq!(
-        store.take_refresh(&key(31), parent.expires_at).await,
-        Ok(Taken::Unknown)
-    );
+    assert_eq!(redeem(&store, 31, parent.expires_at).await, Taken::Unknown);
 }
 
-async fn a_rotation_whose_parent_is_gone_inserts_the_child(store: Arc<dyn TokenStore>) {
-    let child = record(41, t0() + TimeDelta::hours(1));
-    store
-        .insert_rotated(&key(404), sealed(2), key(41), child.clone(), t0())
-        .await
-        .expect("a parent never stored is no error");
+async fn a_rotation_of_a_parent_gone_stores_nothing(store: Arc<dyn TokenStore>) {
+    let expires = t0() + TimeDelta::hours(1);
     assert_eq!(
-        store.take_refresh(&key(404), t0()).await,
+        store
+            .rotate_refresh(&key(404), child(41, expires), t0())
+            .await,
         Ok(Taken::Unknown)
     );
-    assert_eq!(
-        store.take_refresh(&key(41), t0()).await,
-        Ok(Taken::Live(child.clone()))
-    );
-    // A parent expired by the caller's clock: the child still goes in.
+    assert_eq!(store.peek_refresh(&key(41), t0()).await, Ok(None));
+    // A parent expired by the caller's clock: unknown, and no child either.
     let parent = record(42, t0() + TimeDelta::seconds(10));
     store
         .insert_refresh(key(42), parent.clone(), t0())
         .await
         .expect("insert");
-    assert!(matches!(
-        store.take_refresh(&key(42), t0()).await,
-        Ok(Taken::Live(_))
-    ));
     let late = parent.expires_at;
-    store
-        .insert_rotated(&key(42), sealed(3), key(43), child.clone(), late)
-        .await
-        .expect("an expired parent is no error");
-    assert_eq!(store.take_refresh(&key(42), late).await, Ok(Taken::Unknown));
     assert_eq!(
-        store.take_refresh(&key(43), late).await,
-        Ok(Taken::Live(child))
+        store
+            .rotate_refresh(&key(42), child(43, expires), late)
+            .await,
+        Ok(Taken::Unknown)
     );
+    assert_eq!(store.peek_refresh(&key(43), late).await, Ok(None));
 }
 
-/// Two redeems of one token at once, as two gateways would run them: each takes the token, and
-/// the one that finds it live stores its rotation. Exactly one is live; the other sees the
-/// marker, with the successor or (the rotation still in flight) without it, and a successor
-/// it sees is never one whose token is not stored yet.
-async fn a_take_racing_a_rotation_still_gives_one_live(store: Arc<dyn TokenStore>) {
-    const TRIALS: u64 = 400;
-    const WAVE: u64 = 20;
-    let expires = t0() + TimeDelta::hours(1);
-    for wave in 0..TRIALS / WAVE {
-        let mut trials = Vec::new();
-        for i in wave * WAVE..(wave + 1) * WAVE {
-            let store = store.clone();
-            trials.push(tokio::spawn(async move {
-                let (parent, child) = (key(10_000 + 2 * i), key(10_001 + 2 * i));
-                let rec = record(u128::from(i), expires);
-                store
-                    .insert_refresh(parent, rec.clone(), t0())
-                    .await
-                    .expect("insert");
-                let redeem = |store: Arc<dyn TokenStore>, rec: RefreshRecord| async move {
-                    let taken = store.take_refresh(&parent, t0()).await.expect("take");
-                    match &taken {
-                        Taken::Live(_) => store
-                            .insert_rotated(&parent, sealed(i as u8), child, rec, t0())
-                            .await
-                            .expect("rotate"),
-                        Taken::AlreadyUsed { .. } => {
-                            // Looks again while the rotation is in flight: whenever the
-                            // successor shows, its token is stored.
-                            let mut seen = taken.clone();
-                            for _ in 0..20 {
-                                if let Taken::AlreadyUsed {
-                                    successor: Some(_), ..
-                                } = seen
-                                {
-                                    let stored = store.peek_refresh(&child, t0()).await;
-                                    assert!(
-                                        stored.expect("peek").is_some(),
-                                        "trial {i}: a successor whose token is not stored"
-                                    );
-                                    break;
-                                }
-                                tokio::task::yield_now().await;
-                                seen = store.take_refresh(&parent, t0()).await.expect("take");
-                            }
-                        }
-                        _ => {}
-                    }
-                    taken
-                };
-                let first = tokio::spawn(redeem(store.clone(), rec.clone()));
-                let second = tokio::spawn(redeem(store.clone(), rec.clone()));
-                let outcomes = [first.await.expect("task"), second.await.expect("task")];
-                let live = outcomes
-                    .iter()
-                    .filter(|o| matches!(o, Taken::Live(r) if *r == rec))
-                    .count();
-                let reused = outcomes
-                    .iter()
-                    .filter(|o| match o {
-                        Taken::AlreadyUsed {
-                            session,
-                            used_at,
-                            successor,
-                        } => {
-                            *session == rec.session
-                                && *used_at == t0()
-                                && successor.as_ref().is_none_or(|s| *s == sealed(i as u8))
-                        }
-                        _ => false,
-                    })
-                    .count();
-                assert_eq!((live, reused), (1, 1), "trial {i}: {outcomes:?}");
-                assert_eq!(
-                    store.take_refresh(&parent, t0()).await,
-                    Ok(Taken::AlreadyUsed {
-                        session: rec.session,
-                        used_at: t0(),
-                        successor: Some(sealed(i as u8)),
-                    }),
-                    "trial {i}: once the rotation is stored"
-                );
-            }));
-        }
-        for trial in trials {
-            trial.await.expect("trial");
-        }
-    }
+/// A rotation into a full store (the memory store at its cap) takes its parent's place: the
+/// child is stored and the parent becomes a tombstone in the same step, so a client refreshing
+/// at the cap is answered, never refused and then taken for a replay; a new session is what the
+/// cap refuses.
+#[tokio::test]
+async fn a_rotation_into_a_full_store_takes_its_parents_slot() {
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new(2));
+    let rec = record(61, t0() + TimeDelta::hours(1));
+    store
+        .insert_refresh(key(61), rec.clone(), t0())
+        .await
+        .expect("insert");
+    // Another user's token fills the store.
+    let other = RefreshRecord {
+        user: Some(UserId::new("another-user")),
+        ..record(63, t0() + TimeDelta::hours(1))
+    };
+    store
+        .insert_refresh(key(63), other.clone(), t0())
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .rotate_refresh(&key(61), child(62, rec.expires_at), t0())
+            .await,
+        Ok(Taken::Live(rec.clone()))
+    );
+    assert_eq!(store.peek_refresh(&key(61), t0()).await, Ok(None));
+    assert!(
+        store
+            .peek_refresh(&key(62), t0())
+            .await
+            .expect("peek")
+            .is_some()
+    );
+    assert!(matches!(
+        redeem(&store, 61, t0()).await,
+        Taken::AlreadyUsed { successor: Some(s), .. } if s == sealed(62)
+    ));
+    let usage = store.usage().await.expect("usage");
+    assert_eq!((usage.entries, usage.tombstones), (Some(2), Some(1)));
+    let newcomer = RefreshRecord {
+        user: Some(UserId::new("newcomer")),
+        ..other
+    };
+    assert_eq!(
+        store.insert_refresh(key(64), newcomer, t0()).await,
+        Err(StoreError::Full(2))
+    );
 }
 
 fn counter(n: u8) -> CounterKey {
@@ -994,20 +998,22 @@ async fn two_gateways_on_one_redis_share_counters() {
         .await
         .expect("insert");
     assert!(matches!(
-        second.take_refresh(&key(51), t0()).await,
+        second
+            .rotate_refresh(&key(51), child(52, rec.expires_at), t0())
+            .await,
         Ok(Taken::Live(_))
     ));
-    second
-        .insert_rotated(&key(51), sealed(5), key(52), rec.clone(), t0())
-        .await
-        .expect("rotate");
     assert_eq!(
-        first.store.take_refresh(&key(51), later).await,
-        Ok(Taken::AlreadyUsed {
+        redeem(&first.store, 51, later).await,
+        Taken::AlreadyUsed {
             session: rec.session,
             used_at: t0(),
-            successor: Some(sealed(5)),
-        })
+            successor: Some(sealed(52)),
+        }
+    );
+    assert_eq!(
+        first.store.peek_refresh(&key(52), later).await,
+        Ok(Some(rec.clone()))
     );
     drop(second);
     first.finish().await;
@@ -1041,13 +1047,11 @@ async fn the_file_store_keeps_everything_across_a_reopen() {
             .await
             .expect("insert");
         assert!(matches!(
-            store.take_refresh(&key(2), t0()).await,
+            store
+                .rotate_refresh(&key(2), child(3, rec.expires_at), t0())
+                .await,
             Ok(Taken::Live(_))
         ));
-        store
-            .insert_rotated(&key(2), sealed(4), key(3), rec.clone(), t0())
-            .await
-            .expect("rotate");
         store
             .revoke_session(session(2), t0() + TimeDelta::hours(1), t0())
             .await
@@ -1059,23 +1063,17 @@ async fn the_file_store_keeps_everything_across_a_reopen() {
             .expect("count");
     }
     // Dropping the store closed the file.
-    let store = FileStore::open(&options).expect("reopens");
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::open(&options).expect("reopens"));
+    assert_eq!(redeem(&store, 1, t0()).await, Taken::Live(rec.clone()));
     assert_eq!(
-        store.take_refresh(&key(1), t0()).await,
-        Ok(Taken::Live(rec.clone()))
-    );
-    assert_eq!(
-        store.take_refresh(&key(2), t0()).await,
-        Ok(Taken::AlreadyUsed {
+        redeem(&store, 2, t0()).await,
+        Taken::AlreadyUsed {
             session: rec.session,
             used_at: t0(),
-            successor: Some(sealed(4)),
-        })
+            successor: Some(sealed(3)),
+        }
     );
-    assert_eq!(
-        store.take_refresh(&key(3), t0()).await,
-        Ok(Taken::Live(rec.clone()))
-    );
+    assert_eq!(redeem(&store, 3, t0()).await, Taken::Live(rec.clone()));
     assert_eq!(store.is_session_revoked(session(2), t0()).await, Ok(true));
     assert_eq!(store.not_before(&user).await, Ok(Some(marker)));
     // Counters are the exception, as documented: a restart forgets them.
@@ -1113,19 +1111,20 @@ fn app_record(client: &str, session_no: u128, expires_at: DateTime<Utc>) -> Refr
     }
 }
 
-/// One redemption as the engine makes it: take the parent, store the child as its rotation.
+/// One redemption of a live parent into `child`, keeping a successor as a grace route does.
 async fn rotate(store: &dyn TokenStore, parent: TokenKey, child: TokenKey, at: DateTime<Utc>) {
-    let Ok(Taken::Live(record)) = store.take_refresh(&parent, at).await else {
-        panic!("the parent is live");
-    };
-    let child_record = RefreshRecord {
+    let rotation = Rotation {
+        key: child,
         expires_at: at + TimeDelta::hours(1),
-        ..record
+        successor: Some(sealed(1)),
     };
-    store
-        .insert_rotated(&parent, sealed(1), child, child_record, at)
-        .await
-        .expect("the rotation is stored");
+    assert!(
+        matches!(
+            store.rotate_refresh(&parent, rotation, at).await,
+            Ok(Taken::Live(_))
+        ),
+        "the parent is live"
+    );
 }
 
 async fn a_rotation_frees_the_live_slot(store: Arc<dyn TokenStore>) {
@@ -1134,24 +1133,21 @@ async fn a_rotation_frees_the_live_slot(store: Arc<dyn TokenStore>) {
         .await
         .expect("insert");
     let before = store.usage().await.expect("usage");
-    assert!(matches!(
-        store.take_refresh(&key(1), t0()).await,
-        Ok(Taken::Live(_))
-    ));
+    assert!(matches!(redeem(&store, 1, t0()).await, Taken::Live(_)));
     let after = store.usage().await.expect("usage");
     if let (Some(live_before), Some(live_after)) = (before.entries, after.entries) {
         assert_eq!(
             (live_before, live_after),
-            (1, 0),
-            "the take freed the live slot"
+            (1, 1),
+            "the child took the parent's live slot; the parent holds none"
         );
     }
     assert_eq!(after.tombstones, Some(1), "and left one tombstone");
     assert_eq!(after.max_tombstones, Some(SMALL.max_tombstones as u64));
     // The marker still catches a replay.
     assert!(matches!(
-        store.take_refresh(&key(1), t0()).await,
-        Ok(Taken::AlreadyUsed { .. })
+        redeem(&store, 1, t0()).await,
+        Taken::AlreadyUsed { .. }
     ));
 }
 
@@ -1178,8 +1174,8 @@ async fn rotating_one_token_many_times_holds_one_live_token(store: Arc<dyn Token
     );
     let last = t0() + TimeDelta::seconds(1);
     assert!(matches!(
-        store.take_refresh(&key(rotations), last).await,
-        Ok(Taken::Live(_))
+        redeem(&store, rotations, last).await,
+        Taken::Live(_)
     ));
 }
 
@@ -1199,8 +1195,8 @@ async fn the_tombstone_budget_is_bounded_and_takes_still_succeed(store: Arc<dyn 
     }
     for n in 0..budget + 30 {
         assert!(
-            matches!(store.take_refresh(&key(n), t0()).await, Ok(Taken::Live(_))),
-            "take {n} succeeds whatever the budget"
+            matches!(redeem(&store, n, t0()).await, Taken::Live(_)),
+            "redemption {n} succeeds whatever the budget"
         );
     }
     let usage = store.usage().await.expect("usage");
@@ -1208,13 +1204,10 @@ async fn the_tombstone_budget_is_bounded_and_takes_still_succeed(store: Arc<dyn 
     // The first takes kept their markers; those past the budget kept none, so their replay
     // is refused as unknown rather than recognised (degraded, never refused at sign-in).
     assert!(matches!(
-        store.take_refresh(&key(0), t0()).await,
-        Ok(Taken::AlreadyUsed { .. })
+        redeem(&store, 0, t0()).await,
+        Taken::AlreadyUsed { .. }
     ));
-    assert_eq!(
-        store.take_refresh(&key(budget + 29), t0()).await,
-        Ok(Taken::Unknown)
-    );
+    assert_eq!(redeem(&store, budget + 29, t0()).await, Taken::Unknown);
     // New sign-ins go on.
     store
         .insert_refresh(key(9999), record(9999, t0() + TimeDelta::hours(1)), t0())
@@ -1243,7 +1236,7 @@ async fn a_subject_over_its_quota_loses_its_oldest_sessions(store: Arc<dyn Token
         }
     }
     // A dropped session's token is unknown: refused, and no replay revokes anything.
-    assert_eq!(store.take_refresh(&key(0), now).await, Ok(Taken::Unknown));
+    assert_eq!(redeem(&store, 0, now).await, Taken::Unknown);
     let usage = store.usage().await.expect("usage");
     if let Some(live) = usage.entries {
         assert_eq!(live, quota);
@@ -1287,13 +1280,11 @@ async fn another_subject_is_unaffected_by_a_full_quota(store: Arc<dyn TokenStore
             .expect("peek")
             .is_some()
     );
-    assert!(matches!(
-        store.take_refresh(&key(500), now).await,
-        Ok(Taken::Live(_))
-    ));
+    assert!(matches!(redeem(&store, 500, now).await, Taken::Live(_)));
     let usage = store.usage().await.expect("usage");
     if let Some(live) = usage.entries {
-        assert_eq!(live, SMALL.max_sessions_per_user as u64 + 1);
+        // The heavy user's quota, its other-client session, the quiet user's rotated child.
+        assert_eq!(live, SMALL.max_sessions_per_user as u64 + 2);
     }
     let (subject, quota) = usage
         .top_subject

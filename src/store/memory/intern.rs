@@ -174,17 +174,6 @@ impl Scopes {
         }
     }
 
-    /// The text of `id`, letting go of one reference to it.
-    pub(super) fn take(&self, id: u32) -> Result<Arc<str>, StoreError> {
-        let mut table = lock(&self.table);
-        let text = match table.slot(id) {
-            Some(Some(held)) => held.text.clone(),
-            _ => return Err(lost("scope", id)),
-        };
-        table.release(id);
-        Ok(text)
-    }
-
     pub(super) fn release(&self, id: u32) {
         lock(&self.table).release(id);
     }
@@ -250,7 +239,7 @@ mod tests {
         assert_ne!(read, NO_SCOPE);
         scopes.release(read);
         assert_eq!(&*scopes.get(read).unwrap(), "read");
-        assert_eq!(&*scopes.take(read).unwrap(), "read");
+        scopes.release(read);
         assert_eq!(scopes.len(), 1);
         let admin = scopes.acquire("admin").expect("room");
         assert_eq!(admin, read, "the freed id is reused");

@@ -22,10 +22,21 @@
 //! - Each token has one 17-byte [`Expiring`] item in the wheel (in a `Vec` per second, which
 //!   grows by doubling: about 17.5 bytes at a steady 1 000 grants/s, up to twice that).
 //! - A used token keeps its record's size: the time it was taken replaces its session start,
-//!   which only a live token needs. The sealed successor a rotation stores (about 100 bytes,
-//!   and only on routes with a reuse grace) lives in a side map, `successors`, under the same
-//!   key; the record's flag says there is one, so retiring a marker without one costs nothing
-//!   more, and the entry leaves with its marker.
+//!   which only a live token needs. The sealed successor a rotation stores (at most 64 bytes
+//!   and the map's overhead, only on routes with a reuse grace) lives in a side map,
+//!   `successors`, under the same key; the record's flag says there is one, so retiring a
+//!   marker without one costs nothing more, and the entry leaves with its marker.
+//!
+//! # Rotations
+//!
+//! A rotation (parent used, successor kept, child stored) touches two keys that may sit in
+//! different shards, and holding two shard locks at once could deadlock against another
+//! rotation the other way round. So rotations of one parent take turns on a striped mutex
+//! (`rotations`, by the parent's key) and change the tables in this order: read the parent,
+//! store the child, mark the parent used. Between the two steps the child is stored but
+//! nobody knows its token, and the only thing that uses a token up is a rotation, which waits
+//! for its turn: no caller can see a half-done rotation. A child the store refuses (full)
+//! leaves the parent live.
 //!
 //! hashbrown doubles a table when it is 7/8 full, so a table is between 7/16 and 7/8 full and a
 //! bucket costs between 70 and 139 bytes per live token; with the wheel at a steady grant rate
@@ -57,7 +68,7 @@ use dashmap::DashMap;
 
 use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
-    AccessRecord, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Scope,
+    AccessRecord, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, Scope,
     SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
     UserId,
 };
@@ -116,6 +127,10 @@ const SWEEP_BUDGET: usize = 8;
 /// the cost per retirement stays constant.
 const COMPACT_CHECK_EVERY: usize = 4096;
 
+/// Mutexes that rotations of one parent take turns on (see the module docs): enough that two
+/// gateways' worth of concurrent requests rarely share one.
+const ROTATION_STRIPES: usize = 64;
+
 /// Tables with fewer slots than this are left as they are: too small to matter.
 const COMPACT_MIN_CAPACITY: usize = 4096;
 
@@ -156,6 +171,8 @@ pub struct MemoryStore {
     retired: AtomicUsize,
     /// Set while one thread compacts, so that others do not queue behind it to do it again.
     compacting: AtomicBool,
+    /// Rotations of parents in one stripe run one at a time; taken before any shard lock.
+    rotations: [Mutex<()>; ROTATION_STRIPES],
 }
 
 impl Default for MemoryStore {
@@ -196,6 +213,7 @@ impl MemoryStore {
             limits: StoreLimits::default(),
             retired: AtomicUsize::new(0),
             compacting: AtomicBool::new(false),
+            rotations: std::array::from_fn(|_| Mutex::new(())),
         }
     }
 
@@ -481,45 +499,49 @@ impl MemoryStore {
     }
 }
 
-fn shrink_if_sparse<K, V, S>(map: &DashMap<K, V, S>) -> bool
-where
-    K: Eq + Hash,
-    S: BuildHasher + Clone,
-{
-    let capacity = map.capacity();
-    if capacity < COMPACT_MIN_CAPACITY || map.len() >= capacity / 4 {
-        return false;
-    }
-    map.shrink_to_fit();
-    true
+/// How an insert is admitted: a new session against its subject's quota and the entry cap,
+/// or a rotation's child, which takes the place of its parent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    NewSession,
+    Rotation,
 }
 
-#[async_trait]
-impl TokenStore for MemoryStore {
-    async fn insert_refresh(
+impl MemoryStore {
+    /// Stores a live token. A new session of a subject at its quota first drops the subject's
+    /// oldest live token, so a full store still takes a sign-in of a subject whose oldest
+    /// session can go; only others are refused as full. A rotation's child costs no quota and
+    /// is admitted at the cap: its parent leaves the live count in the same rotation.
+    fn insert_token(
         &self,
-        key: TokenKey,
-        record: RefreshRecord,
+        key: Key16,
+        record: &RefreshRecord,
         now: DateTime<Utc>,
+        admission: Admission,
     ) -> Result<(), StoreError> {
         // The sweep first, with no lock held: retiring takes `subjects` shards.
         self.sweep(now, SWEEP_BUDGET);
-        let packed = self.pack(&record)?;
+        let packed = self.pack(record)?;
         let ids = SubjectIds::of(&packed);
         // At least one: a quota of 0 would drop the token being stored.
         let quota = self.limits.quota(record.user.is_some()).max(1);
-        let key = Key16::of(&key);
         let mut evicted = 0;
         let stored = {
             // The subject's lock makes the quota check, the eviction and the insert one step
             // for this subject: two sign-ins at once cannot both squeeze under the quota.
             let mut holdings = self.subjects.entry(ids).or_default();
-            // A subject at its quota makes room first, so a full store still takes a sign-in
-            // of a subject whose oldest session can go; only others are refused as full.
-            while holdings.live as usize >= quota && self.evict_oldest(&mut holdings) {
-                evicted += 1;
-            }
-            let stored = self.reserve_slot();
+            let stored = match admission {
+                Admission::NewSession => {
+                    while holdings.live as usize >= quota && self.evict_oldest(&mut holdings) {
+                        evicted += 1;
+                    }
+                    self.reserve_slot()
+                }
+                Admission::Rotation => {
+                    self.entries.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+            };
             if stored.is_ok() {
                 // 128 random bits do not collide; if they did, the newer token wins (and the
                 // older one's subject keeps counting it until its key is met again).
@@ -555,112 +577,136 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
-    async fn take_refresh(&self, key: &TokenKey, now: DateTime<Utc>) -> Result<Taken, StoreError> {
-        // The shard's write lock makes the read-and-mark one atomic step; the name, scope and
-        // successor locks taken under it never wait on a token shard.
-        let key = Key16::of(key);
-        let now_nanos = to_nanos(now);
-        // A tombstone is reserved before the take, so that concurrent takes cannot overshoot
-        // the budget together; a take that finds no live token gives it back.
-        let keep_marker = self.reserve_tombstone();
-        if !keep_marker {
-            // The budget is full: the token leaves the table instead of becoming a marker, in
-            // one step under its shard lock, so of concurrent takes one still gets it.
-            if let Some((_, gone)) = self.tokens.remove_if(&key, |_, slot| {
-                !slot.is_used() && !slot.is_expired(now_nanos)
-            }) {
-                self.entries.fetch_sub(1, Ordering::Relaxed);
-                self.release_live(SubjectIds::of(&gone));
-                super::note_tombstones_full("memory", self.limits.max_tombstones);
-                let scope = gone.scope().map(|id| self.scopes.take(id)).transpose()?;
-                let record = self.unpack(&gone, scope)?;
-                // No marker is left for a racing replay to find, so it cannot revoke the
-                // session this take continues.
-                return Ok(if self.session_revoked(record.session, now) {
-                    Taken::SessionRevoked {
-                        session: record.session,
+    /// Uses up the live token `key`, in its rotation's turn: it becomes a used marker (with
+    /// `successor`) counted against the tombstone budget, or, with that budget full, leaves
+    /// the table (replay detection degraded for it). Either way its live slot and its place in
+    /// its subject's quota are freed at once. `false` if it was no longer live.
+    fn use_up(&self, key: Key16, at: i64, successor: Option<SealedToken>) -> bool {
+        let used = if self.reserve_tombstone() {
+            let used = match self.tokens.get_mut(&key) {
+                Some(mut slot) if !slot.is_used() => {
+                    let live = *slot;
+                    if let Some(scope) = slot.mark_used(at) {
+                        self.scopes.release(scope);
                     }
-                } else {
-                    Taken::Live(record)
-                });
-            }
-        }
-        let unreserve = || {
-            if keep_marker {
+                    if let Some(successor) = successor {
+                        self.successors.insert(key, successor);
+                        slot.mark_successor();
+                    }
+                    Some(live)
+                }
+                _ => None,
+            };
+            if used.is_none() {
                 self.tombstones.fetch_sub(1, Ordering::Relaxed);
             }
-        };
-        let Some(mut slot) = self.tokens.get_mut(&key) else {
-            unreserve();
-            return Ok(Taken::Unknown);
-        };
-        if slot.is_expired(now_nanos) {
-            unreserve();
-            return Ok(Taken::Unknown);
-        }
-        if !slot.is_used() && !keep_marker {
-            // Live, though it was not a moment ago: keys are never stored twice, so this
-            // cannot happen; refused without revoking anything.
-            return Ok(Taken::Unknown);
-        }
-        if slot.is_used() {
-            unreserve();
-            let successor = if slot.has_successor() {
-                self.successors.get(&key).map(|sealed| sealed.clone())
-            } else {
-                None
-            };
-            return Ok(Taken::AlreadyUsed {
-                session: slot.session(),
-                used_at: from_nanos(slot.used_at()),
-                successor,
-            });
-        }
-        let live = *slot;
-        let scope = slot
-            .mark_used(now_nanos)
-            .map(|id| self.scopes.take(id))
-            .transpose()?;
-        let record = self.unpack(&live, scope)?;
-        // Checked while the token's shard is locked: see `Taken::SessionRevoked`.
-        let revoked = self.session_revoked(record.session, now);
-        drop(slot);
-        // The live slot is free at once; the subject's count follows, with the token's shard
-        // released (see the lock order on `subjects`).
-        self.entries.fetch_sub(1, Ordering::Relaxed);
-        self.release_live(SubjectIds::of(&live));
-        Ok(if revoked {
-            Taken::SessionRevoked {
-                session: record.session,
-            }
+            used
         } else {
-            Taken::Live(record)
-        })
+            let gone = self.tokens.remove_if(&key, |_, slot| !slot.is_used());
+            gone.map(|(_, gone)| {
+                self.forget(key, &gone);
+                super::note_tombstones_full("memory", self.limits.max_tombstones);
+                gone
+            })
+        };
+        match used {
+            Some(live) => {
+                // With the token's shard released (see the lock order on `subjects`).
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+                self.release_live(SubjectIds::of(&live));
+                true
+            }
+            None => false,
+        }
     }
 
-    async fn insert_rotated(
+    /// See the module docs' "Rotations" and [`TokenStore::rotate_refresh`].
+    fn rotate(
         &self,
-        parent: &TokenKey,
-        successor: SealedToken,
+        parent: Key16,
+        child: Rotation,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        let _turn = lock(&self.rotations[parent.stripe(ROTATION_STRIPES)]);
+        let at = to_nanos(now);
+        let record = {
+            // The name and scope locks taken under a shard lock never wait on a token shard.
+            let Some(slot) = self.tokens.get(&parent) else {
+                return Ok(Taken::Unknown);
+            };
+            if slot.is_expired(at) {
+                return Ok(Taken::Unknown);
+            }
+            if slot.is_used() {
+                let successor = if slot.has_successor() {
+                    self.successors.get(&parent).map(|sealed| sealed.clone())
+                } else {
+                    None
+                };
+                return Ok(Taken::AlreadyUsed {
+                    session: slot.session(),
+                    used_at: from_nanos(slot.used_at()),
+                    successor,
+                });
+            }
+            let session = slot.session();
+            // Checked in our turn, which alone can use the parent up: see
+            // `Taken::SessionRevoked`.
+            if self.session_revoked(session, now) {
+                drop(slot);
+                self.use_up(parent, at, None);
+                return Ok(Taken::SessionRevoked { session });
+            }
+            let scope = slot.scope().map(|id| self.scopes.get(id)).transpose()?;
+            self.unpack(&slot, scope)?
+        };
+        // The parent's shard is unlocked: the child may live in the same one. Refused, nothing
+        // has changed yet.
+        self.insert_token(
+            Key16::of(&child.key),
+            &child.record(&record),
+            now,
+            Admission::Rotation,
+        )?;
+        // Still live: only a rotation uses a token up, and this is the parent's turn. Gone only
+        // if a sweep retired it as expired or a sign-in of its subject evicted it meanwhile;
+        // the child stands either way.
+        self.use_up(parent, at, child.successor);
+        Ok(Taken::Live(record))
+    }
+}
+
+fn shrink_if_sparse<K, V, S>(map: &DashMap<K, V, S>) -> bool
+where
+    K: Eq + Hash,
+    S: BuildHasher + Clone,
+{
+    let capacity = map.capacity();
+    if capacity < COMPACT_MIN_CAPACITY || map.len() >= capacity / 4 {
+        return false;
+    }
+    map.shrink_to_fit();
+    true
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn insert_refresh(
+        &self,
         key: TokenKey,
         record: RefreshRecord,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // The child first, then the successor under the parent's shard lock: holding two
-        // shards at once could deadlock against a rotation the other way round. So a take of
-        // the parent sees either no successor (as while the rotation is in flight) or one whose
-        // token is already stored, never a successor that cannot be redeemed; and a child the
-        // store refuses (full) leaves no successor.
-        self.insert_refresh(key, record, now).await?;
-        let parent = Key16::of(parent);
-        if let Some(mut slot) = self.tokens.get_mut(&parent)
-            && slot.is_used()
-            && !slot.is_expired(to_nanos(now))
-        {
-            self.successors.insert(parent, successor);
-            slot.mark_successor();
-        }
-        Ok(())
+        self.insert_token(Key16::of(&key), &record, now, Admission::NewSession)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        parent: &TokenKey,
+        child: Rotation,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        self.rotate(Key16::of(parent), child, now)
     }
 
     async fn revoke_session(
@@ -725,7 +771,7 @@ impl TokenStore for MemoryStore {
         if slot.is_used() || slot.is_expired(now) {
             return Ok(None);
         }
-        // Resolved under the shard lock: once it is released a take may let go of the scope id.
+        // Resolved under the shard lock: once it is released a rotation may let go of the scope id.
         let scope = slot.scope().map(|id| self.scopes.get(id)).transpose()?;
         Ok(Some(self.unpack(&slot, scope)?))
     }
@@ -905,8 +951,16 @@ mod tests {
         });
     }
 
+    fn rotation(key: TokenKey, expires_at: DateTime<Utc>) -> Rotation {
+        Rotation {
+            key,
+            expires_at,
+            successor: None,
+        }
+    }
+
     #[test]
-    fn a_token_is_taken_once_then_recognised_as_reused() {
+    fn a_token_is_rotated_once_then_recognised_as_reused() {
         block_on(async {
             let store = MemoryStore::default();
             let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
@@ -916,21 +970,27 @@ mod tests {
                 .insert_refresh(key, rec.clone(), t0)
                 .await
                 .expect("insert");
+            let child = rotation(TokenKey([2; 32]), t0 + TimeDelta::seconds(20));
             assert_eq!(
-                store.take_refresh(&key, t0).await,
+                store.rotate_refresh(&key, child.clone(), t0).await,
                 Ok(Taken::Live(rec.clone()))
             );
             let later = t0 + TimeDelta::nanoseconds(1_500_000_001);
+            let again = rotation(TokenKey([3; 32]), t0 + TimeDelta::seconds(20));
             assert_eq!(
-                store.take_refresh(&key, later).await,
+                store.rotate_refresh(&key, again.clone(), later).await,
                 Ok(Taken::AlreadyUsed {
                     session: rec.session,
                     used_at: t0,
                     successor: None,
                 })
             );
+            assert_eq!(store.len(), 2, "the refused rotation stored no child");
             let after = t0 + TimeDelta::seconds(11);
-            assert_eq!(store.take_refresh(&key, after).await, Ok(Taken::Unknown));
+            assert_eq!(
+                store.rotate_refresh(&key, again, after).await,
+                Ok(Taken::Unknown)
+            );
         });
     }
 
@@ -944,12 +1004,14 @@ mod tests {
                 .insert_refresh(key(1), rec.clone(), t0)
                 .await
                 .expect("insert");
-            assert_eq!(store.take_refresh(&key(1), t0).await, Ok(Taken::Live(rec)));
-            let child = record(t0 + TimeDelta::seconds(100));
-            store
-                .insert_rotated(&key(1), SealedToken(vec![9; 100]), key(2), child, t0)
-                .await
-                .expect("rotate");
+            let child = Rotation {
+                successor: Some(SealedToken(vec![9; 43])),
+                ..rotation(key(2), t0 + TimeDelta::seconds(100))
+            };
+            assert_eq!(
+                store.rotate_refresh(&key(1), child, t0).await,
+                Ok(Taken::Live(rec))
+            );
             assert_eq!(store.successors.len(), 1);
             let later = t0 + TimeDelta::seconds(60);
             for i in 10..12 {
@@ -961,6 +1023,43 @@ mod tests {
             }
             assert_eq!(store.len(), 3, "the parent was retired");
             assert_eq!(store.successors.len(), 0, "and its successor with it");
+        });
+    }
+
+    #[test]
+    fn a_rotation_at_the_cap_takes_its_parents_slot() {
+        block_on(async {
+            let store = MemoryStore::new(1);
+            let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
+            let rec = full_record(t0 + TimeDelta::seconds(10));
+            store
+                .insert_refresh(key(1), rec.clone(), t0)
+                .await
+                .expect("insert");
+            let child = rotation(key(2), t0 + TimeDelta::seconds(20));
+            assert_eq!(
+                store.rotate_refresh(&key(1), child, t0).await,
+                Ok(Taken::Live(rec.clone()))
+            );
+            assert_eq!(store.peek_refresh(&key(1), t0).await, Ok(None));
+            assert!(
+                store
+                    .peek_refresh(&key(2), t0)
+                    .await
+                    .expect("peek")
+                    .is_some()
+            );
+            assert_eq!((store.live_entries(), store.tombstones()), (1, 1));
+            assert_eq!(store.scopes.len(), 1, "the child holds the scope");
+            // A new session is what the cap refuses.
+            let other = RefreshRecord {
+                user: Some(UserId::new("user-2")),
+                ..rec
+            };
+            assert_eq!(
+                store.insert_refresh(key(3), other, t0).await,
+                Err(StoreError::Full(1))
+            );
         });
     }
 
@@ -1003,7 +1102,7 @@ mod tests {
     }
 
     #[test]
-    fn taking_and_peeking_give_back_the_scope_and_user_as_inserted() {
+    fn rotating_and_peeking_give_back_the_scope_and_user_as_inserted() {
         block_on(async {
             let store = MemoryStore::default();
             let t0 = DateTime::from_timestamp(1_600_000_000, 250).expect("valid");
@@ -1018,17 +1117,20 @@ mod tests {
                 .expect("insert");
             assert_eq!(store.scopes.len(), 1, "one copy for both tokens");
             assert_eq!(store.peek_refresh(&key(1), t0).await, Ok(Some(rec.clone())));
+            let child = rotation(key(3), rec.expires_at);
             assert_eq!(
-                store.take_refresh(&key(1), t0).await,
+                store.rotate_refresh(&key(1), child, t0).await,
                 Ok(Taken::Live(rec.clone()))
             );
             assert_eq!(store.peek_refresh(&key(1), t0).await, Ok(None));
-            assert_eq!(store.scopes.len(), 1, "the second token still holds it");
+            assert_eq!(store.peek_refresh(&key(3), t0).await, Ok(Some(rec.clone())));
+            assert_eq!(store.scopes.len(), 1, "the other tokens still hold it");
+            let child = rotation(key(4), rec.expires_at);
             assert_eq!(
-                store.take_refresh(&key(2), t0).await,
+                store.rotate_refresh(&key(2), child, t0).await,
                 Ok(Taken::Live(rec.clone()))
             );
-            assert_eq!(store.scopes.len(), 0);
+            assert_eq!(store.scopes.len(), 1, "held by the two children");
         });
     }
 

@@ -26,6 +26,14 @@ impl Key16 {
         let [a, b, c, d, e, f, g, h, ..] = self.0;
         u64::from_le_bytes([a, b, c, d, e, f, g, h])
     }
+
+    /// Which of `stripes` (a power of two, at most 2^32) locks this key's rotations: the top
+    /// bits of the prefix after a multiplicative mix, so keys that differ anywhere in their
+    /// first 8 bytes spread.
+    pub(super) fn stripe(&self, stripes: usize) -> usize {
+        let mixed = self.prefix().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> (64 - stripes.trailing_zeros())) as usize
+    }
 }
 
 impl Hash for Key16 {
