@@ -16,6 +16,7 @@
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
 //! | `tokens` | scope tables per dialect, refresh tokens bound to their group, revocations that outlive the family, the reuse grace (inside, outside, concurrent, two gateways on Redis), counted failures, faithful password errors |
 //! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic take (1 000 races), replay, sessions, markers, access tokens, expiry |
+//! | `capacity` | quotas through the HTTP API, `/healthz` and `/readyz` on a full store, `check` of the capacity keys |
 //! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
 //! | `profile_docs` | docs/profiles.md lists every key the profile deserializer accepts (traced from the code), every value name, row and value source |
 //! | `layering` | every module uses only the layers DESIGN.md's table allows (read from the file); nothing below `http` uses actix |
@@ -24,6 +25,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bad_input;
+mod capacity;
 mod cluster;
 mod config;
 mod defined;
