@@ -775,10 +775,10 @@ fn retire_refresh(
         return Ok(());
     };
     let mut table = txn.open_table(REFRESH).map_err(db_error)?;
-    let slot = match table.get(&key.0).map_err(db_error)? {
-        Some(value) => Some(codec::decode_slot(value.value())),
-        None => None,
-    };
+    let slot = table
+        .get(&key.0)
+        .map_err(db_error)?
+        .map(|value| codec::decode_slot(value.value()));
     match slot {
         Some(Ok(slot)) if slot.expires_at() <= now => {
             table.remove(&key.0).map_err(db_error)?;
