@@ -564,7 +564,7 @@ impl Engine {
             AccessFormat::Opaque => {
                 let token = match draws.opaque {
                     Some(token) => token,
-                    // Drawn for the route's format: only a policy changed in between lacks it.
+                    // `draw` drew one for this policy's format; drawn here only if it did not.
                     None => base64url(&self.draw_bytes::<32>(&mut Vec::new())),
                 };
                 let jti = claims.jti.clone();

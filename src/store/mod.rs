@@ -1,7 +1,7 @@
 //! Refresh-token, session, not-before and failed-password-counter state behind one async trait,
 //! shaped for a network store: every operation the engine needs is a single atomic call (insert
-//! with expiry, take, store a rotation, revoke a session, read or set a not-before marker, count
-//! failures). Backends: [`memory`] (one process,
+//! with expiry, rotate a refresh token: use it up and store its successor, revoke a session,
+//! read or set a not-before marker, count failures). Backends: [`memory`] (one process,
 //! nothing survives a restart), [`file`] (an embedded redb file: survives restarts and crashes)
 //! and [`redis`] (shared by any number of gateways). `tests/api/store.rs` runs one conformance
 //! suite against all three.

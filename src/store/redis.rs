@@ -170,8 +170,8 @@ const INSERT: &str = concat!(insert_lua!(), "return evicted\n");
 /// and the old value is returned with revoked = 0. A live parent whose session is revoked
 /// (checked in the same step, see `Taken::SessionRevoked`): marked used without a successor,
 /// returned with revoked = 1. A used marker is returned as is; a missing or (by the caller's
-/// clock) expired parent is nil. ARGV: now's seconds, nanos, the prefix of session keys, now encoded as an
-/// instant, the child's expiry encoded as an instant, the child's TTL in ms ('0': already
+/// clock) expired parent is nil. ARGV: now's seconds, nanos, the prefix of session keys, now
+/// encoded as an instant, the child's expiry encoded as an instant, the child's TTL in ms ('0': already
 /// expired, not written), the successor as it follows a marker's fixed fields. The session
 /// key is built here, not passed in KEYS, because it is inside the value; and the two token
 /// keys may hash to different slots: fine on one Redis, not on a cluster.

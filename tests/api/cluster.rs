@@ -37,7 +37,8 @@ impl Gateway {
 
 /// The demo's clients and user, a fixed signing secret (so every process verifies the
 /// others' tokens), `store`, three failed passwords per (user, address) before the throttle,
-/// and routes: VizSeek with refresh tokens for client_credentials,
+/// and routes: VizSeek with refresh tokens for client_credentials and strict replay detection
+/// (no retry grace: a second redemption is a replay at once, which these tests count on),
 /// the legacy `/Token` (single active token), introspection and revocation.
 fn config(store: &str) -> String {
     let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).expect("demo");
@@ -49,6 +50,7 @@ fn config(store: &str) -> String {
          [store]\n{store}\n\
          [throttle]\nfailures_per_user_address = 3\n\n{}\n\
          [[route]]\ndialect = \"vizseek\"\npath = \"/api/Token\"\nrefresh_for_client_credentials = true\n\
+         refresh_reuse_grace = \"0s\"\n\
          [[route]]\ndialect = \"owin\"\npath = \"/Token\"\nanonymous_client = \"demo-client\"\n\
          [introspection]\npath = \"/oauth2/introspect\"\ncallers = [\"demo-confidential\"]\n\
          [revocation]\npath = \"/oauth2/revoke\"\n",

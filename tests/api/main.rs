@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `golden` | every exchange in `fixtures/<dialect>/`, byte for byte, fixed clock, key and ids |
 //! | `vizseek` | Katana `expires_in` arithmetic, JWT claims, per-route overrides |
-//! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token |
+//! | `refresh` | rotation, reuse detection, 200 concurrent redemptions of one token (strict: one success) |
 //! | `bad_input` | hostile and broken bodies get a dialect-shaped 4xx, never a panic or 500 |
 //! | `hostile` | one request of each hostile class on each demo route: a 4xx in the dialect's Content-Type, never a hang, and a normal grant afterwards |
 //! | `fuzz_corpus` | every file of `fuzz/corpus/*` through the entry point its fuzz target drives, without a panic |
@@ -15,7 +15,8 @@
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
 //! | `tokens` | scope tables per dialect, refresh tokens bound to their group, revocations that outlive the family, the reuse grace (inside, outside, concurrent, two gateways on Redis), counted failures, faithful password errors |
-//! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic take (1 000 races), replay, sessions, markers, access tokens, expiry |
+//! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic rotation (400 races of 4), replay with the successor, a rotation into a full store takes its parent's slot, sessions, markers, access tokens, expiry |
+//! | `redis_stall` | a Redis of the test's own stopped (SIGSTOP) for 1 s, longer than the store timeout: the 32 refreshes in flight answer 503, and each client's retry with the same token gets the successor of the rotation Redis ran on resuming |
 //! | `capacity` | quotas through the HTTP API, `/healthz` and `/readyz` on a full store, `check` of the capacity keys |
 //! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
 //! | `profile_docs` | docs/profiles.md lists every key the profile deserializer accepts (traced from the code), every value name, row and value source |
@@ -37,6 +38,7 @@ mod hostile_http;
 mod layering;
 mod owin;
 mod profile_docs;
+mod redis_stall;
 mod refresh;
 mod server;
 mod store;

@@ -208,7 +208,21 @@ async fn the_request_log_names_route_grant_and_outcome_but_never_a_secret() {
         ("client_id", "demo-client"),
         ("refresh_token", &refresh),
     ]);
-    post(again.clone()).await.expect("refresh");
+    let rotated: serde_json::Value = post(again.clone())
+        .await
+        .expect("refresh")
+        .json()
+        .await
+        .expect("json");
+    let child = rotated["refresh_token"].as_str().expect("rt").to_owned();
+    post(form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "demo-client"),
+        ("refresh_token", &child),
+    ]))
+    .await
+    .expect("the family goes on");
+    // The parent again after its successor was used: a replay even within the retry grace.
     post(again).await.expect("replay, logged as a warning");
     let secret = form(&[
         ("grant_type", "client_credentials"),
@@ -225,7 +239,7 @@ async fn the_request_log_names_route_grant_and_outcome_but_never_a_secret() {
     assert!(log.contains("outcome=\"refresh_token_reused\""), "{log}");
     assert!(log.contains("latency_us="), "{log}");
     let access = json["access_token"].as_str().expect("at");
-    for secret in [DEMO_PASSWORD_SHA1, "demo-secret", &refresh, access] {
+    for secret in [DEMO_PASSWORD_SHA1, "demo-secret", &refresh, &child, access] {
         assert!(
             !log.contains(secret),
             "the log shows a secret: {secret}\n{log}"

@@ -94,6 +94,11 @@ refresh_reuse_grace = "30s"
 
 [[route]]
 dialect = "vizseek"
+path = "/strict/Token"
+refresh_reuse_grace = "0s"
+
+[[route]]
+dialect = "vizseek"
 path = "/explained/Token"
 explain_errors = true
 "#
@@ -350,7 +355,8 @@ async fn a_revoked_family_stays_revoked_on_every_route_of_its_group() {
     // The thief redeems the stolen token first, on the route of 14-day tokens.
     let thief = refresh(&gw, "/shared-long/Token", "scoped", &stolen, None).await;
     let thiefs = granted(&thief).refresh();
-    // The real client's redemption is a replay: the family is revoked.
+    // The real client's redemption, after the retry grace, is a replay: the family is revoked.
+    clock.advance(TimeDelta::seconds(11));
     let replay = refresh(&gw, "/shared-short/Token", "scoped", &stolen, None).await;
     assert_eq!(replay.error().1, "invalid_grant");
     // Long after the short route's 30 minutes, the thief's 14-day token is still refused.
@@ -405,17 +411,77 @@ async fn a_retry_after_the_successor_was_used_revokes_the_family() {
 #[actix_web::test]
 async fn without_a_grace_a_second_redemption_is_a_replay_at_once() {
     let (gw, _) = gateway();
-    let parent = sign_in(&gw, "/api/Token", "scoped", None).await.refresh();
-    let child = granted(&refresh(&gw, "/api/Token", "scoped", &parent, None).await).refresh();
-    let again = refresh(&gw, "/api/Token", "scoped", &parent, None).await;
+    let path = "/strict/Token";
+    let parent = sign_in(&gw, path, "scoped", None).await.refresh();
+    let child = granted(&refresh(&gw, path, "scoped", &parent, None).await).refresh();
+    let again = refresh(&gw, path, "scoped", &parent, None).await;
     assert_eq!(again.error().1, "invalid_grant");
-    let revoked = refresh(&gw, "/api/Token", "scoped", &child, None).await;
+    let revoked = refresh(&gw, path, "scoped", &child, None).await;
     assert_eq!(revoked.error().1, "invalid_grant");
 }
 
-/// Many redemptions of one token at once, with the grace on: one rotation. Every success
-/// carries the same refresh token, the others are refused without revoking, and the family
-/// goes on.
+/// The default: a retry grace of 10 s. A second redemption by the same client at once gets
+/// the first one's refresh token; 10 s later it is still a retry, after that a replay.
+#[actix_web::test]
+async fn the_default_grace_answers_a_retry_within_10_seconds_and_no_later() {
+    let (gw, clock) = gateway();
+    let path = "/api/Token";
+    let parent = sign_in(&gw, path, "scoped", None).await.refresh();
+    let child = granted(&refresh(&gw, path, "scoped", &parent, None).await).refresh();
+    let retry = refresh(&gw, path, "scoped", &parent, None).await;
+    assert_eq!(granted(&retry).refresh(), child);
+    clock.advance(TimeDelta::seconds(10));
+    let retry = refresh(&gw, path, "scoped", &parent, None).await;
+    assert_eq!(
+        granted(&retry).refresh(),
+        child,
+        "10 s is within the window"
+    );
+    clock.advance(TimeDelta::milliseconds(1));
+    let late = refresh(&gw, path, "scoped", &parent, None).await;
+    assert_eq!(late.error().1, "invalid_grant");
+    let revoked = refresh(&gw, path, "scoped", &child, None).await;
+    assert_eq!(
+        revoked.error().1,
+        "invalid_grant",
+        "the replay revoked the family"
+    );
+}
+
+/// Another client presenting a token within the grace is no retry: the family is revoked.
+#[actix_web::test]
+async fn within_the_grace_another_clients_redemption_revokes_the_family() {
+    let (gw, _) = gateway();
+    let path = "/api/Token";
+    let parent = sign_in(&gw, path, "scoped", None).await.refresh();
+    let child = granted(&refresh(&gw, path, "scoped", &parent, None).await).refresh();
+    let stolen = refresh(&gw, path, "bare", &parent, None).await;
+    assert_eq!(stolen.error().1, "invalid_grant");
+    let revoked = refresh(&gw, path, "scoped", &child, None).await;
+    assert_eq!(revoked.error().1, "invalid_grant", "the family is revoked");
+}
+
+/// A redemption into a full store (the memory store at its cap) takes its parent's slot: it is
+/// answered and the family goes on, where it used to answer 503 and leave the client's retry to
+/// be taken for a replay. A new sign-in is what the cap refuses.
+#[actix_web::test]
+async fn a_redemption_into_a_full_store_takes_its_parents_slot() {
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let gw = gateway_from(&config("kind = \"memory\"\nmax_entries = 3"), clock.clone());
+    let parent = sign_in(&gw, "/long/Token", "scoped", None).await.refresh();
+    // Other sign-ins take the last slots.
+    for _ in 0..2 {
+        granted(&sign_in(&gw, "/short/Token", "scoped", None).await);
+    }
+    let child = granted(&refresh(&gw, "/long/Token", "scoped", &parent, None).await).refresh();
+    granted(&refresh(&gw, "/long/Token", "scoped", &child, None).await);
+    let refused = sign_in(&gw, "/short/Token", "scoped", None).await;
+    assert_eq!(refused.status, 503, "{}", refused.json);
+}
+
+/// Many redemptions of one token at once by its client, with the grace on: one rotation.
+/// Each one succeeds with the same refresh token (the rotation stores the successor in the
+/// step that uses the parent, so no redemption finds one "in flight"), and the family goes on.
 #[test]
 fn concurrent_redemptions_within_the_grace_make_one_rotation() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -439,12 +505,8 @@ fn concurrent_redemptions_within_the_grace_make_one_rotation() {
             let mut children = std::collections::BTreeSet::new();
             for task in tasks {
                 let reply = task.await.expect("task");
-                match reply.status {
-                    200 => {
-                        children.insert(reply.refresh());
-                    }
-                    _ => assert_eq!(reply.error().1, "invalid_grant", "trial {trial}"),
-                }
+                assert_eq!(reply.status, 200, "trial {trial}: {}", reply.json);
+                children.insert(reply.refresh());
             }
             assert_eq!(children.len(), 1, "trial {trial}: {children:?}");
             let child = children.pop_first().expect("one");
