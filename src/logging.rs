@@ -38,9 +38,6 @@ impl fmt::Display for Chain<'_> {
 /// left out are counted and the count goes on the next line written.
 pub struct LineThrottle {
     per_second: u32,
-    /// The window's length in seconds: 1 for [`LineThrottle::new`], 60 for
-    /// [`LineThrottle::per_minute`].
-    period: u64,
     window: Mutex<Window>,
 }
 
@@ -52,19 +49,8 @@ struct Window {
 
 impl LineThrottle {
     pub const fn new(per_second: u32) -> Self {
-        Self::every(per_second, 1)
-    }
-
-    /// At most `per_minute` lines a minute: for a state that lasts (a store nearly full),
-    /// where one line a minute says all there is.
-    pub const fn per_minute(per_minute: u32) -> Self {
-        Self::every(per_minute, 60)
-    }
-
-    const fn every(per_second: u32, period: u64) -> Self {
         Self {
             per_second,
-            period,
             window: Mutex::new(Window {
                 second: 0,
                 written: 0,
@@ -78,7 +64,7 @@ impl LineThrottle {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        self.admit_at(now / self.period)
+        self.admit_at(now)
     }
 
     fn admit_at(&self, second: u64) -> Option<u64> {

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokengate::config::{self, Source};
+use tokengate::config::{self, Source, StoreBackend};
 use tokengate::domain::Secret;
 use tokengate::engine::StoredHash;
 use tokengate::http::{Application, Runtime};
-use tokengate::store::StoreBackend;
 
 /// A token gateway that speaks the wire dialects of legacy token endpoints (VizSeek's
 /// /api/Token, ...), so existing clients keep working unchanged.

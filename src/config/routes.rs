@@ -13,10 +13,12 @@ use super::directory::{Clients, Named};
 use super::signing::SigningKey;
 use super::{ConfigErrors, Problem, problem};
 
-/// The path `http` answers itself, before any route.
-pub(super) const HEALTH_PATH: &str = crate::http::HEALTH_PATH;
-/// The readiness check's path, answered before any route as the health check is.
-pub(super) const READY_PATH: &str = crate::http::READY_PATH;
+/// The path `http` answers itself, before any route (`http::HEALTH_PATH`; config sits below
+/// `http` and cannot name it).
+pub(super) const HEALTH_PATH: &str = "/healthz";
+/// The readiness check's path, answered before any route as the health check is
+/// (`http::READY_PATH`).
+pub(super) const READY_PATH: &str = "/readyz";
 
 /// A route as built: the compiled route and the profile table it was compiled from (every
 /// merge done), which `tokengate profile` prints.

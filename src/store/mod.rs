@@ -80,12 +80,54 @@ pub(crate) fn expiry_second(at: DateTime<Utc>) -> i64 {
     }
 }
 
-/// Quota evictions logged at most this many a second (each names its subject).
-static QUOTA_LINES: crate::logging::LineThrottle = crate::logging::LineThrottle::new(5);
+/// At most `lines` log lines per `period` seconds of one kind; the lines left out are counted
+/// for the next one written. (The store sits below `logging`, whose `LineThrottle` does this
+/// per second, so it keeps this small one of its own.)
+struct LineGate {
+    lines: u32,
+    period: u64,
+    /// (window number, lines written in it, lines left out since the last one written)
+    window: std::sync::Mutex<(u64, u32, u64)>,
+}
+
+impl LineGate {
+    const fn new(lines: u32, period: u64) -> Self {
+        Self {
+            lines,
+            period,
+            window: std::sync::Mutex::new((0, 0, 0)),
+        }
+    }
+
+    /// `Some(lines left out since the last one)` when a line may be written now.
+    fn admit(&self) -> Option<u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            / self.period;
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.0 != now {
+            *window = (now, 0, window.2);
+        }
+        if window.1 < self.lines {
+            window.1 += 1;
+            Some(std::mem::take(&mut window.2))
+        } else {
+            window.2 += 1;
+            None
+        }
+    }
+}
+
+/// Quota evictions logged at most 5 a second (each names its subject).
+static QUOTA_LINES: LineGate = LineGate::new(5, 1);
 /// A full tombstone budget is a lasting state: one line a minute.
-static TOMBSTONE_LINES: crate::logging::LineThrottle = crate::logging::LineThrottle::per_minute(1);
+static TOMBSTONE_LINES: LineGate = LineGate::new(1, 60);
 /// A nearly full store likewise.
-static FILL_LINES: crate::logging::LineThrottle = crate::logging::LineThrottle::per_minute(1);
+static FILL_LINES: LineGate = LineGate::new(1, 60);
 
 /// Logs (rate-limited) that a subject reached its session quota and lost its oldest sessions.
 /// Client and user ids are not secrets; no token is named.

@@ -27,6 +27,24 @@
 //!   `successors`, under the same key; the record's flag says there is one, so retiring a
 //!   marker without one costs nothing more, and the entry leaves with its marker.
 //!
+//! - Each subject (interned client and user ids) has one [`Holdings`] entry in `subjects`, for
+//!   its session quota: a 48-byte bucket holding its live count and its keys oldest first, one
+//!   key inline and a `VecDeque` of 16-byte keys only from the second (stale keys, of tokens
+//!   since used or expired, are dropped at the front or by a compaction once they outnumber the
+//!   live ones). A one-session subject costs its bucket, 55 to 110 bytes at hashbrown's load; a
+//!   subject with many sessions about 16 to 32 bytes a token (64 just before a compaction).
+//!
+//! # Capacity
+//!
+//! `max_entries` caps live entries (unused refresh tokens, opaque access tokens, access
+//! revocations); used markers count against `limits.max_tombstones` instead, so a rotation
+//! frees its parent's live slot in the same step, and at the tombstone budget a rotation
+//! removes its parent rather than keeping a marker. A new session of a subject at its quota
+//! first drops the subject's oldest live token, under the subject's lock; a rotation's child
+//! costs no quota and is admitted at the cap, as its parent leaves the live count. Lock order:
+//! a `subjects` shard, then a `tokens` shard, never the other way round (a rotation or a
+//! retirement updates a subject only after releasing the token's shard).
+//!
 //! # Rotations
 //!
 //! A rotation (parent used, successor kept, child stored) touches two keys that may sit in
@@ -113,7 +131,73 @@ impl SubjectIds {
 #[derive(Default)]
 struct Holdings {
     live: u32,
-    keys: VecDeque<Key16>,
+    keys: Keys,
+}
+
+/// A subject's keys, oldest first. Most subjects hold one session, so one key is held inline
+/// and a queue (with its heap block, 80 bytes for the first four keys) exists only from the
+/// second: a one-session subject costs its map bucket alone.
+enum Keys {
+    One(Key16),
+    Many(VecDeque<Key16>),
+}
+
+// The queue's capacity leaves a niche for the tag: a bucket is 8 + 40 bytes.
+const _: () = assert!(size_of::<Holdings>() <= 40);
+
+impl Default for Keys {
+    fn default() -> Self {
+        // An empty queue allocates nothing.
+        Keys::Many(VecDeque::new())
+    }
+}
+
+impl Keys {
+    fn push_back(&mut self, key: Key16) {
+        match self {
+            Keys::Many(queue) if queue.capacity() == 0 => *self = Keys::One(key),
+            Keys::Many(queue) => queue.push_back(key),
+            Keys::One(first) => *self = Keys::Many(VecDeque::from([*first, key])),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Key16> {
+        match self {
+            Keys::One(key) => {
+                let key = *key;
+                *self = Keys::default();
+                Some(key)
+            }
+            Keys::Many(queue) => queue.pop_front(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Keys::One(_) => 1,
+            Keys::Many(queue) => queue.len(),
+        }
+    }
+
+    /// Keeps the keys `keep` says, and gives back the room the others took.
+    fn retain(&mut self, mut keep: impl FnMut(&Key16) -> bool) {
+        match self {
+            Keys::One(key) => {
+                if !keep(key) {
+                    *self = Keys::default();
+                }
+            }
+            Keys::Many(queue) => {
+                queue.retain(|key| keep(key));
+                match queue.len() {
+                    0 => *self = Keys::default(),
+                    1 => *self = Keys::One(queue[0]),
+                    len if queue.capacity() > 4 * len.max(HOLDINGS_SLACK) => queue.shrink_to_fit(),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// How many expiry-wheel items one insert may retire; enough to keep up with any insert rate
@@ -388,9 +472,6 @@ impl MemoryStore {
         holdings
             .keys
             .retain(|key| self.tokens.get(key).is_some_and(|slot| !slot.is_used()));
-        if holdings.keys.capacity() > 4 * holdings.keys.len().max(HOLDINGS_SLACK) {
-            holdings.keys.shrink_to_fit();
-        }
     }
 
     fn subject_of(&self, ids: SubjectIds) -> Result<Subject, StoreError> {
@@ -1061,6 +1142,27 @@ mod tests {
                 Err(StoreError::Full(1))
             );
         });
+    }
+
+    #[test]
+    fn a_subjects_keys_stay_inline_until_the_second_and_keep_their_order() {
+        let k = |i: u32| Key16::of(&key(i));
+        let mut keys = Keys::default();
+        keys.push_back(k(1));
+        assert!(matches!(keys, Keys::One(_)), "one key allocates nothing");
+        keys.push_back(k(2));
+        keys.push_back(k(3));
+        assert_eq!(keys.len(), 3);
+        keys.retain(|key| *key != k(2));
+        assert_eq!(keys.pop_front().map(|key| key == k(1)), Some(true));
+        keys.retain(|_| true);
+        assert!(
+            matches!(keys, Keys::One(_)),
+            "back inline once one key is left"
+        );
+        assert_eq!(keys.pop_front().map(|key| key == k(3)), Some(true));
+        assert_eq!(keys.pop_front().map(|_| ()), None);
+        assert_eq!(keys.len(), 0);
     }
 
     #[test]
