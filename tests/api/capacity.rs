@@ -131,3 +131,25 @@ fn check_reports_capacity_keys_that_cannot_work() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn no_route_or_endpoint_may_take_the_readiness_path() {
+    let keys = |extra: &str, path: &str| -> Vec<String> {
+        let text = format!(
+            "[signing]\nsecret = \"capacity-test-signing-secret-0123456789abcdef\"\n\
+             [[client]]\nid = \"c\"\n{extra}\n\
+             [[route]]\ndialect = \"vizseek\"\npath = \"{path}\"\n"
+        );
+        load_with_env(&Source::Text(text), false)
+            .expect_err("invalid")
+            .0
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    };
+    assert_eq!(keys("", "/readyz"), ["route[0].path"]);
+    assert_eq!(
+        keys("[jwks]\npath = \"/readyz\"", "/api/Token"),
+        ["jwks.path"]
+    );
+}
