@@ -1480,3 +1480,61 @@ async fn a_full_memory_store_refuses_only_what_quotas_cannot_make_room_for() {
     // A rotation frees the slot it replaces, so a full store still rotates.
     rotate(&store, key(0), key(502), t0()).await;
 }
+
+/// Resident bytes per live refresh token in the memory store, the subject index included:
+/// `cargo test --test api -- --ignored memory_bytes_per_token --nocapture` (alone: it reads
+/// the process's RSS). One client's million app tokens, then a million users with one
+/// session each (their interned ids included, as before the index).
+#[test]
+#[ignore = "a measurement: run alone, see the doc comment"]
+fn memory_bytes_per_token() {
+    fn rss() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+        let pages: u64 = statm
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .expect("rss");
+        pages * 4096
+    }
+    tokengate::sys::map_large_allocations();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    const N: u64 = 1_000_000;
+    let limits = StoreLimits {
+        max_tombstones: 4_000_000,
+        max_sessions_per_user: 4_000_000,
+        max_sessions_per_client: 4_000_000,
+    };
+    for (label, per_user) in [
+        ("one client's app tokens", false),
+        ("one session per user", true),
+    ] {
+        let store = MemoryStore::new(4_000_000).with_limits(limits);
+        let expires = t0() + TimeDelta::days(14);
+        let before = rss();
+        runtime.block_on(async {
+            for n in 0..N {
+                let rec = if per_user {
+                    user_record(&format!("user-{n:07}"), u128::from(n), expires)
+                } else {
+                    app_record("demo-client", u128::from(n), expires)
+                };
+                let mut bytes = [0u8; 32];
+                bytes[..8].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+                store
+                    .insert_refresh(TokenKey(bytes), rec, t0())
+                    .await
+                    .expect("insert");
+            }
+        });
+        let grown = rss().saturating_sub(before);
+        eprintln!(
+            "FIGURE memory store, {label}: {} resident bytes per live token ({} MB for {N})",
+            grown / N,
+            grown >> 20
+        );
+        drop(store);
+    }
+}

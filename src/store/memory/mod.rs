@@ -28,11 +28,14 @@
 //!   marker without one costs nothing more, and the entry leaves with its marker.
 //!
 //! - Each subject (interned client and user ids) has one [`Holdings`] entry in `subjects`, for
-//!   its session quota: a 48-byte bucket holding its live count and its keys oldest first, one
-//!   key inline and a `VecDeque` of 16-byte keys only from the second (stale keys, of tokens
+//!   its session quota: a 40-byte bucket holding its live count and its keys oldest first, one
+//!   key inline and a boxed `VecDeque` of 16-byte keys only from the second (stale keys, of tokens
 //!   since used or expired, are dropped at the front or by a compaction once they outnumber the
-//!   live ones). A one-session subject costs its bucket, 55 to 110 bytes at hashbrown's load; a
+//!   live ones). A one-session subject costs its bucket, 47 to 94 bytes at hashbrown's load; a
 //!   subject with many sessions about 16 to 32 bytes a token (64 just before a compaction).
+//!   Measured (`cargo test --test api -- --ignored memory_bytes_per_token`, RSS growth for a
+//!   million tokens): one client's app tokens 149 bytes a token before the index, 165 with it;
+//!   one session per user (interned user ids included) 261 before, 347 with it.
 //!
 //! # Capacity
 //!
@@ -135,45 +138,48 @@ struct Holdings {
 }
 
 /// A subject's keys, oldest first. Most subjects hold one session, so one key is held inline
-/// and a queue (with its heap block, 80 bytes for the first four keys) exists only from the
-/// second: a one-session subject costs its map bucket alone.
+/// and a queue (boxed, so that the variant stays small, with its heap block) exists only from
+/// the second: a one-session subject costs its map bucket alone, 8 + 32 bytes.
+#[derive(Default)]
 enum Keys {
+    #[default]
+    Empty,
     One(Key16),
-    Many(VecDeque<Key16>),
+    Many(Box<VecDeque<Key16>>),
 }
 
-// The queue's capacity leaves a niche for the tag: a bucket is 8 + 40 bytes.
-const _: () = assert!(size_of::<Holdings>() <= 40);
-
-impl Default for Keys {
-    fn default() -> Self {
-        // An empty queue allocates nothing.
-        Keys::Many(VecDeque::new())
-    }
-}
+const _: () = assert!(size_of::<Holdings>() <= 32);
 
 impl Keys {
     fn push_back(&mut self, key: Key16) {
         match self {
-            Keys::Many(queue) if queue.capacity() == 0 => *self = Keys::One(key),
+            Keys::Empty => *self = Keys::One(key),
+            Keys::One(first) => *self = Keys::Many(Box::new(VecDeque::from([*first, key]))),
             Keys::Many(queue) => queue.push_back(key),
-            Keys::One(first) => *self = Keys::Many(VecDeque::from([*first, key])),
         }
     }
 
     fn pop_front(&mut self) -> Option<Key16> {
         match self {
+            Keys::Empty => None,
             Keys::One(key) => {
                 let key = *key;
-                *self = Keys::default();
+                *self = Keys::Empty;
                 Some(key)
             }
-            Keys::Many(queue) => queue.pop_front(),
+            Keys::Many(queue) => {
+                let key = queue.pop_front();
+                if queue.is_empty() {
+                    *self = Keys::Empty;
+                }
+                key
+            }
         }
     }
 
     fn len(&self) -> usize {
         match self {
+            Keys::Empty => 0,
             Keys::One(_) => 1,
             Keys::Many(queue) => queue.len(),
         }
@@ -182,15 +188,16 @@ impl Keys {
     /// Keeps the keys `keep` says, and gives back the room the others took.
     fn retain(&mut self, mut keep: impl FnMut(&Key16) -> bool) {
         match self {
+            Keys::Empty => {}
             Keys::One(key) => {
                 if !keep(key) {
-                    *self = Keys::default();
+                    *self = Keys::Empty;
                 }
             }
             Keys::Many(queue) => {
                 queue.retain(|key| keep(key));
                 match queue.len() {
-                    0 => *self = Keys::default(),
+                    0 => *self = Keys::Empty,
                     1 => *self = Keys::One(queue[0]),
                     len if queue.capacity() > 4 * len.max(HOLDINGS_SLACK) => queue.shrink_to_fit(),
                     _ => {}
