@@ -352,13 +352,13 @@ impl Engine {
             .scopes
             .for_sign_in(request.scope.as_ref(), policy.scope_policy)?;
         let wants_refresh = user.is_some() || policy.refresh_for_client_credentials;
-        // Drawn in this order since before rotations drew their ids ahead of the store call:
-        // the session, the access token's, the refresh token (the golden files hold the result).
+        // Drawn in the order a redemption draws them: the session, the access token's, the
+        // refresh token.
         let session = self.new_session();
         let mut draws = self.draw(policy);
         let refresh = match policy.refresh_token_ttl {
             Some(_) if wants_refresh => {
-                draws.refresh = Some(self.draw_refresh(&mut draws, policy.refresh_format));
+                draws.refresh = Some(self.new_refresh_token(policy.refresh_format));
                 RefreshPlan::New
             }
             _ => RefreshPlan::None,
@@ -448,50 +448,33 @@ impl Engine {
     /// The access token's ids: its `jti`, then its reference when the route's tokens are
     /// opaque.
     fn draw(&self, policy: &GrantPolicy) -> Draws {
-        let mut raw = Vec::with_capacity(80);
-        let jti = uuid_of(self.draw_bytes::<16>(&mut raw))
-            .hyphenated()
-            .to_string();
+        let jti = self.ids.uuid().hyphenated().to_string();
         let opaque = match policy.access_format {
-            AccessFormat::Opaque => Some(base64url(&self.draw_bytes::<32>(&mut raw))),
+            AccessFormat::Opaque => Some(self.random_256()),
             AccessFormat::Jwt => None,
         };
-        let refresh_at = raw.len();
         Draws {
             jti,
             opaque,
             refresh: None,
-            raw,
-            refresh_at,
         }
     }
 
     /// A new refresh token, drawn after the access token's ids.
-    fn draw_refresh(&self, draws: &mut Draws, format: RefreshFormat) -> RefreshToken {
-        draws.refresh_at = draws.raw.len();
-        let raw = &mut draws.raw;
-        RefreshToken::new(match format {
-            RefreshFormat::Guid => uuid_of(self.draw_bytes::<16>(raw)).hyphenated().to_string(),
-            RefreshFormat::Hex32 => uuid_of(self.draw_bytes::<16>(raw)).simple().to_string(),
-            RefreshFormat::Random256 => base64url(&self.draw_bytes::<32>(raw)),
-        })
+    fn new_refresh_token(&self, format: RefreshFormat) -> RefreshToken {
+        match format {
+            RefreshFormat::Guid => RefreshToken::new(self.ids.uuid().hyphenated().to_string()),
+            RefreshFormat::Hex32 => RefreshToken::new(self.ids.uuid().simple().to_string()),
+            RefreshFormat::Random256 => RefreshToken::new(self.random_256()),
+        }
     }
 
-    fn draw_bytes<const N: usize>(&self, raw: &mut Vec<u8>) -> [u8; N] {
-        let mut bytes = [0u8; N];
+    /// 256 random bits, base64url: opaque access tokens and `random256` refresh tokens.
+    fn random_256(&self) -> String {
+        let mut bytes = [0u8; 32];
         self.ids.fill(&mut bytes);
-        raw.extend_from_slice(&bytes);
-        bytes
-    }
-
-    /// Returns every id of an answer that will not be given (see [`IdSource::give_back`]).
-    fn give_back(&self, draws: &Draws) {
-        self.ids.give_back(&draws.raw);
-    }
-
-    /// Returns the refresh token drawn last, when the answer carries another.
-    fn give_back_refresh(&self, draws: &Draws) {
-        self.ids.give_back(&draws.raw[draws.refresh_at..]);
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
     async fn issue(&self, input: IssueInput<'_>) -> Result<Grant, GrantError> {
@@ -565,7 +548,7 @@ impl Engine {
                 let token = match draws.opaque {
                     Some(token) => token,
                     // `draw` drew one for this policy's format; drawn here only if it did not.
-                    None => base64url(&self.draw_bytes::<32>(&mut Vec::new())),
+                    None => self.random_256(),
                 };
                 let jti = claims.jti.clone();
                 self.store
@@ -641,29 +624,13 @@ enum RefreshPlan {
 }
 
 /// The random ids an answer carries. A redemption draws them before its store call (the
-/// store must have the new refresh token in the same step as it uses the old one up), so
-/// that an answer never given can hand them back ([`IdSource::give_back`]); they are drawn
-/// in one order everywhere: the `jti`, the opaque reference, the refresh token.
+/// store must have the new refresh token in the same step as it uses the old one up); they
+/// are drawn in one order everywhere: the `jti`, the opaque reference, the refresh token.
 struct Draws {
     jti: String,
     opaque: Option<String>,
     /// A sign-in's new refresh token.
     refresh: Option<RefreshToken>,
-    /// Every byte drawn, in order.
-    raw: Vec<u8>,
-    /// Where the refresh token's bytes start in `raw` (its end, when none was drawn).
-    refresh_at: usize,
-}
-
-fn uuid_of(bytes: [u8; 16]) -> uuid::Uuid {
-    // What `IdSource::uuid` makes of its 16 bytes.
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
-}
-
-/// 256 random bits, base64url: opaque access tokens and `random256` refresh tokens.
-fn base64url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The issue instant with whole seconds (the JWT `iat`).

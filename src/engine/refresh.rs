@@ -113,8 +113,8 @@ impl Engine {
             return Err(GrantError::InvalidRefreshToken);
         };
         let issued_at = super::whole_second(r.requested_at)?;
-        let mut draws = self.draw(policy);
-        let child = self.draw_refresh(&mut draws, policy.refresh_format);
+        let draws = self.draw(policy);
+        let child = self.new_refresh_token(policy.refresh_format);
         let expires_at = issued_at + ttl;
         let rotation = Rotation {
             key: policy.refresh_group.key(&child),
@@ -128,12 +128,9 @@ impl Engine {
             .await
         {
             Ok(taken) => taken,
-            Err(error @ StoreError::Full(_)) => {
-                // Nothing was stored: the old token is still live, its retry will succeed.
-                self.give_back(&draws);
-                return Err(error.into());
-            }
-            // Unavailable: a stalled store may still run the rotation, so its ids stay spent.
+            // Full: nothing was stored, the old token is still live and its retry will succeed.
+            // Unavailable: a stalled store may still run the whole rotation, and the retry then
+            // gets its successor within the grace.
             Err(error) => return Err(error.into()),
         };
         let record = match taken {
@@ -149,45 +146,23 @@ impl Engine {
                 {
                     return self.retry(r, session, successor, draws, policy).await;
                 }
-                self.give_back(&draws);
                 self.revoke_session(session, r.requested_at).await?;
                 tracing::warn!(session = %session, "refresh token replayed; session revoked");
                 return Err(GrantError::RefreshTokenReused);
             }
             // The rotation checked the session's revocation atomically (see `Taken`).
             Taken::SessionRevoked { .. } | Taken::Unknown => {
-                self.give_back(&draws);
                 return Err(GrantError::InvalidRefreshToken);
             }
         };
-        let raw = draws.raw.clone();
+        self.check_holder(&record, &r.client, r.requested_at)
+            .await?;
         let issued = IssuedRefresh {
             token: child,
             expires_at,
         };
-        let answer = match self.check_holder(&record, &r.client, r.requested_at).await {
-            Ok(()) => {
-                self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
-                    .await
-            }
-            Err(error) => Err(error),
-        };
-        self.settle(&raw, answer)
-    }
-
-    /// Gives back the ids of an answer refused for a reason of the request (another client's
-    /// token, a superseded session, a scope the family does not hold): not for a store error,
-    /// since a stalled store may still act on them. The new token stays stored but is never
-    /// handed out; should a deterministic source hand its bytes out again, the newer token
-    /// wins its key, and a retry of the parent sees a successor of another session, which
-    /// [`Engine::retry`] treats as gone.
-    fn settle(&self, raw: &[u8], answer: Result<Grant, GrantError>) -> Result<Grant, GrantError> {
-        if let Err(error) = &answer
-            && !matches!(error, GrantError::Store(_))
-        {
-            self.ids.give_back(raw);
-        }
-        answer
+        self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
+            .await
     }
 
     /// A second redemption within the reuse grace: answered with a new access token and the
@@ -219,29 +194,22 @@ impl Engine {
         let Some((child, record)) = found else {
             // The successor is used (or gone): whoever continued the family is not the one
             // asking again for its parent.
-            self.give_back(&draws);
             self.revoke_session(session, now).await?;
             tracing::warn!(session = %session, "refresh token replayed after its successor was used; session revoked");
             return Err(GrantError::RefreshTokenReused);
         };
-        // The answer carries the stored successor, not the token drawn for a new one.
-        self.give_back_refresh(&draws);
-        let raw = draws.raw[..draws.refresh_at].to_vec();
-        let answer = async {
-            self.check_holder(&record, &r.client, now).await?;
-            if self.store.is_session_revoked(record.session, now).await? {
-                return Err(GrantError::InvalidRefreshToken);
-            }
-            tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
-            let issued = IssuedRefresh {
-                token: child,
-                expires_at: record.expires_at,
-            };
-            self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
-                .await
+        self.check_holder(&record, &r.client, now).await?;
+        if self.store.is_session_revoked(record.session, now).await? {
+            return Err(GrantError::InvalidRefreshToken);
         }
-        .await;
-        self.settle(&raw, answer)
+        tracing::info!(session = %session, "refresh token redeemed again within the reuse grace; answered with its successor");
+        // The answer carries the stored successor; the token drawn for a new one goes unused.
+        let issued = IssuedRefresh {
+            token: child,
+            expires_at: record.expires_at,
+        };
+        self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
+            .await
     }
 
     /// Answers a redemption in the family of `record`: the family's scope or the part the

@@ -420,6 +420,29 @@ async fn without_a_grace_a_second_redemption_is_a_replay_at_once() {
     assert_eq!(revoked.error().1, "invalid_grant");
 }
 
+/// Strict mode, as documented: of two redemptions of one token by its own client at once, one
+/// rotates and the other is a replay that revokes the family, the winner's new token included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_strict_mode_the_loser_of_two_concurrent_redemptions_revokes_the_winner() {
+    let (gw, _) = gateway();
+    let path = "/strict/Token";
+    let parent = sign_in(&gw, path, "scoped", None).await.refresh();
+    let (a, b) = (gw.clone(), gw.clone());
+    let (pa, pb) = (parent.clone(), parent.clone());
+    let first = tokio::spawn(async move { refresh(&a, path, "scoped", &pa, None).await });
+    let second = tokio::spawn(async move { refresh(&b, path, "scoped", &pb, None).await });
+    let replies = [first.await.expect("task"), second.await.expect("task")];
+    let winners: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "exactly one rotation");
+    let child = winners[0].refresh();
+    let revoked = refresh(&gw, path, "scoped", &child, None).await;
+    assert_eq!(
+        revoked.error().1,
+        "invalid_grant",
+        "the loser revoked the family"
+    );
+}
+
 /// The default: a retry grace of 10 s. A second redemption by the same client at once gets
 /// the first one's refresh token; 10 s later it is still a retry, after that a replay.
 #[actix_web::test]
