@@ -145,6 +145,10 @@ enum Keys {
     #[default]
     Empty,
     One(Key16),
+    // Boxed on purpose: the extra allocation is paid only by subjects with two sessions or
+    // more, and it keeps every subject's bucket 8 bytes smaller (measured: 17 bytes a token
+    // for one-session users).
+    #[allow(clippy::box_collection)]
     Many(Box<VecDeque<Key16>>),
 }
 
