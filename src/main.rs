@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokengate::config::{self, Source, StoreSettings};
+use tokengate::config::{self, Source, StoreBackend};
 use tokengate::domain::Secret;
 use tokengate::engine::StoredHash;
 use tokengate::http::{Application, Runtime};
@@ -125,7 +125,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if matches!(settings.store, StoreSettings::Memory { .. }) {
+    if matches!(settings.store.backend, StoreBackend::Memory { .. }) {
         // The memory store's tables must leave in one piece when they shrink or grow (see
         // `tokengate::store::memory`), so glibc has to map large blocks on their own. That holds
         // for the whole process and costs every other large allocation a fresh mapping (see

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::endpoints::EndpointSettings;
 
 use super::directory::{Clients, Named};
-use super::routes::HEALTH_PATH;
+use super::routes::{HEALTH_PATH, READY_PATH};
 use super::{Problem, problem};
 
 /// `[introspection]`, `[revocation]`, `[jwks]`: an empty path turns an endpoint off.
@@ -101,7 +101,7 @@ fn check_paths(settings: &EndpointSettings, problems: &mut Vec<Problem>) {
     ];
     for (i, (name, path)) in paths.iter().enumerate() {
         let Some(path) = path else { continue };
-        if path == HEALTH_PATH {
+        if path == HEALTH_PATH || path == READY_PATH {
             problems.push(problem(
                 format!("{name}.path"),
                 format!("{path:?} is the gateway's health check; choose another path"),

@@ -28,7 +28,7 @@ mod signing;
 mod store;
 mod throttle;
 
-pub use crate::store::StoreSettings;
+pub use crate::store::{StoreBackend, StoreSettings};
 pub use routes::route_from_toml;
 pub use server::ConnectionSettings;
 pub use signing::SigningKey;

@@ -13,8 +13,12 @@ use super::directory::{Clients, Named};
 use super::signing::SigningKey;
 use super::{ConfigErrors, Problem, problem};
 
-/// The path `http` answers itself, before any route.
+/// The path `http` answers itself, before any route (`http::HEALTH_PATH`; config sits below
+/// `http` and cannot name it).
 pub(super) const HEALTH_PATH: &str = "/healthz";
+/// The readiness check's path, answered before any route as the health check is
+/// (`http::READY_PATH`).
+pub(super) const READY_PATH: &str = "/readyz";
 
 /// A route as built: the compiled route and the profile table it was compiled from (every
 /// merge done), which `tokengate profile` prints.
@@ -159,15 +163,17 @@ fn check_route(
             format!("{:?} is already served by route[{other}]", route.path()),
         ));
     }
-    if route.matches_path(HEALTH_PATH) {
-        problems.push(problem(
-            format!("{key}.path"),
-            format!(
-                "{:?} is the gateway's health check ({HEALTH_PATH}, answered before any route); \
-                 choose another path",
-                route.path()
-            ),
-        ));
+    for check in [HEALTH_PATH, READY_PATH] {
+        if route.matches_path(check) {
+            problems.push(problem(
+                format!("{key}.path"),
+                format!(
+                    "{:?} is the gateway's health check ({check}, answered before any route); \
+                     choose another path",
+                    route.path()
+                ),
+            ));
+        }
     }
     if let Some(anonymous) = &route.policy().anonymous_client {
         match clients.named(anonymous.as_str()) {

@@ -1,12 +1,15 @@
 //! `[store]`: where refresh tokens, sessions and markers live, which decides what survives a
 //! restart and whether several gateways share state. `kind` picks the backend; every other key
-//! belongs to one kind, and one set for another kind is reported, not ignored.
+//! belongs to one kind, and one set for another kind is reported, not ignored, except the
+//! capacity keys (`max_tombstones`, `max_sessions_per_user`, `max_sessions_per_client`), which
+//! every kind applies.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::store::StoreSettings;
+use crate::domain::StoreLimits;
+use crate::store::{StoreBackend, StoreSettings};
 
 use super::secrets::resolve_secret;
 use super::{Problem, problem};
@@ -16,8 +19,14 @@ use super::{Problem, problem};
 pub(super) struct RawStore {
     #[serde(default = "default_store_kind")]
     kind: String,
-    /// memory: refresh tokens held before grants answer 503.
+    /// memory: live entries held before new sessions answer 503.
     max_entries: Option<usize>,
+    /// every kind: used-token markers kept for replay detection.
+    max_tombstones: Option<usize>,
+    /// every kind: live refresh tokens one (client, user) holds; a new one drops the oldest.
+    max_sessions_per_user: Option<usize>,
+    /// every kind: live refresh tokens of one client's app tokens; likewise.
+    max_sessions_per_client: Option<usize>,
     /// file: the database file (relative to the config file).
     path: Option<PathBuf>,
     /// redis: the server, `redis://[user:password@]host:port[/db]`; or `url_env`, `url_file`.
@@ -35,6 +44,9 @@ impl Default for RawStore {
         Self {
             kind: default_store_kind(),
             max_entries: None,
+            max_tombstones: None,
+            max_sessions_per_user: None,
+            max_sessions_per_client: None,
             path: None,
             url: None,
             url_env: None,
@@ -56,6 +68,7 @@ pub(super) fn validate(
     problems: &mut Vec<Problem>,
 ) -> Option<StoreSettings> {
     let before = problems.len();
+    let limits = validate_limits(raw, problems);
     // Keys of another kind are mistakes worth naming, not silently ignored.
     let mut foreign = |key: &str, set: bool, kinds: &str| {
         if set {
@@ -79,7 +92,7 @@ pub(super) fn validate(
                     problems.push(problem("store.max_entries", "must be at least 1"));
                     None
                 }
-                max => Some(StoreSettings::Memory {
+                max => Some(StoreBackend::Memory {
                     max_entries: max.unwrap_or(crate::store::memory::DEFAULT_MAX_ENTRIES),
                 }),
             }
@@ -93,7 +106,7 @@ pub(super) fn validate(
                         Some(base) if path.is_relative() => base.join(path),
                         _ => path.clone(),
                     };
-                    Some(StoreSettings::File(crate::store::FileOptions { path }))
+                    Some(StoreBackend::File(crate::store::FileOptions { path }))
                 }
                 _ => {
                     problems.push(problem(
@@ -148,7 +161,7 @@ pub(super) fn validate(
             };
             match (url, timeout) {
                 (Some(url), Some(timeout)) => {
-                    Some(StoreSettings::Redis(crate::store::RedisOptions {
+                    Some(StoreBackend::Redis(crate::store::RedisOptions {
                         url,
                         key_prefix: raw
                             .key_prefix
@@ -168,5 +181,59 @@ pub(super) fn validate(
             None
         }
     };
-    settings.filter(|_| problems.len() == before)
+    let backend = settings.filter(|_| problems.len() == before)?;
+    Some(StoreSettings { backend, limits })
+}
+
+/// The capacity keys, each at least 1 (a budget of 0 would refuse every sign-in or keep no
+/// replay detection at all, which a configuration says by other means).
+fn validate_limits(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreLimits {
+    let defaults = StoreLimits::default();
+    let mut key = |name: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => {
+            problems.push(problem(format!("store.{name}"), "must be at least 1"));
+            default
+        }
+        Some(value) => value,
+        None => default,
+    };
+    let limits = StoreLimits {
+        max_tombstones: key(
+            "max_tombstones",
+            raw.max_tombstones,
+            defaults.max_tombstones,
+        ),
+        max_sessions_per_user: key(
+            "max_sessions_per_user",
+            raw.max_sessions_per_user,
+            defaults.max_sessions_per_user,
+        ),
+        max_sessions_per_client: key(
+            "max_sessions_per_client",
+            raw.max_sessions_per_client,
+            defaults.max_sessions_per_client,
+        ),
+    };
+    if let (Some(max), "memory") = (raw.max_entries, raw.kind.as_str())
+        && max > 0
+    {
+        for (name, quota) in [
+            ("max_sessions_per_user", raw.max_sessions_per_user),
+            ("max_sessions_per_client", raw.max_sessions_per_client),
+        ] {
+            // A quota the store cannot hold is no quota: one subject could still fill it.
+            if let Some(quota) = quota
+                && quota > max
+            {
+                problems.push(problem(
+                    format!("store.{name}"),
+                    format!(
+                        "{quota} is more than max_entries ({max}): one caller could fill the \
+                         store; set it lower"
+                    ),
+                ));
+            }
+        }
+    }
+    limits
 }

@@ -15,6 +15,6 @@ pub use grant::GrantType;
 pub use ids::{ClientId, Role, Scope, SessionId, UserId, Username};
 pub use secret::{AccessToken, PasswordProof, RefreshToken, Secret, Sha1Hex, Sha1HexError};
 pub use store::{
-    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, SealedToken,
-    StoreError, Subject, Taken, TokenKey, TokenStore,
+    AccessRecord, CounterKey, FailureWindow, Fill, NotBefore, RefreshRecord, Rotation, SealedToken,
+    StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
 };

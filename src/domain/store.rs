@@ -164,6 +164,123 @@ pub struct Subject {
     pub client: ClientId,
 }
 
+/// The bounds that keep one caller from taking the store, the same on every backend: how many
+/// used-token markers (tombstones) it keeps for replay detection, and how many live refresh
+/// tokens (sessions) one [`Subject`] may hold. `[store]` sets them; see docs/tokens.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Used-token markers kept at most. Past it a take still succeeds but keeps no marker, so
+    /// a later replay of that token is refused as unknown instead of revoking its session.
+    pub max_tombstones: usize,
+    /// Live refresh tokens one (client, user) pair holds at most; a new one evicts the oldest.
+    pub max_sessions_per_user: usize,
+    /// Live refresh tokens of one client's app tokens (no user) at most; the same eviction.
+    pub max_sessions_per_client: usize,
+}
+
+impl StoreLimits {
+    /// Default [`StoreLimits::max_tombstones`]: as many as the memory store's default entries,
+    /// since a marker costs it the same table slot as a live token (see `store::memory`).
+    pub const DEFAULT_MAX_TOMBSTONES: usize = 2_000_000;
+    /// Default [`StoreLimits::max_sessions_per_user`]: far above the devices and browsers one
+    /// person signs in from, far below what would crowd anyone else out.
+    pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 100;
+    /// Default [`StoreLimits::max_sessions_per_client`]: app tokens of one client are usually
+    /// one per instance of a service; 10 000 leaves room for a fleet.
+    pub const DEFAULT_MAX_SESSIONS_PER_CLIENT: usize = 10_000;
+
+    /// The quota of a subject's live refresh tokens.
+    pub fn quota(&self, subject_has_user: bool) -> usize {
+        if subject_has_user {
+            self.max_sessions_per_user
+        } else {
+            self.max_sessions_per_client
+        }
+    }
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_tombstones: Self::DEFAULT_MAX_TOMBSTONES,
+            max_sessions_per_user: Self::DEFAULT_MAX_SESSIONS_PER_USER,
+            max_sessions_per_client: Self::DEFAULT_MAX_SESSIONS_PER_CLIENT,
+        }
+    }
+}
+
+/// How full a store is, for `/healthz`, `/readyz` and the fill warning. A backend reports what
+/// it can count without a scan; `None` is "not known here", never a guess.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Live entries held: refresh tokens, and the opaque access tokens and access revocations
+    /// that share their cap.
+    pub entries: Option<u64>,
+    /// The cap on [`Usage::entries`]; `None` when the backend has none of its own.
+    pub max_entries: Option<u64>,
+    /// Used-token markers held.
+    pub tombstones: Option<u64>,
+    /// The cap on [`Usage::tombstones`].
+    pub max_tombstones: Option<u64>,
+    /// The subject that last reached its session quota, with the quota it reached: the one
+    /// name a store can give cheaply of who is filling it.
+    pub top_subject: Option<(Subject, u64)>,
+}
+
+/// How close [`Usage`] is to a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Below [`Fill::NEARLY_FULL_PERCENT`] of every known cap.
+    Ok,
+    /// At or above [`Fill::NEARLY_FULL_PERCENT`] of the entry cap.
+    NearlyFull,
+    /// At the entry cap: new sessions are refused (503) once quotas cannot make room.
+    Full,
+}
+
+impl Fill {
+    /// The share of the entry cap at which a store counts as nearly full.
+    pub const NEARLY_FULL_PERCENT: u64 = 90;
+
+    /// The name `/healthz` and the logs give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fill::Ok => "ok",
+            Fill::NearlyFull => "nearly_full",
+            Fill::Full => "full",
+        }
+    }
+
+    fn of(held: u64, max: u64) -> Self {
+        if held >= max {
+            Fill::Full
+        } else if held.saturating_mul(100) >= max.saturating_mul(Self::NEARLY_FULL_PERCENT) {
+            Fill::NearlyFull
+        } else {
+            Fill::Ok
+        }
+    }
+}
+
+impl Usage {
+    /// How full the live entries are; `Ok` when the backend knows no cap. Tombstones do not
+    /// count: a full tombstone budget degrades replay detection but refuses nobody.
+    pub fn fill(&self) -> Fill {
+        match (self.entries, self.max_entries) {
+            (Some(held), Some(max)) => Fill::of(held, max),
+            _ => Fill::Ok,
+        }
+    }
+
+    /// How full the tombstone budget is.
+    pub fn tombstone_fill(&self) -> Fill {
+        match (self.tombstones, self.max_tombstones) {
+            (Some(held), Some(max)) => Fill::of(held, max),
+            _ => Fill::Ok,
+        }
+    }
+}
+
 /// A store operation that could not be carried out.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -328,6 +445,10 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Whether the store can serve requests now (for `/healthz`).
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// How full the store is (for `/healthz`, `/readyz` and the fill warning): only what the
+    /// backend counts as it goes, never a scan.
+    async fn usage(&self) -> Result<Usage, StoreError>;
 
     /// A short name for logs and `/healthz`.
     fn kind(&self) -> &'static str;

@@ -295,6 +295,11 @@ impl Engine {
         self.store.kind()
     }
 
+    /// How full the store is (`/healthz`, `/readyz`).
+    pub async fn store_usage(&self) -> Result<crate::domain::Usage, StoreError> {
+        self.store.usage().await
+    }
+
     /// Whether the store can serve requests now.
     pub async fn store_health(&self) -> Result<(), StoreError> {
         self.store.health().await

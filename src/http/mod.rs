@@ -1,6 +1,6 @@
 //! The actix-web adapter, kept thin: one handler for every path converts the request into a
 //! [`WireRequest`] (body read up to the route's limit, peer address resolved), lets the
-//! [`Gateway`] answer, and converts the [`WireResponse`] back. Also `/healthz`, 404 for unknown
+//! [`Gateway`] answer, and converts the [`WireResponse`] back. Also `/healthz` and `/readyz`, 404 for unknown
 //! paths, the request log line, and the server's lifecycle (bind, run, graceful shutdown) with
 //! what a connection may hold (the head, body and keep-alive deadlines, the connection cap).
 
@@ -147,8 +147,11 @@ async fn handle(
 ) -> HttpResponse {
     let started = Instant::now();
     let path = request.path();
-    if path == "/healthz" {
-        return health(&gateway).await;
+    if path == HEALTH_PATH {
+        return health(&gateway, Probe::Health).await;
+    }
+    if path == READY_PATH {
+        return health(&gateway, Probe::Ready).await;
     }
     let Some(target) = gateway.target(path) else {
         if let Some(suppressed) = NO_ROUTE_LINES.admit() {
@@ -420,26 +423,73 @@ impl From<EarlyAnswer> for actix_http::Response<actix_web::body::BoxBody> {
 #[error("the body could not be read: {0}")]
 struct Unreadable(String);
 
-async fn health(gateway: &Gateway) -> HttpResponse {
+/// The liveness check: answers 200 while the store answers, and says in its body how full the
+/// store is.
+pub const HEALTH_PATH: &str = "/healthz";
+/// The readiness check: the same body, and 503 also when the store is full, so a load balancer
+/// stops sending sign-ins to a gateway that would refuse them.
+pub const READY_PATH: &str = "/readyz";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Health,
+    Ready,
+}
+
+async fn health(gateway: &Gateway, probe: Probe) -> HttpResponse {
+    use crate::domain::Fill;
     let store = gateway.engine().store_kind();
     let health = gateway.engine().store_health().await;
     if let Err(e) = &health {
         tracing::warn!(store, error = %crate::logging::Chain(e), "health check: store unavailable");
     }
-    let status = if health.is_ok() { "ok" } else { "unavailable" };
-    let mut body = Vec::with_capacity(64);
+    // Read only from a store that answers; a failure to read it is the store unavailable too.
+    let usage = match &health {
+        Ok(()) => gateway.engine().store_usage().await,
+        Err(e) => Err(e.clone()),
+    };
+    if let (Ok(()), Err(e)) = (&health, &usage) {
+        tracing::warn!(store, error = %crate::logging::Chain(e), "health check: store usage unavailable");
+    }
+    let available = usage.is_ok();
+    let usage = usage.unwrap_or_default();
+    let fill = usage.fill();
+    let status = match (available, fill) {
+        (false, _) => "unavailable",
+        (true, Fill::Full) => "full",
+        (true, _) => "ok",
+    };
+    let as_int = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let mut body = Vec::with_capacity(160);
     crate::json::object(&mut body, |o| {
         o.str("status", status).object("store", |o| {
-            o.str("kind", store).str("status", status);
+            o.str("kind", store)
+                .str("status", if available { "ok" } else { "unavailable" });
+            if available {
+                o.str("fill", fill.as_str());
+                // `null` where the backend does not count: unknown, not zero.
+                for (name, value) in [
+                    ("entries", usage.entries),
+                    ("max_entries", usage.max_entries),
+                    ("tombstones", usage.tombstones),
+                    ("max_tombstones", usage.max_tombstones),
+                ] {
+                    match as_int(value) {
+                        Some(n) => o.int(name, n),
+                        None => o.null(name),
+                    };
+                }
+                o.str("tombstone_fill", usage.tombstone_fill().as_str());
+            }
         });
     });
-    let mut answer = match health {
-        Ok(()) => HttpResponse::Ok(),
-        Err(_) => {
-            let mut unavailable = HttpResponse::ServiceUnavailable();
-            unavailable.insert_header(("Retry-After", "1"));
-            unavailable
-        }
+    let refused = !available || (probe == Probe::Ready && fill == Fill::Full);
+    let mut answer = if refused {
+        let mut unavailable = HttpResponse::ServiceUnavailable();
+        unavailable.insert_header(("Retry-After", "1"));
+        unavailable
+    } else {
+        HttpResponse::Ok()
     };
     answer.content_type("application/json").body(body)
 }

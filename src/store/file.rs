@@ -13,14 +13,21 @@
 //! token) is one operation, so it commits in one transaction: after a crash the file holds the
 //! whole rotation or none of it, and a commit that fails leaves the parent live.
 //!
+//! Capacity: a subject index (subject, expiry, token) lists each subject's live refresh tokens
+//! oldest first, with a count per subject, so an insert over the subject's quota drops the
+//! oldest in the same transaction; a take moves the token from the live count to the
+//! tombstone count (or, with the tombstone budget full, removes it), and `usage` reads both
+//! counts from a small meta table. A file written before these tables existed starts them
+//! empty: its older tokens are not on the index and leave by expiry as before.
+//!
 //! Failed-password counters are not in the file: they are held in memory as the memory store
 //! holds them, so a restart forgets them (a throttle window is minutes; an fsync for every
 //! failed password would cost more than it keeps).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -30,8 +37,8 @@ use tokio::sync::oneshot;
 use super::codec::{self, Slot};
 use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
-    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, SessionId,
-    StoreError, Subject, Taken, TokenKey, TokenStore,
+    AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, SealedToken,
+    SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
 };
 
 /// Refresh tokens: key hash -> live record or used marker ([`codec`]).
@@ -47,6 +54,17 @@ const REVOKED_ACCESS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("
 /// The expiry index: (second the item is due, which table, its key) -> nothing. Big-endian
 /// with the sign bit flipped, so byte order is time order.
 const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
+/// The subject index: (subject as [`codec::subject_key`], expiry as 12 order-preserving bytes,
+/// token key) -> nothing, for every live refresh token. Subject keys are prefix-free (length
+/// first, then a tag saying whether a user follows), so one subject's tokens are one range,
+/// oldest expiry first.
+const SUBJECT_TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("subject_tokens");
+/// Live refresh tokens per subject, as counted into [`SUBJECT_TOKENS`].
+const SUBJECT_LIVE: TableDefinition<&[u8], u64> = TableDefinition::new("subject_live");
+/// Counts `usage` reads: [`META_LIVE`], [`META_TOMBSTONES`].
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const META_LIVE: &str = "live_refresh";
+const META_TOMBSTONES: &str = "tombstones";
 
 const TAG_REFRESH: u8 = 1;
 const TAG_SESSION: u8 = 2;
@@ -116,6 +134,10 @@ pub struct FileStore {
     writer_alive: Arc<AtomicBool>,
     path: PathBuf,
     counters: Counters,
+    /// Shared with the writer, which applies them.
+    limits: Arc<RwLock<StoreLimits>>,
+    /// The subject that last reached its quota, and the quota (set by the writer).
+    quota_hit: Arc<Mutex<Option<(Subject, usize)>>>,
 }
 
 impl Drop for FileStore {
@@ -178,13 +200,20 @@ impl FileStore {
         txn.open_table(ACCESS).map_err(db_error)?;
         txn.open_table(REVOKED_ACCESS).map_err(db_error)?;
         txn.open_table(EXPIRY).map_err(db_error)?;
+        txn.open_table(SUBJECT_TOKENS).map_err(db_error)?;
+        txn.open_table(SUBJECT_LIVE).map_err(db_error)?;
+        txn.open_table(META).map_err(db_error)?;
         txn.commit().map_err(db_error)?;
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::channel();
         let writer_alive = Arc::new(AtomicBool::new(true));
+        let limits = Arc::new(RwLock::new(StoreLimits::default()));
+        let quota_hit = Arc::new(Mutex::new(None));
         let writer = Writer {
             db: db.clone(),
             alive: writer_alive.clone(),
+            limits: limits.clone(),
+            quota_hit: quota_hit.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("tokengate-store-writer".into())
@@ -197,7 +226,16 @@ impl FileStore {
             writer_alive,
             path,
             counters: Counters::new(DEFAULT_MAX_COUNTERS),
+            limits,
+            quota_hit,
         })
+    }
+
+    /// Sets the tombstone budget and the session quotas (default [`StoreLimits::default`]);
+    /// writes queued from now on apply them.
+    pub fn with_limits(self, limits: StoreLimits) -> Self {
+        *self.limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
+        self
     }
 
     /// Keeps at most `max` failed-password counters (default [`DEFAULT_MAX_COUNTERS`]).
@@ -252,6 +290,14 @@ impl FileStore {
 struct Writer {
     db: Arc<Database>,
     alive: Arc<AtomicBool>,
+    limits: Arc<RwLock<StoreLimits>>,
+    quota_hit: Arc<Mutex<Option<(Subject, usize)>>>,
+}
+
+/// What one batch's operations need besides the transaction.
+struct Context<'a> {
+    limits: StoreLimits,
+    quota_hit: &'a Mutex<Option<(Subject, usize)>>,
 }
 
 impl Writer {
@@ -272,11 +318,15 @@ impl Writer {
 
     fn commit(&self, batch: Vec<Job>) {
         let now = batch.iter().map(|job| job.now).max();
+        let context = Context {
+            limits: *self.limits.read().unwrap_or_else(PoisonError::into_inner),
+            quota_hit: &self.quota_hit,
+        };
         let outcome = (|| {
             let txn = self.db.begin_write().map_err(db_error)?;
             let mut results = Vec::with_capacity(batch.len());
             for job in &batch {
-                results.push(apply(&txn, &job.op, job.now)?);
+                results.push(apply(&txn, &job.op, job.now, &context)?);
             }
             if let Some(now) = now {
                 sweep(&txn, now, SWEEP_PER_OP * batch.len())?;
@@ -302,19 +352,28 @@ impl Writer {
     }
 }
 
-fn apply(txn: &WriteTransaction, op: &Op, now: DateTime<Utc>) -> Result<Done, StoreError> {
+fn apply(
+    txn: &WriteTransaction,
+    op: &Op,
+    now: DateTime<Utc>,
+    context: &Context<'_>,
+) -> Result<Done, StoreError> {
     match op {
         Op::InsertRefresh {
             key,
             value,
             expires_at,
         } => {
-            insert_refresh(txn, key, value, *expires_at)?;
+            insert_refresh(txn, key, value, *expires_at, context, Admission::NewSession)?;
             Ok(Done::Written)
         }
         Op::RotateRefresh { parent, child } => {
-            let mut table = txn.open_table(REFRESH).map_err(db_error)?;
-            let slot = match table.get(&parent.0).map_err(db_error)? {
+            let slot = match txn
+                .open_table(REFRESH)
+                .map_err(db_error)?
+                .get(&parent.0)
+                .map_err(db_error)?
+            {
                 None => None,
                 Some(value) => codec::decode_slot(value.value()).ok(),
             };
@@ -345,21 +404,23 @@ fn apply(txn: &WriteTransaction, op: &Op, now: DateTime<Utc>) -> Result<Done, St
                 Some(until) => codec::decode_instant(until.value()).is_ok_and(|u| u > now),
                 None => false,
             };
-            let successor = if revoked {
-                None
-            } else {
-                child.successor.as_ref()
-            };
-            let used = codec::encode_used(record.session, record.expires_at, now, successor);
-            table.insert(&parent.0, used.as_slice()).map_err(db_error)?;
-            drop(table);
             if revoked {
+                use_up(txn, parent, &record, now, None, context)?;
                 return Ok(Done::Taken(Taken::SessionRevoked {
                     session: record.session,
                 }));
             }
+            // The parent first: its live slot and quota place pass to the child.
+            use_up(txn, parent, &record, now, child.successor.as_ref(), context)?;
             let value = codec::encode_live(&child.record(&record));
-            insert_refresh(txn, &child.key, &value, child.expires_at)?;
+            insert_refresh(
+                txn,
+                &child.key,
+                &value,
+                child.expires_at,
+                context,
+                Admission::Rotation,
+            )?;
             Ok(Done::Taken(Taken::Live(record)))
         }
         Op::RevokeSession { session, until } => {
@@ -425,17 +486,233 @@ fn apply(txn: &WriteTransaction, op: &Op, now: DateTime<Utc>) -> Result<Done, St
     }
 }
 
+/// How an insert is admitted: a new session against its subject's quota, or a rotation's
+/// child, which takes its parent's place and costs no quota.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    NewSession,
+    Rotation,
+}
+
+/// Turns a live token into a used marker (remembering `now` and `successor`) counted against
+/// the tombstone budget, or, with that budget full, removes it (replay detection degraded for
+/// it); either way it leaves the live count and its subject's index.
+fn use_up(
+    txn: &WriteTransaction,
+    key: &TokenKey,
+    record: &RefreshRecord,
+    now: DateTime<Utc>,
+    successor: Option<&SealedToken>,
+    context: &Context<'_>,
+) -> Result<(), StoreError> {
+    let keep = count(txn, META_TOMBSTONES)? < context.limits.max_tombstones as u64;
+    let mut table = txn.open_table(REFRESH).map_err(db_error)?;
+    if keep {
+        let used = codec::encode_used(record.session, record.expires_at, now, successor);
+        table.insert(&key.0, used.as_slice()).map_err(db_error)?;
+        drop(table);
+        add(txn, META_TOMBSTONES, 1)?;
+    } else {
+        table.remove(&key.0).map_err(db_error)?;
+        drop(table);
+        super::note_tombstones_full("file", context.limits.max_tombstones);
+    }
+    unindex_live(txn, key, record)
+}
+
+/// Stores a live token; a new session first drops its subject's oldest while the subject is at
+/// its quota (so an insert never fails for a quota). The record is decoded from `value` for its
+/// subject.
 fn insert_refresh(
     txn: &WriteTransaction,
     key: &TokenKey,
     value: &[u8],
     expires_at: DateTime<Utc>,
+    context: &Context<'_>,
+    admission: Admission,
 ) -> Result<(), StoreError> {
-    txn.open_table(REFRESH)
+    let record = match codec::decode_slot(value) {
+        Ok(Slot::Live(record)) => record,
+        _ => {
+            return Err(StoreError::unavailable_because(
+                "file store: not a live record",
+            ));
+        }
+    };
+    let subject = Subject {
+        client: record.client.clone(),
+        user: record.user.clone(),
+    };
+    let subject_key = codec::subject_key(&subject);
+    let quota = context.limits.quota(record.user.is_some()).max(1) as u64;
+    let mut evicted = 0;
+    while admission == Admission::NewSession
+        && subject_live(txn, &subject_key)? >= quota
+        && evict_oldest(txn, &subject_key)?
+    {
+        evicted += 1;
+    }
+    if evicted > 0 {
+        super::note_quota("file", &subject, quota as usize, evicted);
+        *context
+            .quota_hit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((subject, quota as usize));
+    }
+    let replaced = txn
+        .open_table(REFRESH)
         .map_err(db_error)?
         .insert(&key.0, value)
+        .map_err(db_error)?
+        .map(|old| codec::decode_slot(old.value()).ok());
+    // 128 random bits do not collide; if they did, the newer token wins and the older one's
+    // counts follow it out.
+    if let Some(old) = replaced {
+        match old {
+            Some(Slot::Live(old)) => unindex_live(txn, key, &old)?,
+            Some(Slot::Used { .. }) => add(txn, META_TOMBSTONES, -1)?,
+            None => {}
+        }
+    }
+    txn.open_table(SUBJECT_TOKENS)
+        .map_err(db_error)?
+        .insert(
+            subject_index_key(&subject_key, expires_at, key).as_slice(),
+            (),
+        )
         .map_err(db_error)?;
+    set_subject_live(txn, &subject_key, subject_live(txn, &subject_key)? + 1)?;
+    add(txn, META_LIVE, 1)?;
     index(txn, expires_at, TAG_REFRESH, &key.0)
+}
+
+/// The subject-index key of a live token.
+fn subject_index_key(subject_key: &[u8], expires_at: DateTime<Utc>, key: &TokenKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(subject_key.len() + 12 + 32);
+    out.extend_from_slice(subject_key);
+    out.extend_from_slice(&bucket_bytes(expires_at.timestamp()));
+    out.extend_from_slice(&expires_at.timestamp_subsec_nanos().to_be_bytes());
+    out.extend_from_slice(&key.0);
+    out
+}
+
+/// A live token is no longer live (taken, expired, evicted): off its subject's index and the
+/// counts. Counts move only when the index held the token, so a token stored before the index
+/// existed leaves them as they are.
+fn unindex_live(
+    txn: &WriteTransaction,
+    key: &TokenKey,
+    record: &RefreshRecord,
+) -> Result<(), StoreError> {
+    let subject_key = codec::subject_key(&Subject {
+        client: record.client.clone(),
+        user: record.user.clone(),
+    });
+    let removed = txn
+        .open_table(SUBJECT_TOKENS)
+        .map_err(db_error)?
+        .remove(subject_index_key(&subject_key, record.expires_at, key).as_slice())
+        .map_err(db_error)?
+        .is_some();
+    if removed {
+        let live = subject_live(txn, &subject_key)?;
+        set_subject_live(txn, &subject_key, live.saturating_sub(1))?;
+        add(txn, META_LIVE, -1)?;
+    }
+    Ok(())
+}
+
+/// Removes the subject's oldest live token; `false` when its index holds none.
+fn evict_oldest(txn: &WriteTransaction, subject_key: &[u8]) -> Result<bool, StoreError> {
+    let mut upper = subject_key.to_vec();
+    upper.extend_from_slice(&[0xff; 45]);
+    let oldest = txn
+        .open_table(SUBJECT_TOKENS)
+        .map_err(db_error)?
+        .range::<&[u8]>(subject_key..upper.as_slice())
+        .map_err(db_error)?
+        .next()
+        .transpose()
+        .map_err(db_error)?
+        .map(|(entry, _)| entry.value().to_vec());
+    let Some(entry) = oldest else {
+        // The count says more than the index holds: set it to what is there.
+        set_subject_live(txn, subject_key, 0)?;
+        return Ok(false);
+    };
+    let Some(key) = entry
+        .get(entry.len().saturating_sub(32)..)
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .map(TokenKey)
+    else {
+        return Ok(false);
+    };
+    let mut table = txn.open_table(REFRESH).map_err(db_error)?;
+    let slot = table
+        .get(&key.0)
+        .map_err(db_error)?
+        .and_then(|v| codec::decode_slot(v.value()).ok());
+    match slot {
+        Some(Slot::Live(record)) => {
+            table.remove(&key.0).map_err(db_error)?;
+            drop(table);
+            unindex_live(txn, &key, &record)?;
+        }
+        // Not live: the index entry alone was stale.
+        _ => {
+            drop(table);
+            txn.open_table(SUBJECT_TOKENS)
+                .map_err(db_error)?
+                .remove(entry.as_slice())
+                .map_err(db_error)?;
+            let live = subject_live(txn, subject_key)?;
+            set_subject_live(txn, subject_key, live.saturating_sub(1))?;
+        }
+    }
+    Ok(true)
+}
+
+fn subject_live(txn: &WriteTransaction, subject_key: &[u8]) -> Result<u64, StoreError> {
+    Ok(txn
+        .open_table(SUBJECT_LIVE)
+        .map_err(db_error)?
+        .get(subject_key)
+        .map_err(db_error)?
+        .map_or(0, |v| v.value()))
+}
+
+fn set_subject_live(
+    txn: &WriteTransaction,
+    subject_key: &[u8],
+    live: u64,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(SUBJECT_LIVE).map_err(db_error)?;
+    if live == 0 {
+        table.remove(subject_key).map_err(db_error)?;
+    } else {
+        table.insert(subject_key, live).map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn count(txn: &WriteTransaction, name: &str) -> Result<u64, StoreError> {
+    Ok(txn
+        .open_table(META)
+        .map_err(db_error)?
+        .get(name)
+        .map_err(db_error)?
+        .map_or(0, |v| v.value()))
+}
+
+/// Adds `delta` to a count of [`META`], never below zero.
+fn add(txn: &WriteTransaction, name: &str, delta: i64) -> Result<(), StoreError> {
+    let current = count(txn, name)?;
+    let next = current.saturating_add_signed(delta);
+    txn.open_table(META)
+        .map_err(db_error)?
+        .insert(name, next)
+        .map_err(db_error)?;
+    Ok(())
 }
 
 fn index(txn: &WriteTransaction, at: DateTime<Utc>, tag: u8, key: &[u8]) -> Result<(), StoreError> {
@@ -466,9 +743,7 @@ fn sweep(txn: &WriteTransaction, now: DateTime<Utc>, budget: usize) -> Result<()
     for item in due {
         let (tag, key) = (item[8], &item[9..]);
         match tag {
-            TAG_REFRESH => retire(txn, REFRESH, key, now, |v| {
-                codec::decode_slot(v).map(|slot| slot.expires_at())
-            })?,
+            TAG_REFRESH => retire_refresh(txn, key, now)?,
             TAG_ACCESS => retire(txn, ACCESS, key, now, codec::decode_instant)?,
             TAG_REVOKED_ACCESS => retire(txn, REVOKED_ACCESS, key, now, codec::decode_instant)?,
             TAG_SESSION => {
@@ -486,6 +761,38 @@ fn sweep(txn: &WriteTransaction, now: DateTime<Utc>, budget: usize) -> Result<()
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Retires a refresh token or marker that is due, taking it off the counts it is on.
+fn retire_refresh(
+    txn: &WriteTransaction,
+    key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Ok(key) = <[u8; 32]>::try_from(key).map(TokenKey) else {
+        return Ok(());
+    };
+    let mut table = txn.open_table(REFRESH).map_err(db_error)?;
+    let slot = table
+        .get(&key.0)
+        .map_err(db_error)?
+        .map(|value| codec::decode_slot(value.value()));
+    match slot {
+        Some(Ok(slot)) if slot.expires_at() <= now => {
+            table.remove(&key.0).map_err(db_error)?;
+            drop(table);
+            match slot {
+                Slot::Live(record) => unindex_live(txn, &key, &record)?,
+                Slot::Used { .. } => add(txn, META_TOMBSTONES, -1)?,
+            }
+        }
+        // Undecodable records go too: nothing can use them.
+        Some(Err(_)) => {
+            table.remove(&key.0).map_err(db_error)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -677,6 +984,28 @@ impl TokenStore for FileStore {
         let txn = self.db.begin_read().map_err(db_error)?;
         txn.open_table(REFRESH).map_err(db_error)?;
         Ok(())
+    }
+
+    async fn usage(&self) -> Result<Usage, StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let meta = txn.open_table(META).map_err(db_error)?;
+        let read = |name: &str| -> Result<u64, StoreError> {
+            Ok(meta.get(name).map_err(db_error)?.map_or(0, |v| v.value()))
+        };
+        let limits = *self.limits.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(Usage {
+            entries: Some(read(META_LIVE)?),
+            // The file has no cap of its own: the disk is its bound.
+            max_entries: None,
+            tombstones: Some(read(META_TOMBSTONES)?),
+            max_tombstones: Some(limits.max_tombstones as u64),
+            top_subject: self
+                .quota_hit
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .map(|(subject, quota)| (subject, quota as u64)),
+        })
     }
 
     fn kind(&self) -> &'static str {

@@ -21,6 +21,18 @@
 //! | `x:` + SHA-256 of a revoked access token's reference | revoked until | until then |
 //! | `f:` + a failed-password counter's key (32 bytes) | failure window | until the window ends, plus [`COUNTER_SLACK`] |
 //!
+//! | `u:` + subject ([`codec::subject_key`]) | sorted set of the subject's live `r:` keys, scored by expiry (ms, caller's clock) | the longest of its members' |
+//! | `t:` | sorted set of every used marker's `r:` key, scored by expiry (ms) | the longest of its members' |
+//!
+//! Capacity, in the same scripts that write tokens: an insert first removes its subject's
+//! members that have expired (by score), then, while the subject holds its quota, pops the
+//! oldest member and deletes its token if still live; a rotation removes the parent from its
+//! subject's set (its value names the subject) and adds the child, and adds the parent's
+//! marker to `t:`, or, with `t:` at the tombstone budget, deletes the parent instead of
+//! keeping a marker. `t:` is one key for
+//! all gateways, so the budget is global; like the session keys a rotation reads, it is built in
+//! the script: fine on one Redis, not on a cluster.
+//!
 //! A counter's TTL only collects garbage: its window's end, in the value, is what [`TokenStore`]
 //! calls compare with their `now`. The slack keeps the key while a gateway whose clock is
 //! behind the one that started the window still counts it live.
@@ -35,7 +47,7 @@ use tokio::sync::OnceCell;
 use super::codec::{self, Slot};
 use crate::domain::{
     AccessRecord, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, Secret, SessionId,
-    StoreError, Subject, Taken, TokenKey, TokenStore,
+    StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
 };
 
 /// The default bound on one store call.
@@ -76,6 +88,78 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// A Lua function giving the subject bytes ([`codec::subject_key`]) of a live record: the
+/// client string and the optional user after the 41 fixed bytes, as encoded; `nil` for a value
+/// that does not parse.
+macro_rules! subject_lua {
+    () => {
+        r"
+local function leb(v, i)
+  local len, mul = 0, 1
+  while true do
+    local b = string.byte(v, i)
+    if not b or mul > 2^28 then return nil end
+    i = i + 1
+    len = len + (b % 128) * mul
+    if b < 128 then return len, i end
+    mul = mul * 128
+  end
+end
+local function subject_of(v)
+  local len, i = leb(v, 42)
+  if not len then return nil end
+  i = i + len
+  local tag = string.byte(v, i)
+  if tag == 1 then
+    len, i = leb(v, i + 1)
+    if not len then return nil end
+    i = i + len
+  elseif tag == 0 then
+    i = i + 1
+  else
+    return nil
+  end
+  if i - 1 > #v then return nil end
+  return string.sub(v, 42, i - 1)
+end
+"
+    };
+}
+
+/// The insert both [`INSERT`] and [`ROTATE`] begin with: KEYS[1] the new token, KEYS[2] its
+/// subject's set. ARGV[1] the record, ARGV[2] its TTL in ms ('0': already expired, nothing
+/// written), ARGV[3] its expiry in ms (the score), ARGV[4] now in ms, ARGV[5] the subject's
+/// quota. Leaves `evicted`, the live tokens dropped for the quota.
+macro_rules! insert_lua {
+    () => {
+        r"
+local evicted = 0
+if ARGV[2] ~= '0' then
+  local set = KEYS[2]
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', ARGV[4])
+  local quota = tonumber(ARGV[5])
+  while redis.call('ZCARD', set) >= quota do
+    local oldest = redis.call('ZPOPMIN', set)
+    if not oldest[1] then break end
+    local old = redis.call('GET', oldest[1])
+    if old and string.byte(old, 1) == 76 then
+      redis.call('DEL', oldest[1])
+      evicted = evicted + 1
+    end
+  end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('ZADD', set, ARGV[3], KEYS[1])
+  local ttl = tonumber(ARGV[2])
+  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+end
+"
+    };
+}
+
+/// Stores a new refresh token under its subject's quota (see [`insert_lua`]); returns how
+/// many of the subject's live tokens it dropped.
+const INSERT: &str = concat!(insert_lua!(), "return evicted\n");
+
 /// Redeems a refresh token (KEYS[1]) and stores its successor (KEYS[2]) in one script, so
 /// Redis runs the whole rotation or none of it, and a gateway that gave up waiting (a stall
 /// longer than its timeout) still leaves a complete rotation behind. A live parent whose
@@ -83,35 +167,65 @@ pub fn redacted(url: &str) -> String {
 /// in place of the old, `PX` its TTL), so a write Redis refuses (out of memory) aborts the
 /// script before the parent changes; then the parent becomes a used marker (its first 29
 /// bytes: tag, session, expiry; the redemption instant; the sealed successor) keeping its TTL,
-/// and the old value is returned with 0. A live parent whose session is revoked (checked in
-/// the same step, see `Taken::SessionRevoked`): marked used without a successor, and returned
-/// with 1. A used marker is returned as is, with 0; a missing or (by the caller's clock)
-/// expired parent is nil. ARGV: now's seconds, nanos, the prefix of session keys, now encoded as an
-/// instant, the child's expiry encoded as an instant, the child's TTL in ms ('0': already
+/// and the old value is returned with revoked = 0. A live parent whose session is revoked
+/// (checked in the same step, see `Taken::SessionRevoked`): marked used without a successor,
+/// returned with revoked = 1. A used marker is returned as is; a missing or (by the caller's
+/// clock) expired parent is nil. ARGV: now's seconds, nanos, the prefix of session keys, now
+/// encoded as an instant, the child's expiry encoded as an instant, the child's TTL in ms ('0': already
 /// expired, not written), the successor as it follows a marker's fixed fields. The session
 /// key is built here, not passed in KEYS, because it is inside the value; and the two token
 /// keys may hash to different slots: fine on one Redis, not on a cluster.
-const ROTATE: &str = r"
+///
+/// Capacity in the same step: the parent leaves its subject's set (ARGV[9] is the prefix of
+/// subject keys; the subject is the client and user after the live record's 41 fixed bytes)
+/// and the child joins it (score ARGV[12], its expiry in ms), so a rotation costs no quota;
+/// the parent's marker joins the tombstone set ARGV[8] (expired members first removed by score
+/// against ARGV[11], now in ms) unless that holds ARGV[10] markers, in which case the parent is
+/// deleted and no marker kept. Returns {value, revoked, kept}.
+const ROTATE: &str = concat!(
+    subject_lua!(),
+    r"
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 local s, n = struct.unpack('>i8>I4', v, 18)
 local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if s < now_s or (s == now_s and n <= now_n) then return false end
-if string.byte(v, 1) ~= 76 then return {v, 0} end
+if string.byte(v, 1) ~= 76 then return {v, 0, 1} end
+local subject = subject_of(v)
+local function use_up(successor)
+  if subject then redis.call('ZREM', ARGV[9] .. subject, KEYS[1]) end
+  local tomb, now_ms = ARGV[8], tonumber(ARGV[11])
+  redis.call('ZREMRANGEBYSCORE', tomb, '-inf', now_ms)
+  if redis.call('ZCARD', tomb) < tonumber(ARGV[10]) then
+    redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. successor, 'KEEPTTL')
+    local exp_ms = s * 1000 + math.floor(n / 1000000)
+    redis.call('ZADD', tomb, exp_ms, KEYS[1])
+    local ttl = exp_ms - now_ms + 1
+    if redis.call('PTTL', tomb) < ttl then redis.call('PEXPIRE', tomb, ttl) end
+    return 1
+  end
+  redis.call('DEL', KEYS[1])
+  return 0
+end
 local rev = redis.call('GET', ARGV[3] .. string.sub(v, 2, 17))
 if rev then
   local us, un = struct.unpack('>i8>I4', rev)
   if us > now_s or (us == now_s and un > now_n) then
-    redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. '\0', 'KEEPTTL')
-    return {v, 1}
+    return {v, 1, use_up('\0')}
   end
 end
 if ARGV[6] ~= '0' then
   redis.call('SET', KEYS[2], 'L' .. string.sub(v, 2, 17) .. ARGV[5] .. string.sub(v, 30), 'PX', ARGV[6])
+  if subject then
+    local set = ARGV[9] .. subject
+    redis.call('ZADD', set, ARGV[12], KEYS[2])
+    local ttl = tonumber(ARGV[6])
+    if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+  end
 end
-redis.call('SET', KEYS[1], 'U' .. string.sub(v, 2, 29) .. ARGV[4] .. ARGV[7], 'KEEPTTL')
-return {v, 0}
-";
+return {v, 0, use_up(ARGV[7])}
+"
+);
 
 /// Counts one failure on each counter in KEYS, in one atomic step: a window live at the
 /// caller's `now` gains one (keeping its TTL); none, or one that has ended, is replaced by a
@@ -170,8 +284,12 @@ pub struct RedisStore {
     prefix: Vec<u8>,
     timeout: Duration,
     target: String,
+    insert: redis::Script,
     rotate: redis::Script,
     count: redis::Script,
+    limits: StoreLimits,
+    /// The subject that last reached its quota through this gateway, and the quota.
+    quota_hit: std::sync::Mutex<Option<(Subject, usize)>>,
     move_forward: redis::Script,
 }
 
@@ -182,6 +300,12 @@ impl std::fmt::Debug for RedisStore {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// An instant as whole milliseconds since the epoch (a sorted-set score), rounded down, as the
+/// scripts round a stored expiry.
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
 }
 
 /// Milliseconds from `now` until `until`, rounded up; `None` when already past.
@@ -206,10 +330,58 @@ impl RedisStore {
             prefix: options.key_prefix.as_bytes().to_vec(),
             timeout: options.timeout,
             target,
+            insert: redis::Script::new(INSERT),
             rotate: redis::Script::new(ROTATE),
             count: redis::Script::new(COUNT),
+            limits: StoreLimits::default(),
+            quota_hit: std::sync::Mutex::new(None),
             move_forward: redis::Script::new(MOVE_FORWARD),
         })
+    }
+
+    /// Sets the tombstone budget and the session quotas (default [`StoreLimits::default`]).
+    pub fn with_limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The arguments [`insert_lua`] reads after the record, and its two keys.
+    fn insert_args(
+        &self,
+        key: &TokenKey,
+        record: &RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> (Vec<u8>, Vec<u8>, u64, i64, i64, usize) {
+        let subject = Subject {
+            client: record.client.clone(),
+            user: record.user.clone(),
+        };
+        let ttl = ttl_ms(record.expires_at, now).unwrap_or(0);
+        (
+            self.key(b"r:", &key.0),
+            self.key(b"u:", &codec::subject_key(&subject)),
+            ttl,
+            millis(record.expires_at),
+            millis(now),
+            self.limits.quota(record.user.is_some()).max(1),
+        )
+    }
+
+    /// Logs and remembers a subject that reached its quota.
+    fn note_evicted(&self, record: &RefreshRecord, evicted: i64) {
+        if evicted <= 0 {
+            return;
+        }
+        let subject = Subject {
+            client: record.client.clone(),
+            user: record.user.clone(),
+        };
+        let quota = self.limits.quota(record.user.is_some()).max(1);
+        super::note_quota("redis", &subject, quota, evicted as usize);
+        *self
+            .quota_hit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((subject, quota));
     }
 
     /// Where the store points, without credentials.
@@ -344,11 +516,28 @@ impl TokenStore for RedisStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // Already expired: nothing could take it, so nothing is written.
-        let Some(ttl) = ttl_ms(record.expires_at, now) else {
+        if ttl_ms(record.expires_at, now).is_none() {
             return Ok(());
-        };
-        self.set_px(self.key(b"r:", &key.0), codec::encode_live(&record), ttl)
-            .await
+        }
+        let (key, subject, ttl, expires_ms, now_ms, quota) = self.insert_args(&key, &record, now);
+        let value = codec::encode_live(&record);
+        let script = &self.insert;
+        let evicted = self
+            .run(async move |mut conn| {
+                script
+                    .key(key)
+                    .key(subject)
+                    .arg(value)
+                    .arg(ttl)
+                    .arg(expires_ms)
+                    .arg(now_ms)
+                    .arg(quota)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+        self.note_evicted(&record, evicted);
+        Ok(())
     }
 
     async fn rotate_refresh(
@@ -360,6 +549,9 @@ impl TokenStore for RedisStore {
         let parent = self.key(b"r:", &parent.0);
         let child_key = self.key(b"r:", &child.key.0);
         let sessions = self.key(b"s:", b"");
+        let tombstones = self.key(b"t:", b"");
+        let subjects = self.key(b"u:", b"");
+        let max_tombstones = self.limits.max_tombstones;
         let ttl = ttl_ms(child.expires_at, now).unwrap_or(0);
         let successor = codec::encode_successor(child.successor.as_ref());
         let script = &self.rotate;
@@ -375,12 +567,22 @@ impl TokenStore for RedisStore {
                     .arg(codec::instant(child.expires_at).as_slice())
                     .arg(ttl)
                     .arg(successor)
-                    .invoke_async::<Option<(Vec<u8>, i64)>>(&mut conn)
+                    .arg(tombstones)
+                    .arg(subjects)
+                    .arg(max_tombstones)
+                    .arg(millis(now))
+                    .arg(millis(child.expires_at))
+                    .invoke_async::<Option<(Vec<u8>, i64, i64)>>(&mut conn)
                     .await
             })
             .await?;
         let (value, revoked) = match taken {
-            Some((value, revoked)) => (Some(value), revoked == 1),
+            Some((value, revoked, kept)) => {
+                if kept == 0 {
+                    super::note_tombstones_full("redis", max_tombstones);
+                }
+                (Some(value), revoked == 1)
+            }
             None => (None, false),
         };
         Ok(match self.decoded(value, codec::decode_slot) {
@@ -595,6 +797,34 @@ impl TokenStore for RedisStore {
         self.run(async move |mut conn| redis::cmd("PING").query_async::<String>(&mut conn).await)
             .await
             .map(|_| ())
+    }
+
+    async fn usage(&self) -> Result<Usage, StoreError> {
+        let tombstones = self.key(b"t:", b"");
+        // What the budget is counted against: every take first removes the markers expired by
+        // its caller's clock, so those left over are few.
+        let held = self
+            .run(async move |mut conn| {
+                redis::cmd("ZCARD")
+                    .arg(tombstones)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(Usage {
+            // Live tokens are not counted in Redis (keys leave by TTL, which no counter sees);
+            // its own bound is `maxmemory`.
+            entries: None,
+            max_entries: None,
+            tombstones: Some(held),
+            max_tombstones: Some(self.limits.max_tombstones as u64),
+            top_subject: self
+                .quota_hit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .map(|(subject, quota)| (subject, quota as u64)),
+        })
     }
 
     fn kind(&self) -> &'static str {

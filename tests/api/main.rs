@@ -15,8 +15,9 @@
 //! | `owin` | the /Token discard rule, introspection, revocation, opaque tokens, JWKS and key rotation |
 //! | `swagger` | Web API negotiation over HTTP (Accept x Content-Type), hostile XML, session members |
 //! | `tokens` | scope tables per dialect, refresh tokens bound to their group, revocations that outlive the family, the reuse grace (inside, outside, concurrent, two gateways on Redis), counted failures, faithful password errors |
-//! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic rotation (400 races of 4), replay with the successor, a rotation into a full store, sessions, markers, access tokens, expiry |
+//! | `store` | one conformance suite run unchanged on the memory, file and Redis stores: atomic rotation (400 races of 4), replay with the successor, a rotation into a full store takes its parent's slot, sessions, markers, access tokens, expiry |
 //! | `redis_stall` | a Redis of the test's own stopped (SIGSTOP) for 1 s, longer than the store timeout: the 32 refreshes in flight answer 503, and each client's retry with the same token gets the successor of the rotation Redis ran on resuming |
+//! | `capacity` | quotas through the HTTP API, `/healthz` and `/readyz` on a full store, `check` of the capacity keys |
 //! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
 //! | `profile_docs` | docs/profiles.md lists every key the profile deserializer accepts (traced from the code), every value name, row and value source |
 //! | `layering` | every module uses only the layers DESIGN.md's table allows (read from the file); nothing below `http` uses actix |
@@ -25,6 +26,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bad_input;
+mod capacity;
 mod cluster;
 mod config;
 mod defined;

@@ -27,6 +27,27 @@
 //!   `successors`, under the same key; the record's flag says there is one, so retiring a
 //!   marker without one costs nothing more, and the entry leaves with its marker.
 //!
+//! - Each subject (interned client and user ids) has one [`Holdings`] entry in `subjects`, for
+//!   its session quota: a 40-byte bucket holding its live count and its keys oldest first, one
+//!   key inline and a boxed `VecDeque` of 16-byte keys only from the second (stale keys, of tokens
+//!   since used or expired, are dropped at the front or by a compaction once they outnumber the
+//!   live ones). A one-session subject costs its bucket, 47 to 94 bytes at hashbrown's load; a
+//!   subject with many sessions about 16 to 32 bytes a token (64 just before a compaction).
+//!   Measured (`cargo test --test api -- --ignored memory_bytes_per_token`, RSS growth for a
+//!   million tokens): one client's app tokens 149 bytes a token before the index, 165 with it;
+//!   one session per user (interned user ids included) 261 before, 347 with it.
+//!
+//! # Capacity
+//!
+//! `max_entries` caps live entries (unused refresh tokens, opaque access tokens, access
+//! revocations); used markers count against `limits.max_tombstones` instead, so a rotation
+//! frees its parent's live slot in the same step, and at the tombstone budget a rotation
+//! removes its parent rather than keeping a marker. A new session of a subject at its quota
+//! first drops the subject's oldest live token, under the subject's lock; a rotation's child
+//! costs no quota and is admitted at the cap, as its parent leaves the live count. Lock order:
+//! a `subjects` shard, then a `tokens` shard, never the other way round (a rotation or a
+//! retirement updates a subject only after releasing the token's shard).
+//!
 //! # Rotations
 //!
 //! A rotation (parent used, successor kept, child stored) touches two keys that may sit in
@@ -57,6 +78,7 @@
 //! serve` and by the benches). Without it the store works the same, but a second fill after an
 //! expiry costs more resident memory per token.
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -68,7 +90,8 @@ use dashmap::DashMap;
 use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
     AccessRecord, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, Scope,
-    SealedToken, SessionId, StoreError, Subject, Taken, TokenKey, TokenStore, UserId,
+    SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
+    UserId,
 };
 
 mod intern;
@@ -79,8 +102,114 @@ use intern::{Names, Scopes};
 use records::{Key16, KeyPrefix, NO_SCOPE, NO_USER, Packed, from_nanos, to_nanos};
 use wheel::{Expiring, Wheel};
 
-/// The default cap on stored tokens (live plus remembered-as-used).
+/// The default cap on live entries: refresh tokens not yet used, opaque access tokens and
+/// access revocations. Used-token markers have a budget of their own
+/// ([`StoreLimits::max_tombstones`]).
 pub const DEFAULT_MAX_ENTRIES: usize = 2_000_000;
+
+/// Stale keys a subject's queue may hold beyond twice its live tokens before it is compacted.
+const HOLDINGS_SLACK: usize = 8;
+
+/// A [`Subject`] as this store keys it: its interned client and user ids ([`NO_USER`] for app
+/// tokens), 8 bytes instead of two strings.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SubjectIds {
+    client: u32,
+    user: u32,
+}
+
+impl SubjectIds {
+    fn of(packed: &Packed) -> Self {
+        Self {
+            client: packed.client(),
+            user: packed.user,
+        }
+    }
+}
+
+/// One subject's live refresh tokens, for its quota: how many, and their keys oldest first.
+/// A take or an expiry only lowers the count and leaves the key (so it costs no search); a
+/// stale key is dropped when it reaches the front, or when the queue holds more than twice
+/// the live tokens (plus [`HOLDINGS_SLACK`]), so it stays within 2 keys per live token.
+#[derive(Default)]
+struct Holdings {
+    live: u32,
+    keys: Keys,
+}
+
+/// A subject's keys, oldest first. Most subjects hold one session, so one key is held inline
+/// and a queue (boxed, so that the variant stays small, with its heap block) exists only from
+/// the second: a one-session subject costs its map bucket alone, 8 + 32 bytes.
+#[derive(Default)]
+enum Keys {
+    #[default]
+    Empty,
+    One(Key16),
+    // Boxed on purpose: the extra allocation is paid only by subjects with two sessions or
+    // more, and it keeps every subject's bucket 8 bytes smaller (measured: 17 bytes a token
+    // for one-session users).
+    #[allow(clippy::box_collection)]
+    Many(Box<VecDeque<Key16>>),
+}
+
+const _: () = assert!(size_of::<Holdings>() <= 32);
+
+impl Keys {
+    fn push_back(&mut self, key: Key16) {
+        match self {
+            Keys::Empty => *self = Keys::One(key),
+            Keys::One(first) => *self = Keys::Many(Box::new(VecDeque::from([*first, key]))),
+            Keys::Many(queue) => queue.push_back(key),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Key16> {
+        match self {
+            Keys::Empty => None,
+            Keys::One(key) => {
+                let key = *key;
+                *self = Keys::Empty;
+                Some(key)
+            }
+            Keys::Many(queue) => {
+                let key = queue.pop_front();
+                if queue.is_empty() {
+                    *self = Keys::Empty;
+                }
+                key
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Keys::Empty => 0,
+            Keys::One(_) => 1,
+            Keys::Many(queue) => queue.len(),
+        }
+    }
+
+    /// Keeps the keys `keep` says, and gives back the room the others took.
+    fn retain(&mut self, mut keep: impl FnMut(&Key16) -> bool) {
+        match self {
+            Keys::Empty => {}
+            Keys::One(key) => {
+                if !keep(key) {
+                    *self = Keys::Empty;
+                }
+            }
+            Keys::Many(queue) => {
+                queue.retain(|key| keep(key));
+                match queue.len() {
+                    0 => *self = Keys::Empty,
+                    1 => *self = Keys::One(queue[0]),
+                    len if queue.capacity() > 4 * len.max(HOLDINGS_SLACK) => queue.shrink_to_fit(),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
 
 /// How many expiry-wheel items one insert may retire; enough to keep up with any insert rate
 /// (each insert adds at most two items) while bounding the work on one request.
@@ -121,9 +250,18 @@ pub struct MemoryStore {
     // little, so they keep the default keyed hasher rather than lean on that argument.
     access: DashMap<Key16, AccessRecord>,
     revoked_access: DashMap<Key16, DateTime<Utc>>,
+    /// Live refresh tokens per subject; see [`Holdings`]. Lock order: a `subjects` shard may be
+    /// held while a `tokens` shard is locked, never the other way round.
+    subjects: DashMap<SubjectIds, Holdings>,
+    /// The subject that last reached its quota, and the quota: named by the fill warning.
+    quota_hit: Mutex<Option<(SubjectIds, usize)>>,
     wheel: Wheel,
+    /// Live entries: unused refresh tokens, opaque access tokens, access revocations.
     entries: AtomicUsize,
     max_entries: usize,
+    /// Used-token markers held, against `limits.max_tombstones`.
+    tombstones: AtomicUsize,
+    limits: StoreLimits,
     /// Retirements so far, for [`COMPACT_CHECK_EVERY`].
     retired: AtomicUsize,
     /// Set while one thread compacts, so that others do not queue behind it to do it again.
@@ -143,6 +281,8 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("entries", &self.entries.load(Ordering::Relaxed))
             .field("max_entries", &self.max_entries)
+            .field("tombstones", &self.tombstones.load(Ordering::Relaxed))
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -159,9 +299,13 @@ impl MemoryStore {
             not_before: DashMap::new(),
             access: DashMap::new(),
             revoked_access: DashMap::new(),
+            subjects: DashMap::new(),
+            quota_hit: Mutex::new(None),
             wheel: Wheel::default(),
             entries: AtomicUsize::new(0),
             max_entries,
+            tombstones: AtomicUsize::new(0),
+            limits: StoreLimits::default(),
             retired: AtomicUsize::new(0),
             compacting: AtomicBool::new(false),
             rotations: std::array::from_fn(|_| Mutex::new(())),
@@ -174,10 +318,27 @@ impl MemoryStore {
         self
     }
 
+    /// Sets the tombstone budget and the session quotas (default [`StoreLimits::default`]).
+    pub fn with_limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Entries currently held: refresh tokens (live and remembered-as-used), opaque access
     /// tokens and access-token revocations. Counters are not entries.
     pub fn len(&self) -> usize {
+        self.entries.load(Ordering::Relaxed) + self.tombstones.load(Ordering::Relaxed)
+    }
+
+    /// Live entries, against the cap: refresh tokens not yet used, opaque access tokens and
+    /// access revocations.
+    pub fn live_entries(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Used-token markers held, against the tombstone budget.
+    pub fn tombstones(&self) -> usize {
+        self.tombstones.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -200,14 +361,15 @@ impl MemoryStore {
         let removed = match item {
             Expiring::Token(key) => {
                 let now = to_nanos(now);
-                match self.tokens.remove_if(&key, |_, slot| slot.is_expired(now)) {
+                return match self.tokens.remove_if(&key, |_, slot| slot.is_expired(now)) {
                     Some((_, gone)) => {
                         // After the removal, not under the shard lock.
                         self.forget(key, &gone);
+                        self.uncount(&gone);
                         true
                     }
                     None => false,
-                }
+                };
             }
             Expiring::Session(session) => {
                 self.revoked_sessions
@@ -250,6 +412,7 @@ impl MemoryStore {
         shrunk |= shrink_if_sparse(&self.access);
         shrunk |= shrink_if_sparse(&self.revoked_access);
         shrunk |= shrink_if_sparse(&self.revoked_sessions);
+        shrunk |= shrink_if_sparse(&self.subjects);
         if shrunk {
             self.scopes.compact();
             crate::sys::release_free_memory();
@@ -267,6 +430,97 @@ impl MemoryStore {
         }
     }
 
+    /// Takes a token that left the table off the count it was on: a marker off the
+    /// tombstones, a live token off the entries and its subject's holdings.
+    fn uncount(&self, gone: &Packed) {
+        if gone.is_used() {
+            self.tombstones.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+            self.release_live(SubjectIds::of(gone));
+        }
+    }
+
+    /// One live token of the subject is no longer live (taken, expired); called with no
+    /// `tokens` shard held (see the lock order on `subjects`).
+    fn release_live(&self, ids: SubjectIds) {
+        let empty = match self.subjects.get_mut(&ids) {
+            Some(mut holdings) => {
+                holdings.live = holdings.live.saturating_sub(1);
+                holdings.live == 0
+            }
+            None => false,
+        };
+        if empty {
+            // Its queue holds only stale keys now; an insert racing this keeps the entry.
+            self.subjects
+                .remove_if(&ids, |_, holdings| holdings.live == 0);
+        }
+    }
+
+    /// Drops the subject's oldest live token to make room for a new one (the quota), under the
+    /// subject's lock. Stale keys met on the way leave the queue. `false` when no live token
+    /// was left to drop.
+    fn evict_oldest(&self, holdings: &mut Holdings) -> bool {
+        while let Some(oldest) = holdings.keys.pop_front() {
+            // Only a token that is still live goes: a used one is a marker the take already
+            // counted off, a missing one was retired or evicted.
+            if let Some((_, gone)) = self.tokens.remove_if(&oldest, |_, slot| !slot.is_used()) {
+                self.forget(oldest, &gone);
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+                holdings.live = holdings.live.saturating_sub(1);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops stale keys once they outnumber the live ones (see [`Holdings`]).
+    fn compact_holdings(&self, holdings: &mut Holdings) {
+        if holdings.keys.len() <= 2 * holdings.live as usize + HOLDINGS_SLACK {
+            return;
+        }
+        holdings
+            .keys
+            .retain(|key| self.tokens.get(key).is_some_and(|slot| !slot.is_used()));
+    }
+
+    fn subject_of(&self, ids: SubjectIds) -> Result<Subject, StoreError> {
+        Ok(Subject {
+            client: ClientId::new(self.names.name(ids.client)?),
+            user: match ids.user {
+                NO_USER => None,
+                id => Some(UserId::new(self.names.name(id)?)),
+            },
+        })
+    }
+
+    /// The store's usage, named subject included.
+    fn usage_now(&self) -> Usage {
+        let top = *lock(&self.quota_hit);
+        Usage {
+            entries: Some(self.entries.load(Ordering::Relaxed) as u64),
+            max_entries: Some(self.max_entries as u64),
+            tombstones: Some(self.tombstones.load(Ordering::Relaxed) as u64),
+            max_tombstones: Some(self.limits.max_tombstones as u64),
+            top_subject: top.and_then(|(ids, quota)| {
+                self.subject_of(ids)
+                    .ok()
+                    .map(|subject| (subject, quota as u64))
+            }),
+        }
+    }
+
+    /// Reserves a tombstone for a take; `false` when the budget is full (the take then keeps
+    /// no marker).
+    fn reserve_tombstone(&self) -> bool {
+        if self.tombstones.fetch_add(1, Ordering::Relaxed) >= self.limits.max_tombstones {
+            self.tombstones.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
     fn session_revoked(&self, session: SessionId, now: DateTime<Utc>) -> bool {
         self.revoked_sessions
             .get(&session)
@@ -277,9 +531,22 @@ impl MemoryStore {
     /// keeps concurrent inserts from overshooting the cap together.
     fn reserve(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.sweep(now, SWEEP_BUDGET);
-        if self.entries.fetch_add(1, Ordering::Relaxed) >= self.max_entries {
+        self.reserve_slot()
+    }
+
+    /// [`MemoryStore::reserve`] without the sweep, for callers holding a `subjects` shard
+    /// (retiring takes that lock).
+    fn reserve_slot(&self) -> Result<(), StoreError> {
+        let held = self.entries.fetch_add(1, Ordering::Relaxed);
+        if held >= self.max_entries {
             self.entries.fetch_sub(1, Ordering::Relaxed);
+            super::note_fill("memory", || self.usage_now());
             return Err(StoreError::Full(self.max_entries));
+        }
+        // Past 90%: a cheap comparison first, the warning (names resolved) at most once a
+        // minute.
+        if (held + 1) * 10 >= self.max_entries * 9 {
+            super::note_fill("memory", || self.usage_now());
         }
         Ok(())
     }
@@ -324,28 +591,125 @@ impl MemoryStore {
     }
 }
 
+/// How an insert is admitted: a new session against its subject's quota and the entry cap,
+/// or a rotation's child, which takes the place of its parent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    NewSession,
+    Rotation,
+}
+
 impl MemoryStore {
+    /// Stores a live token. A new session of a subject at its quota first drops the subject's
+    /// oldest live token, so a full store still takes a sign-in of a subject whose oldest
+    /// session can go; only others are refused as full. A rotation's child costs no quota and
+    /// is admitted at the cap: its parent leaves the live count in the same rotation.
     fn insert_token(
         &self,
         key: Key16,
         record: &RefreshRecord,
         now: DateTime<Utc>,
+        admission: Admission,
     ) -> Result<(), StoreError> {
-        self.reserve(now)?;
-        let packed = match self.pack(record) {
-            Ok(packed) => packed,
-            Err(error) => {
-                self.entries.fetch_sub(1, Ordering::Relaxed);
-                return Err(error);
+        // The sweep first, with no lock held: retiring takes `subjects` shards.
+        self.sweep(now, SWEEP_BUDGET);
+        let packed = self.pack(record)?;
+        let ids = SubjectIds::of(&packed);
+        // At least one: a quota of 0 would drop the token being stored.
+        let quota = self.limits.quota(record.user.is_some()).max(1);
+        let mut evicted = 0;
+        let stored = {
+            // The subject's lock makes the quota check, the eviction and the insert one step
+            // for this subject: two sign-ins at once cannot both squeeze under the quota.
+            let mut holdings = self.subjects.entry(ids).or_default();
+            let stored = match admission {
+                Admission::NewSession => {
+                    while holdings.live as usize >= quota && self.evict_oldest(&mut holdings) {
+                        evicted += 1;
+                    }
+                    self.reserve_slot()
+                }
+                Admission::Rotation => {
+                    self.entries.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+            };
+            if stored.is_ok() {
+                // 128 random bits do not collide; if they did, the newer token wins (and the
+                // older one's subject keeps counting it until its key is met again).
+                if let Some(replaced) = self.tokens.insert(key, packed) {
+                    self.forget(key, &replaced);
+                    if replaced.is_used() {
+                        self.tombstones.fetch_sub(1, Ordering::Relaxed);
+                    } else {
+                        self.entries.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                holdings.keys.push_back(key);
+                holdings.live += 1;
+                self.compact_holdings(&mut holdings);
             }
+            stored
         };
-        // 128 random bits do not collide; if they did, the newer token wins.
-        if let Some(replaced) = self.tokens.insert(key, packed) {
-            self.entries.fetch_sub(1, Ordering::Relaxed);
-            self.forget(key, &replaced);
+        if evicted > 0 {
+            *lock(&self.quota_hit) = Some((ids, quota));
+            if let Ok(subject) = self.subject_of(ids) {
+                super::note_quota("memory", &subject, quota, evicted);
+            }
+        }
+        if let Err(error) = stored {
+            // Nothing of the token stays: its scope reference goes, and an entry for a subject
+            // that holds nothing leaves.
+            self.forget(key, &packed);
+            self.subjects
+                .remove_if(&ids, |_, holdings| holdings.live == 0);
+            return Err(error);
         }
         self.wheel.schedule(Expiring::Token(key), record.expires_at);
         Ok(())
+    }
+
+    /// Uses up the live token `key`, in its rotation's turn: it becomes a used marker (with
+    /// `successor`) counted against the tombstone budget, or, with that budget full, leaves
+    /// the table (replay detection degraded for it). Either way its live slot and its place in
+    /// its subject's quota are freed at once. `false` if it was no longer live.
+    fn use_up(&self, key: Key16, at: i64, successor: Option<SealedToken>) -> bool {
+        let used = if self.reserve_tombstone() {
+            let used = match self.tokens.get_mut(&key) {
+                Some(mut slot) if !slot.is_used() => {
+                    let live = *slot;
+                    if let Some(scope) = slot.mark_used(at) {
+                        self.scopes.release(scope);
+                    }
+                    if let Some(successor) = successor {
+                        self.successors.insert(key, successor);
+                        slot.mark_successor();
+                    }
+                    Some(live)
+                }
+                _ => None,
+            };
+            if used.is_none() {
+                self.tombstones.fetch_sub(1, Ordering::Relaxed);
+            }
+            used
+        } else {
+            let gone = self.tokens.remove_if(&key, |_, slot| !slot.is_used());
+            gone.map(|(_, gone)| {
+                self.forget(key, &gone);
+                super::note_tombstones_full("memory", self.limits.max_tombstones);
+                gone
+            })
+        };
+        match used {
+            Some(live) => {
+                // With the token's shard released (see the lock order on `subjects`).
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+                self.release_live(SubjectIds::of(&live));
+                true
+            }
+            None => false,
+        }
     }
 
     /// See the module docs' "Rotations" and [`TokenStore::rotate_refresh`].
@@ -359,7 +723,7 @@ impl MemoryStore {
         let at = to_nanos(now);
         let record = {
             // The name and scope locks taken under a shard lock never wait on a token shard.
-            let Some(mut slot) = self.tokens.get_mut(&parent) else {
+            let Some(slot) = self.tokens.get(&parent) else {
                 return Ok(Taken::Unknown);
             };
             if slot.is_expired(at) {
@@ -378,32 +742,28 @@ impl MemoryStore {
                 });
             }
             let session = slot.session();
-            // Checked under the parent's shard lock and our turn: see `Taken::SessionRevoked`.
+            // Checked in our turn, which alone can use the parent up: see
+            // `Taken::SessionRevoked`.
             if self.session_revoked(session, now) {
-                if let Some(scope) = slot.mark_used(at) {
-                    self.scopes.release(scope);
-                }
+                drop(slot);
+                self.use_up(parent, at, None);
                 return Ok(Taken::SessionRevoked { session });
             }
             let scope = slot.scope().map(|id| self.scopes.get(id)).transpose()?;
             self.unpack(&slot, scope)?
         };
-        // The parent's shard is unlocked: the child may live in the same one. Refused (full),
-        // nothing has changed yet.
-        self.insert_token(Key16::of(&child.key), &child.record(&record), now)?;
+        // The parent's shard is unlocked: the child may live in the same one. Refused, nothing
+        // has changed yet.
+        self.insert_token(
+            Key16::of(&child.key),
+            &child.record(&record),
+            now,
+            Admission::Rotation,
+        )?;
         // Still live: only a rotation uses a token up, and this is the parent's turn. Gone only
-        // if a sweep retired it as expired meanwhile; the child stands either way.
-        if let Some(mut slot) = self.tokens.get_mut(&parent)
-            && !slot.is_used()
-        {
-            if let Some(scope) = slot.mark_used(at) {
-                self.scopes.release(scope);
-            }
-            if let Some(successor) = child.successor {
-                self.successors.insert(parent, successor);
-                slot.mark_successor();
-            }
-        }
+        // if a sweep retired it as expired or a sign-in of its subject evicted it meanwhile;
+        // the child stands either way.
+        self.use_up(parent, at, child.successor);
         Ok(Taken::Live(record))
     }
 }
@@ -429,7 +789,7 @@ impl TokenStore for MemoryStore {
         record: RefreshRecord,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.insert_token(Key16::of(&key), &record, now)
+        self.insert_token(Key16::of(&key), &record, now, Admission::NewSession)
     }
 
     async fn rotate_refresh(
@@ -589,6 +949,10 @@ impl TokenStore for MemoryStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn usage(&self) -> Result<Usage, StoreError> {
+        Ok(self.usage_now())
     }
 
     fn kind(&self) -> &'static str {
@@ -755,7 +1119,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_the_cap_refuses_leaves_the_parent_live_and_its_scope_held() {
+    fn a_rotation_at_the_cap_takes_its_parents_slot() {
         block_on(async {
             let store = MemoryStore::new(1);
             let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
@@ -767,12 +1131,49 @@ mod tests {
             let child = rotation(key(2), t0 + TimeDelta::seconds(20));
             assert_eq!(
                 store.rotate_refresh(&key(1), child, t0).await,
+                Ok(Taken::Live(rec.clone()))
+            );
+            assert_eq!(store.peek_refresh(&key(1), t0).await, Ok(None));
+            assert!(
+                store
+                    .peek_refresh(&key(2), t0)
+                    .await
+                    .expect("peek")
+                    .is_some()
+            );
+            assert_eq!((store.live_entries(), store.tombstones()), (1, 1));
+            assert_eq!(store.scopes.len(), 1, "the child holds the scope");
+            // A new session is what the cap refuses.
+            let other = RefreshRecord {
+                user: Some(UserId::new("user-2")),
+                ..rec
+            };
+            assert_eq!(
+                store.insert_refresh(key(3), other, t0).await,
                 Err(StoreError::Full(1))
             );
-            assert_eq!(store.peek_refresh(&key(1), t0).await, Ok(Some(rec)));
-            assert_eq!(store.scopes.len(), 1);
-            assert_eq!(store.len(), 1);
         });
+    }
+
+    #[test]
+    fn a_subjects_keys_stay_inline_until_the_second_and_keep_their_order() {
+        let k = |i: u32| Key16::of(&key(i));
+        let mut keys = Keys::default();
+        keys.push_back(k(1));
+        assert!(matches!(keys, Keys::One(_)), "one key allocates nothing");
+        keys.push_back(k(2));
+        keys.push_back(k(3));
+        assert_eq!(keys.len(), 3);
+        keys.retain(|key| *key != k(2));
+        assert_eq!(keys.pop_front().map(|key| key == k(1)), Some(true));
+        keys.retain(|_| true);
+        assert!(
+            matches!(keys, Keys::One(_)),
+            "back inline once one key is left"
+        );
+        assert_eq!(keys.pop_front().map(|key| key == k(3)), Some(true));
+        assert_eq!(keys.pop_front().map(|_| ()), None);
+        assert_eq!(keys.len(), 0);
     }
 
     #[test]
@@ -849,7 +1250,12 @@ mod tests {
     #[test]
     fn the_table_shrinks_once_its_tokens_have_expired() {
         block_on(async {
-            let store = MemoryStore::default();
+            // One subject's 40 000 tokens: the quota is not what this measures.
+            let store = MemoryStore::default().with_limits(StoreLimits {
+                max_sessions_per_user: 1_000_000,
+                max_sessions_per_client: 1_000_000,
+                ..StoreLimits::default()
+            });
             let t0 = DateTime::from_timestamp(1_600_000_000, 0).expect("valid");
             for i in 0..40_000 {
                 let rec = full_record(t0 + TimeDelta::seconds(10));
