@@ -34,14 +34,14 @@ const MAX_WORK: u64 = 10_000_000;
 
 /// ASP.NET Identity's hash format version (the marker byte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityVersion {
+pub(super) enum IdentityVersion {
     V2,
     V3,
 }
 
 /// The PBKDF2 pseudo-random function (v3's `KeyDerivationPrf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prf {
+pub(super) enum Prf {
     HmacSha1,
     HmacSha256,
     HmacSha512,
@@ -66,7 +66,7 @@ impl Prf {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Prf::HmacSha1 => "HMAC-SHA1",
             Prf::HmacSha256 => "HMAC-SHA256",

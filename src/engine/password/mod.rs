@@ -10,7 +10,7 @@ mod identity;
 
 use base64::Engine as _;
 
-pub use identity::{IdentityVersion, Prf};
+use identity::{IdentityVersion, Prf};
 
 use crate::domain::{PasswordProof, Secret, Sha1Hex};
 
