@@ -1347,7 +1347,7 @@ fn verify_rate(seconds: &str, phc: &str) -> Result<(), String> {
     use tokengate::domain::{PasswordProof, Sha1Hex};
     use tokengate::engine::StoredHash;
     let seconds: f64 = seconds.parse().map_err(|_| "seconds")?;
-    let hash = StoredHash::parse(phc).map_err(|e| e.to_string())?;
+    let hash = StoredHash::parse(phc, Default::default()).map_err(|e| e.to_string())?;
     let proof = PasswordProof::Sha1Hex(Sha1Hex::parse(DEMO_SHA1).map_err(|e| e.to_string())?);
     if !hash.verify(&proof) {
         return Err("the bench's password does not verify against its hash".into());

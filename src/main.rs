@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokengate::config::{self, Source, StoreBackend};
 use tokengate::domain::Secret;
-use tokengate::engine::StoredHash;
+use tokengate::engine::password::{self, NewHashFormat};
 use tokengate::http::{Application, Runtime};
 
 /// A token gateway that speaks the wire dialects of legacy token endpoints (VizSeek's
@@ -79,13 +79,27 @@ enum Command {
     /// Read a password and print the stored-hash string a [[user]] accepts as password_hash.
     ///
     /// The password is read from standard input when it is not a terminal (one line, the
-    /// trailing newline dropped), otherwise prompted for twice without echo. The hash is argon2id
-    /// over the password's SHA-1 hex digest, so the same user can sign in through dialects that
-    /// send the plain password and dialects that send its SHA-1 digest.
+    /// trailing newline dropped), otherwise prompted for twice without echo. By default the hash
+    /// is argon2id over the password's SHA-1 hex digest, so the same user can sign in through
+    /// dialects that send the plain password and dialects that send its SHA-1 digest.
     ///
     ///   echo -n 'P@ssw0rd!' | tokengate hash-password
+    ///   echo -n 'P@ssw0rd!' | tokengate hash-password --format identity-v3
     #[command(verbatim_doc_comment)]
-    HashPassword,
+    HashPassword {
+        /// argon2id (over the SHA-1 hex; the default), or identity-v3: ASP.NET Identity v3 as
+        /// .NET 7+ writes it (HMAC-SHA512, 100 000 iterations) over the plain password, which a
+        /// legacy ASP.NET server verifies too, but routes whose clients send SHA-1 hex cannot.
+        #[arg(long, value_enum, default_value_t = HashFormat::Argon2id)]
+        format: HashFormat,
+    },
+}
+
+/// `hash-password --format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum HashFormat {
+    Argon2id,
+    IdentityV3,
 }
 
 fn main() -> ExitCode {
@@ -97,7 +111,10 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config.or(named)),
         Command::Check { config, connect } => check(config.or(named), connect),
         Command::Profile { path, config } => profile(&path, config.or(named)),
-        Command::HashPassword => hash_password(),
+        Command::HashPassword { format } => hash_password(match format {
+            HashFormat::Argon2id => NewHashFormat::Argon2id,
+            HashFormat::IdentityV3 => NewHashFormat::IdentityV3,
+        }),
     }
 }
 
@@ -129,7 +146,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
         // The memory store's tables must leave in one piece when they shrink or grow (see
         // `tokengate::store::memory`), so glibc has to map large blocks on their own. That holds
         // for the whole process and costs every other large allocation a fresh mapping (see
-        // `StoredHash::verify`), so it is decided here, once, before the store exists, and only
+        // `engine::password::argon2id`), so it is decided here, once, before the store exists, and only
         // when this store is the one in use.
         tokengate::sys::map_large_allocations();
     }
@@ -293,7 +310,7 @@ fn connect_store(store: &config::StoreSettings) -> Result<(), String> {
     })
 }
 
-fn hash_password() -> ExitCode {
+fn hash_password(format: NewHashFormat) -> ExitCode {
     let password = match read_password() {
         Ok(password) => password,
         Err(message) => {
@@ -301,9 +318,9 @@ fn hash_password() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match StoredHash::hash_password(&password) {
+    match password::hash_password(&password, format) {
         Ok(hash) => {
-            println!("{}", hash.as_phc());
+            println!("{hash}");
             ExitCode::SUCCESS
         }
         Err(e) => {

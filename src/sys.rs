@@ -15,7 +15,7 @@
 /// Because it is process-wide, the program decides, not the store: `tokengate serve` calls it
 /// at startup when the store is the memory one (src/main.rs), and so do the benches that build
 /// one. Every other large block becomes a fresh mapping too, faulted in and zeroed on each use;
-/// `engine::StoredHash::verify` documents what that costs argon2 and how it avoids it. Calls
+/// `engine::password::argon2id` (its `verify`) documents what that costs argon2 and how it avoids it. Calls
 /// after the first do nothing.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn map_large_allocations() {

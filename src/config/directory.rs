@@ -1,13 +1,18 @@
-//! `[[client]]` and `[[user]]`: who may ask for tokens. Clients come first because users, routes
-//! and `[introspection]` name them; the `Directory` itself is built last (see `build`).
+//! `[directory]`, `[[client]]` and `[[user]]`: who may ask for tokens. Clients come first because
+//! users, routes and `[introspection]` name them; the `Directory` itself is built last (see
+//! `build`). Users' password hashes are recognised by their form (`engine::password`); what each
+//! was computed over is `hash_input`, the user's or `[directory]`'s, and `check_password_proofs`
+//! reports the routes whose clients' proofs cannot be checked against them.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::dialect::profile::PasswordEncoding;
 use crate::domain::{ClientId, GrantType, Role, UserId, Username};
 use crate::engine::{
-    AttrValue, Attributes, Client, ClientScopes, Directory, ScopeConfigError, StoredHash, User,
+    AttrValue, Attributes, Client, ClientScopes, Directory, HashInput, InputSetting,
+    ScopeConfigError, StoredHash, User,
 };
 
 use super::read;
@@ -55,6 +60,15 @@ struct RawClient {
     attributes: toml::Table,
 }
 
+/// `[directory]`: settings of the user directory as a whole.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawDirectory {
+    /// What the users' hashes were computed over, unless a user says otherwise; absent, each
+    /// kind's default (`HashKind::default_input`).
+    #[serde(default)]
+    pub hash_input: Option<HashInput>,
+}
+
 #[derive(Debug, Deserialize)]
 struct RawUser {
     username: String,
@@ -64,6 +78,9 @@ struct RawUser {
     password_hash: Option<String>,
     password_hash_env: Option<String>,
     password_hash_file: Option<PathBuf>,
+    /// What this user's hash was computed over, over `[directory] hash_input`.
+    #[serde(default)]
+    hash_input: Option<HashInput>,
     #[serde(default)]
     clients: Vec<String>,
     #[serde(default)]
@@ -137,6 +154,7 @@ pub(super) fn clients(
 /// usable password hash, is left out.
 pub(super) fn users(
     items: Vec<toml::Value>,
+    directory: &RawDirectory,
     clients: &Clients,
     base: Option<&Path>,
     problems: &mut Vec<Problem>,
@@ -154,16 +172,26 @@ pub(super) fn users(
             &raw_user.password_hash_file,
             base,
         ) {
-            Ok(Some(text)) => match StoredHash::parse(text.expose().trim()) {
-                Ok(hash) => Some(hash),
-                Err(e) => {
-                    problems.push(problem(
-                        format!("{key}.password_hash"),
-                        format!("{e} (make one with `tokengate hash-password`)"),
-                    ));
-                    None
+            Ok(Some(text)) => {
+                let input = InputSetting {
+                    user: raw_user.hash_input,
+                    directory: directory.hash_input,
+                };
+                match StoredHash::parse(text.expose().trim(), input) {
+                    Ok(hash) => Some(hash),
+                    // The message never quotes the value; the user's name says whose it is.
+                    Err(e) => {
+                        problems.push(problem(
+                            format!("{key}.password_hash"),
+                            format!(
+                                "{e} (user {:?}; `tokengate hash-password` makes a new one)",
+                                raw_user.username
+                            ),
+                        ));
+                        None
+                    }
                 }
-            },
+            }
             Ok(None) => {
                 problems.push(problem(
                     format!("{key}.password_hash"),
@@ -197,6 +225,56 @@ pub(super) fn users(
         }
     }
     users
+}
+
+/// A route whose clients send the SHA-1 hex of the password cannot sign in a user whose hash is
+/// over the plain password: the digest does not give the password back. Rather than every such
+/// login failing, one line per route names how many users it cannot serve, and a few of them.
+pub(super) fn check_password_proofs(
+    routes: &[super::routes::Built],
+    users: &[User],
+    problems: &mut Vec<Problem>,
+) {
+    let unservable: Vec<&User> = users
+        .iter()
+        .filter(|user| !user.password.verifiable_from_sha1_hex())
+        .collect();
+    if unservable.is_empty() {
+        return;
+    }
+    const NAMED: usize = 3;
+    let mut named: Vec<String> = unservable
+        .iter()
+        .take(NAMED)
+        .map(|user| format!("{:?} ({})", user.username.as_str(), user.password.kind()))
+        .collect();
+    if unservable.len() > NAMED {
+        named.push(format!("and {} more", unservable.len() - NAMED));
+    }
+    let named = named.join(", ");
+    for (i, built) in routes.iter().enumerate() {
+        let route = &built.route;
+        if route.profile().request.password != PasswordEncoding::Sha1Hex
+            || !route.policy().grants.contains(&GrantType::Password)
+        {
+            continue;
+        }
+        let count = match unservable.len() {
+            1 => "1 user's hash is".to_owned(),
+            n => format!("{n} users' hashes are"),
+        };
+        problems.push(problem(
+            format!("route[{i}]"),
+            format!(
+                "{} {:?} takes the SHA-1 hex of the password (request.password = \"sha1_hex\"), \
+                 but {count} over the plain password, which a digest cannot be checked against: \
+                 {named}; set hash_input = \"sha1_hex\" (on the user or in [directory]) only if \
+                 those hashes were computed over the SHA-1 hex digest",
+                route.dialect(),
+                route.path(),
+            ),
+        ));
+    }
 }
 
 /// The directory of `clients` and `users`. Its problems (an id or a name registered twice) have

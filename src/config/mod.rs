@@ -74,6 +74,7 @@ const SECTIONS: &[&str] = &[
     "introspection",
     "revocation",
     "jwks",
+    "directory",
     "client",
     "user",
     "dialect",
@@ -304,8 +305,15 @@ fn validate(
         .and_then(|raw| store::validate(&raw, base, &mut problems));
     let clients = array_section(&mut tree, "client", &mut problems).unwrap_or_default();
     let clients = directory::clients(clients, base, &mut problems);
+    let directory_settings = table_section(
+        &mut tree,
+        "directory",
+        directory::RawDirectory::default,
+        &mut problems,
+    )
+    .unwrap_or_default();
     let users = array_section(&mut tree, "user", &mut problems).unwrap_or_default();
-    let users = directory::users(users, &clients, base, &mut problems);
+    let users = directory::users(users, &directory_settings, &clients, base, &mut problems);
     let dialects = dialects::read(tree.remove("dialect"), base, &mut problems);
     let routes = array_section(&mut tree, "route", &mut problems);
     let routes = routes::validate(routes, &dialects, &clients, &mut problems);
@@ -333,6 +341,7 @@ fn validate(
     if let Some(signing) = &signing {
         routes::check_signing_keys(&routes, signing, &mut problems);
     }
+    directory::check_password_proofs(&routes, &users, &mut problems);
     let directory = directory::build(clients, users, &mut problems);
 
     match (

@@ -68,6 +68,16 @@ impl Sha1Hex {
         Self(sha1::Sha1::digest(password.expose().as_bytes()).into())
     }
 
+    /// A digest already computed (a stored legacy digest, a test's).
+    pub fn from_bytes(digest: [u8; 20]) -> Self {
+        Self(digest)
+    }
+
+    /// Compares in time independent of where the digests first differ.
+    pub fn ct_eq(&self, other: &Sha1Hex) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
     /// Lowercase hex, the form stored hashes are computed over.
     pub fn to_lower_hex(&self) -> String {
         hex::encode(self.0)
@@ -90,7 +100,7 @@ pub enum PasswordProof {
 }
 
 impl PasswordProof {
-    /// The SHA-1 hex digest every stored hash is computed over.
+    /// The SHA-1 digest of the password: the proof itself, or computed from the plain password.
     pub fn to_sha1(&self) -> Sha1Hex {
         match self {
             PasswordProof::Plain(secret) => Sha1Hex::of_password(secret),

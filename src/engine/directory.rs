@@ -80,16 +80,30 @@ pub enum DirectoryError {
 }
 
 /// See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Directory {
     clients: HashMap<ClientId, Arc<Client>>,
     users_by_name: HashMap<String, Arc<User>>,
     users_by_id: HashMap<UserId, Arc<User>>,
+    /// What an unknown user's password is verified against (see [`Directory::decoy_hash`]).
+    decoy: StoredHash,
 }
 
 impl Directory {
     pub fn new(clients: Vec<Client>, users: Vec<User>) -> Result<Self, DirectoryError> {
-        let mut directory = Directory::default();
+        // The most expensive hash configured: an unknown name then costs at least what any
+        // known one does. With several kinds, a known user's time still tells their kind (as
+        // it would on the legacy server); an unknown name looks like the slowest users.
+        let decoy = users
+            .iter()
+            .max_by_key(|user| user.password.estimated_cost_us())
+            .map_or_else(StoredHash::default_decoy, |user| user.password.decoy());
+        let mut directory = Directory {
+            clients: HashMap::new(),
+            users_by_name: HashMap::new(),
+            users_by_id: HashMap::new(),
+            decoy,
+        };
         for client in clients {
             let id = client.id.clone();
             if directory
@@ -131,6 +145,13 @@ impl Directory {
 
     pub fn user_by_id(&self, id: &UserId) -> Option<Arc<User>> {
         self.users_by_id.get(id).cloned()
+    }
+
+    /// A hash of the directory's most expensive configured kind and parameters over random
+    /// values: verified when the user is unknown, so that an unknown name costs what a known
+    /// one does and timing does not reveal which names exist.
+    pub fn decoy_hash(&self) -> StoredHash {
+        self.decoy.clone()
     }
 
     pub fn client_count(&self) -> usize {

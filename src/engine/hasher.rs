@@ -1,5 +1,6 @@
-//! Password verification on a dedicated pool of low-priority threads. argon2 is deliberately
-//! expensive (~15 ms): run on the async workers it would stall every other request, and even on
+//! Password verification on a dedicated pool of low-priority threads. Password hashes are
+//! deliberately expensive (argon2id ~15 ms, .NET 7's PBKDF2 more; README "Accepted password
+//! hashes"): run on the async workers a verification would stall every other request, and even on
 //! tokio's blocking pool it competes with them for the core on equal terms. Here the hash
 //! threads run at the lowest scheduling priority, so a flood of password grants uses only the
 //! CPU the workers leave; the queue is bounded twice, by length and by waiting time: a job that
@@ -138,7 +139,12 @@ mod tests {
         runtime.block_on(async {
             let pool = HashPool::new(1, DEFAULT_MAX_WAIT).expect("threads");
             let password = Secret::new("pw");
-            let hash = StoredHash::hash_password(&password).expect("hash");
+            let hash = crate::engine::password::hash_password(
+                &password,
+                crate::engine::password::NewHashFormat::Argon2id,
+            )
+            .expect("hash");
+            let hash = StoredHash::parse(&hash, Default::default()).expect("parses");
             let ok = pool
                 .verify(hash.clone(), PasswordProof::Plain(password))
                 .await
@@ -169,7 +175,7 @@ mod tests {
             )
             .expect("hash")
             .to_string();
-        let hash = StoredHash::parse(&phc).expect("parses");
+        let hash = StoredHash::parse(&phc, Default::default()).expect("parses");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");

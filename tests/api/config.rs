@@ -450,7 +450,8 @@ fn hash_password_output_is_accepted_as_a_users_hash() {
     let output = child.wait_with_output().expect("exits");
     assert!(output.status.success());
     let phc = String::from_utf8(output.stdout).expect("utf8");
-    let hash = tokengate::engine::StoredHash::parse(phc.trim()).expect("a valid stored hash");
+    let hash = tokengate::engine::StoredHash::parse(phc.trim(), Default::default())
+        .expect("a valid stored hash");
     let plain =
         tokengate::domain::PasswordProof::Plain(tokengate::domain::Secret::new("correct horse"));
     assert!(hash.verify(&plain));

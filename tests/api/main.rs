@@ -9,6 +9,7 @@
 //! | `hostile` | one request of each hostile class on each demo route: a 4xx in the dialect's Content-Type, never a hang, and a normal grant afterwards |
 //! | `fuzz_corpus` | every file of `fuzz/corpus/*` through the entry point its fuzz target drives, without a panic |
 //! | `defined` | dialects defined in a config: per-format parameter names, header credentials, required parameters, `jti`, epoch seconds, zero values, `{request.NAME}` |
+//! | `hashes` | ASP.NET Identity hashes made by Mono verify (committed and fresh from `.ci/run`); every hash kind signs in through a dialect, every malformed one fails as the dialect does; `check` lines for malformed hashes and digest routes over plain hashes |
 //! | `config` | the demo config loads; each invalid file fails naming the right key, every mistake in one run; defined dialects; `tokengate profile` |
 //! | `server` | a real socket: the binary's routes, /healthz, 404, body limits (declared, chunked, truncated) |
 //! | `hostile_http` | hostile load on a real socket: a body that never arrives gets 408 and a closed connection, oversize 413 and broken bodies 400 however they break, `Expect: 100-continue` over the limit refused before the body, 1 000 malformed requests write a bounded log, 500 head-only connections leave the server serving |
@@ -32,6 +33,7 @@ mod config;
 mod defined;
 mod fuzz_corpus;
 mod golden;
+mod hashes;
 mod helpers;
 mod hostile;
 mod hostile_http;
