@@ -82,11 +82,19 @@ refresh=$(curl -sS -X POST "$BASE/api/Token" \
   --data-urlencode "refresh_token=$YOUR_REFRESH_TOKEN")
 expect "refresh (curl)" "d['refresh_token'] != '$YOUR_REFRESH_TOKEN' and d['expires_in'] == '1799'" "$refresh"
 
-replay=$(curl -sS -X POST "$BASE/api/Token" \
-  -H "Content-Type: application/x-www-form-urlencoded" \
-  --data-urlencode "grant_type=refresh_token" \
-  --data-urlencode "client_id=demo-client" \
-  --data-urlencode "refresh_token=$YOUR_REFRESH_TOKEN")
+redeem() {
+  curl -sS -X POST "$BASE/api/Token" \
+    -H "Content-Type: application/x-www-form-urlencoded" \
+    --data-urlencode "grant_type=refresh_token" \
+    --data-urlencode "client_id=demo-client" \
+    --data-urlencode "refresh_token=$1"
+}
+NEW_REFRESH_TOKEN=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['refresh_token'])" "$refresh")
+# Within the retry grace (refresh_reuse_grace, 10 s by default) the same token again is a retry
+# of a lost answer: the same new refresh token. Once that one is redeemed, the old is a replay.
+expect "retry within the grace (curl)" "d['refresh_token'] == '$NEW_REFRESH_TOKEN'" "$(redeem "$YOUR_REFRESH_TOKEN")"
+expect "the successor redeems (curl)" "d['refresh_token'] != '$NEW_REFRESH_TOKEN'" "$(redeem "$NEW_REFRESH_TOKEN")"
+replay=$(redeem "$YOUR_REFRESH_TOKEN")
 expect "replayed refresh token (curl)" "d == {'error': 'invalid_grant', 'error_description': 'Invalid request'}" "$replay"
 
 echo "vizseek page (curl): $passed passed, $failed failed"

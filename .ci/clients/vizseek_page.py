@@ -131,6 +131,22 @@ new_token_data = resp.json()
 check(new_token_data["refresh_token"] != existing_refresh_token, "the refresh token rotated")
 check(list(new_token_data) == ["access_token", "refresh_token", "token_type", "expires_in"], "refresh answer members")
 
+def redeem(refresh_token):
+    return requests.post(
+        f"{server}/api/Token",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        data={"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token},
+    )
+
+# A client that lost the answer redeems the same token again within the retry grace
+# (refresh_reuse_grace, 10 s by default, docs/tokens.md): it gets the same new refresh token.
+retry = redeem(existing_refresh_token)
+check(retry.status_code == 200 and retry.json().get("refresh_token") == new_token_data["refresh_token"],
+      f"a retry within the grace gets the same refresh token (got {retry.status_code} {retry.text[:120]})")
+# Once the family went on with that token, the old one presented again is a replay (below).
+continued = redeem(new_token_data["refresh_token"])
+check(continued.status_code == 200, f"the successor redeems (got {continued.status_code})")
+
 # --- The page's failure cases ----------------------------------------------------------------
 def failure(data, expected_description):
     r = requests.post(f"{server}/api/Token", headers={"Content-Type": "application/x-www-form-urlencoded"}, data=data)
