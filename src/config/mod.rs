@@ -20,6 +20,7 @@ use crate::engine::throttle::ThrottleSettings;
 mod dialects;
 mod directory;
 mod endpoints;
+mod log;
 mod read;
 mod routes;
 mod secrets;
@@ -29,6 +30,7 @@ mod store;
 mod throttle;
 
 pub use crate::store::{StoreBackend, StoreSettings};
+pub use log::{LogFormat, LogSettings};
 pub use routes::route_from_toml;
 pub use server::ConnectionSettings;
 pub use signing::SigningKey;
@@ -71,6 +73,7 @@ const SECTIONS: &[&str] = &[
     "signing",
     "store",
     "throttle",
+    "log",
     "introspection",
     "revocation",
     "jwks",
@@ -96,6 +99,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub endpoints: EndpointSettings,
     pub throttle: ThrottleSettings,
+    pub log: LogSettings,
     pub directory: Directory,
     pub routes: Vec<TokenRoute>,
 }
@@ -301,6 +305,7 @@ fn validate(
         &mut problems,
     )
     .map(|raw| throttle::validate(&raw, &mut problems));
+    let log = table_section(&mut tree, "log", LogSettings::default, &mut problems);
     let store = table_section(&mut tree, "store", store::RawStore::default, &mut problems)
         .and_then(|raw| store::validate(&raw, base, &mut problems));
     let clients = array_section(&mut tree, "client", &mut problems).unwrap_or_default();
@@ -350,9 +355,18 @@ fn validate(
         throttle,
         store,
         directory,
+        log,
         problems.is_empty(),
     ) {
-        (Some(server), Some(signing), Some(throttle), Some(store), Some(directory), true) => {
+        (
+            Some(server),
+            Some(signing),
+            Some(throttle),
+            Some(store),
+            Some(directory),
+            Some(log),
+            true,
+        ) => {
             let (routes, tables) = routes.into_iter().map(|b| (b.route, b.table)).unzip();
             Ok((
                 Settings {
@@ -367,6 +381,7 @@ fn validate(
                     store,
                     endpoints,
                     throttle,
+                    log,
                     directory,
                     routes,
                 },

@@ -30,10 +30,16 @@ impl Drop for Server {
 
 /// Starts `tokengate` (the demo config) on a free port and waits for its listening line.
 fn start() -> Server {
+    start_with(&[])
+}
+
+/// [`start`], with more environment.
+fn start_with(env: &[(&str, &str)]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tokengate"));
     command
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied());
     let Spawned {
         child,
         base,
@@ -245,4 +251,44 @@ async fn the_request_log_names_route_grant_and_outcome_but_never_a_secret() {
             "the log shows a secret: {secret}\n{log}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_json_log_writes_each_line_as_one_object_with_the_same_fields() {
+    let server = start_with(&[("TOKENGATE__LOG__FORMAT", "json")]);
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/Token", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "demo-confidential"),
+            ("client_secret", "demo-secret"),
+        ]))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(answer.status(), 200);
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|line| line["message"] == "token request")
+        .unwrap_or_else(|| panic!("no token request line:\n{log}"));
+    assert_eq!(request["level"], "INFO");
+    assert_eq!(request["target"], "tokengate::http");
+    for (field, value) in [
+        ("route", "/api/Token"),
+        ("dialect", "vizseek"),
+        ("grant", "client_credentials"),
+        ("outcome", "granted"),
+        ("peer", "127.0.0.1"),
+    ] {
+        assert_eq!(request[field], value, "{request}");
+    }
+    assert_eq!(request["status"], 200);
+    assert!(request["latency_us"].is_u64(), "{request}");
+    assert!(!log.contains("demo-secret"), "{log}");
 }

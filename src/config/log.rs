@@ -1,0 +1,22 @@
+//! `[log]`: how `serve` writes its log. The text layout is the default (tracing's familiar
+//! line); `json` writes one object per line with the same fields, for log pipelines that index
+//! fields rather than parse lines.
+
+use serde::Deserialize;
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[log]`, validated (every value of its keys is valid once read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+}
