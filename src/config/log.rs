@@ -16,7 +16,6 @@ pub enum LogFormat {
 
 /// `[log]`, validated (every value of its keys is valid once read).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     #[serde(default)]
     pub format: LogFormat,

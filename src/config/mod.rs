@@ -77,6 +77,7 @@ const SECTIONS: &[&str] = &[
     "introspection",
     "revocation",
     "jwks",
+    "discovery",
     "directory",
     "client",
     "user",
@@ -335,10 +336,17 @@ fn validate(
         &mut problems,
     );
     let jwks = table_section(&mut tree, "jwks", endpoints::default_jwks, &mut problems);
+    let discovery = table_section(
+        &mut tree,
+        "discovery",
+        endpoints::RawDiscovery::default,
+        &mut problems,
+    );
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
         jwks.as_ref(),
+        discovery.as_ref(),
         &clients,
         &mut problems,
     );

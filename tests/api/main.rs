@@ -31,6 +31,7 @@ mod capacity;
 mod cluster;
 mod config;
 mod defined;
+mod discovery;
 mod fuzz_corpus;
 mod golden;
 mod hashes;
