@@ -28,12 +28,14 @@ mod server;
 mod signing;
 mod store;
 mod throttle;
+mod tls;
 
 pub use crate::store::{StoreBackend, StoreSettings};
 pub use log::{LogFormat, LogSettings};
 pub use routes::route_from_toml;
 pub use server::ConnectionSettings;
 pub use signing::SigningKey;
+pub use tls::{TlsError, TlsSettings, load as load_tls};
 
 /// The demo configuration `serve` uses without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("../../fixtures/demo.toml");
@@ -89,6 +91,8 @@ const SECTIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// `[server.tls]`: HTTPS on `bind`.
+    pub tls: Option<TlsSettings>,
     pub workers: usize,
     pub hash_workers: usize,
     /// The longest a password verification waits for a hash thread; longer is `overloaded`.
@@ -291,7 +295,7 @@ fn validate(
         server::RawServer::default,
         &mut problems,
     )
-    .and_then(|raw| server::validate(&raw, &mut problems));
+    .and_then(|raw| server::validate(&raw, base, &mut problems));
     let signing = table_section(
         &mut tree,
         "signing",
@@ -379,6 +383,7 @@ fn validate(
             Ok((
                 Settings {
                     bind: server.bind,
+                    tls: server.tls,
                     workers: server.workers,
                     hash_workers: server.hash_workers,
                     hash_queue_wait: server.hash_queue_wait,

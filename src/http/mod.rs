@@ -23,6 +23,7 @@ use crate::logging::LineThrottle;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 mod request_id;
+mod tls;
 use request_id::RequestId;
 
 struct ActixHeaders<'a>(&'a HeaderMap);
@@ -578,6 +579,8 @@ pub struct Application {
     port: u16,
     server: actix_server::Server,
     signals: Signals,
+    /// With `[server.tls]`: what SIGHUP reloads.
+    tls: Option<Arc<tls::Certificates>>,
 }
 
 /// SIGINT and SIGTERM, registered when the application is built: once the listening line is
@@ -585,6 +588,13 @@ pub struct Application {
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks of the server.
+enum Signalled {
+    Stop(&'static str),
+    Reload,
 }
 
 impl Signals {
@@ -593,13 +603,15 @@ impl Signals {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
-    async fn next(&mut self) -> &'static str {
+    async fn next(&mut self) -> Signalled {
         tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => Signalled::Stop("SIGINT"),
+            _ = self.terminate.recv() => Signalled::Stop("SIGTERM"),
+            _ = self.hangup.recv() => Signalled::Reload,
         }
     }
 }
@@ -657,6 +669,7 @@ impl Application {
         };
         let shutdown = settings.shutdown_timeout_secs;
         let connections = settings.connections;
+        let tls = settings.tls.clone();
         let handler = HandlerSettings {
             body_timeout: connections.body_timeout,
             echo_request_id: settings.log.echo_request_id,
@@ -690,13 +703,11 @@ impl Application {
             "connection limits"
         );
         let signals = Signals::register()?;
-        let server = actix_server::Server::build()
-            .workers(cap.workers)
-            .max_concurrent_connections(cap.per_worker)
-            .shutdown_timeout(shutdown)
-            .disable_signals()
-            .listen("tokengate", listener, move || {
-                let gateway = gateway.clone();
+        // A macro, not a closure: the HTTP/1 service's type names its transport (a TCP
+        // stream, or a TLS stream over one), so each listener builds its own.
+        macro_rules! service {
+            ($gateway:expr) => {{
+                let gateway = $gateway.clone();
                 let app = App::new()
                     .configure(configure_with(gateway.clone(), handler))
                     .into_factory()
@@ -712,13 +723,36 @@ impl Application {
                     .h1(actix_service::map_config(app, |_| {
                         actix_web::dev::AppConfig::default()
                     }))
-                    .tcp()
-            })?
-            .run();
+            }};
+        }
+        let server = actix_server::Server::build()
+            .workers(cap.workers)
+            .max_concurrent_connections(cap.per_worker)
+            .shutdown_timeout(shutdown)
+            .disable_signals();
+        let (server, tls) = match tls {
+            None => (
+                server.listen("tokengate", listener, move || service!(gateway).tcp())?,
+                None,
+            ),
+            Some(settings) => {
+                let certificates = Arc::new(tls::Certificates::new(settings));
+                let config = tls::server_config(certificates.clone())?;
+                tracing::info!(
+                    cert_file = %certificates.cert_file().display(),
+                    "serving HTTPS; SIGHUP reloads the certificate"
+                );
+                let server = server.listen("tokengate", listener, move || {
+                    service!(gateway).rustls_0_23(config.clone())
+                })?;
+                (server, Some(certificates))
+            }
+        };
         Ok(Self {
             port,
-            server,
+            server: server.run(),
             signals,
+            tls,
         })
     }
 
@@ -727,21 +761,32 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight (up to the configured
-    /// shutdown timeout) and returns.
+    /// shutdown timeout) and returns. SIGHUP reloads the TLS certificate, if any.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let Self {
             server,
             mut signals,
+            tls,
             ..
         } = self;
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
-        tokio::select! {
-            result = &mut server => return result,
-            signal = signals.next() => {
-                tracing::info!(signal, "stopping: finishing requests in flight");
-                // The stop completes only while the server future is polled: run it beside.
-                actix_web::rt::spawn(async move { handle.stop(true).await });
+        loop {
+            tokio::select! {
+                result = &mut server => return result,
+                signalled = signals.next() => match signalled {
+                    Signalled::Reload => match &tls {
+                        Some(certificates) => certificates.reload(),
+                        None => tracing::info!("SIGHUP: nothing to reload (no [server.tls])"),
+                    },
+                    Signalled::Stop(signal) => {
+                        tracing::info!(signal, "stopping: finishing requests in flight");
+                        // The stop completes only while the server future is polled: run it
+                        // beside.
+                        actix_web::rt::spawn(async move { handle.stop(true).await });
+                        break;
+                    }
+                },
             }
         }
         server.await

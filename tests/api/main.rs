@@ -46,5 +46,6 @@ mod refresh;
 mod server;
 mod store;
 mod swagger;
+mod tls;
 mod tokens;
 mod vizseek;
