@@ -21,6 +21,7 @@ mod dialects;
 mod directory;
 mod endpoints;
 mod log;
+mod katana;
 mod read;
 mod routes;
 mod secrets;
@@ -80,6 +81,7 @@ const SECTIONS: &[&str] = &[
     "revocation",
     "jwks",
     "discovery",
+    "katana",
     "directory",
     "client",
     "user",
@@ -107,6 +109,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub directory: Directory,
     pub routes: Vec<TokenRoute>,
+    /// `[katana]`: the legacy machineKey's ticket format, when configured.
+    pub katana: Option<crate::engine::katana::TicketFormat>,
 }
 
 /// Where a configuration comes from.
@@ -346,6 +350,12 @@ fn validate(
         endpoints::RawDiscovery::default,
         &mut problems,
     );
+    let raw_katana = tree.remove("katana");
+    let katana_configured = raw_katana.is_some();
+    let raw_katana = raw_katana
+        .and_then(|value| read::section::<katana::RawKatana>("katana", value, &mut problems));
+    let katana = katana::validate(raw_katana.as_ref(), base, &mut problems);
+    routes::check_katana(&routes, katana_configured, &mut problems);
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
@@ -397,6 +407,7 @@ fn validate(
                     log,
                     directory,
                     routes,
+                    katana,
                 },
                 tables,
             ))
