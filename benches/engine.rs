@@ -21,11 +21,11 @@ use tokengate::dialect::form;
 use tokengate::dialect::negotiate::{NoMatch, negotiate};
 use tokengate::dialect::value::Echo;
 use tokengate::domain::{Claims, Secret};
-use tokengate::engine::keys::HeaderLayout;
 use tokengate::engine::katana::{
     ACCESS_TOKEN_PURPOSES, Decryption, MachineKey, TicketFormat, TicketUser, Validation,
     access_ticket,
 };
+use tokengate::engine::keys::HeaderLayout;
 use tokengate::engine::{FixedClock, Key, Keyring, OsIds};
 use tokengate::gateway::Gateway;
 use tokengate::http::{Runtime, build_gateway};
