@@ -116,15 +116,22 @@ impl Line {
         }
     }
 
-    fn format(&self) -> TicketFormat {
-        let key = MachineKey::new(
+    fn machine_key(&self) -> MachineKey {
+        MachineKey::new(
             Validation::parse(&self.validation).unwrap(),
             &self.validation_key,
             Decryption::parse(&self.decryption).unwrap(),
             &self.decryption_key,
         )
-        .unwrap();
-        TicketFormat::new(&key, ACCESS_TOKEN_PURPOSES.map(String::from).to_vec())
+        .unwrap()
+    }
+
+    /// The line's machineKey with the access-token purposes.
+    fn format(&self) -> TicketFormat {
+        TicketFormat::new(
+            &self.machine_key(),
+            ACCESS_TOKEN_PURPOSES.map(String::from).to_vec(),
+        )
     }
 
     fn write(&self, ticket: &str) -> String {
@@ -170,15 +177,8 @@ fn a_mono_ticket_fails_under_another_key_or_purpose() {
     let lines = read_lines(&text);
     let (first, second) = (&lines[1], &lines[2]);
     assert!(second.format().unprotect(&first.ticket).is_err());
-    let key = MachineKey::new(
-        Validation::parse(&first.validation).unwrap(),
-        &first.validation_key,
-        Decryption::parse(&first.decryption).unwrap(),
-        &first.decryption_key,
-    )
-    .unwrap();
     let refresh = TicketFormat::new(
-        &key,
+        &first.machine_key(),
         vec![
             "Microsoft.Owin.Security.OAuth".into(),
             "Refresh_Token".into(),

@@ -210,14 +210,7 @@ impl MachineKey {
 fn purpose_context<S: AsRef<str>>(purposes: &[S]) -> Vec<u8> {
     let mut context = Vec::new();
     for purpose in purposes {
-        let purpose = purpose.as_ref();
-        let mut length = purpose.len();
-        while length >= 0x80 {
-            context.push((length as u8 & 0x7f) | 0x80);
-            length >>= 7;
-        }
-        context.push(length as u8);
-        context.extend_from_slice(purpose.as_bytes());
+        super::ticket::write_string(&mut context, purpose.as_ref());
     }
     context
 }

@@ -322,8 +322,9 @@ fn write_count(out: &mut Vec<u8>, count: usize) {
     write_int(out, i32::try_from(count).unwrap_or(i32::MAX));
 }
 
-/// `BinaryWriter.Write(string)`: 7-bit encoded UTF-8 length, then the bytes.
-fn write_string(out: &mut Vec<u8>, value: &str) {
+/// `BinaryWriter.Write(string)`: 7-bit encoded UTF-8 length, then the bytes (also how
+/// `MachineKey.Protect` writes its purposes into the key derivation's context).
+pub(super) fn write_string(out: &mut Vec<u8>, value: &str) {
     let mut length = value.len();
     while length >= 0x80 {
         out.push((length as u8 & 0x7f) | 0x80);
