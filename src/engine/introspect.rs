@@ -119,8 +119,8 @@ impl Engine {
         let claims = match self.keys.verify(token, now) {
             Some(claims) => claims,
             None => {
-                if let Some(ticket) = self.katana_ticket(token, now) {
-                    return self.active_ticket(token, ticket, now).await;
+                if let Some((ticket, expires)) = self.katana_ticket(token, now) {
+                    return self.active_ticket(token, &ticket, expires, now).await;
                 }
                 match self.store.get_access(&opaque_key(token), now).await? {
                     Some(record) => record.claims,
@@ -174,13 +174,18 @@ impl Engine {
         }))
     }
 
-    /// The ticket `token` is under `[katana]`, unexpired by the bearer middleware's rule
-    /// (`OAuthBearerAuthenticationHandler`: refused once `ExpiresUtc < now`). A ticket without
-    /// `.expires` is not the OAuth server's (it always sets one) and is not taken.
-    fn katana_ticket(&self, token: &str, now: DateTime<Utc>) -> Option<katana::Ticket> {
+    /// The ticket `token` is under `[katana]` and its expiry, unexpired by the bearer
+    /// middleware's rule (`OAuthBearerAuthenticationHandler`: refused once `ExpiresUtc < now`).
+    /// A ticket without `.expires` is not the OAuth server's (it always sets one) and is not
+    /// taken.
+    fn katana_ticket(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(katana::Ticket, DateTime<Utc>)> {
         let ticket = self.katana.as_ref()?.unprotect(token).ok()?;
         let expires = ticket.expires()?;
-        (expires >= now).then_some(ticket)
+        (expires >= now).then_some((ticket, expires))
     }
 
     /// What a valid ticket says, unless the ticket itself was revoked (by its own text: it
@@ -188,7 +193,8 @@ impl Engine {
     async fn active_ticket(
         &self,
         token: &str,
-        ticket: katana::Ticket,
+        ticket: &katana::Ticket,
+        expires: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<ActiveToken>, StoreError> {
         if self
@@ -215,7 +221,7 @@ impl Engine {
             username: name.map(str::to_owned),
             role: identity.first(&identity.role_claim_type).map(str::to_owned),
             scope: None,
-            exp: ticket.expires().map_or(0, |at| at.timestamp()),
+            exp: expires.timestamp(),
             iat: ticket.issued().map(|at| at.timestamp()),
             nbf: None,
             jti: None,
