@@ -529,6 +529,32 @@ mod tests {
         assert!(!format!("{back:?}").contains("secret"));
     }
 
+    mod arbitrary {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The reader runs only on data whose MAC checked, but a wrong ticket must still be
+            /// an error, never a panic or a huge allocation: arbitrary bytes, compressed or not,
+            /// and every truncation of a real ticket.
+            #[test]
+            fn arbitrary_bytes_are_an_error_or_a_ticket(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = Ticket::deserialize(&bytes);
+                let _ = Ticket::deserialize(&gzip(&bytes));
+            }
+
+            #[test]
+            fn every_mutation_of_a_ticket_reads_or_fails(at in 0usize..400, byte in any::<u8>()) {
+                let mut raw = Vec::new();
+                sample().write(&mut raw);
+                let at = at % raw.len();
+                raw[at] = byte;
+                let _ = Ticket::deserialize(&gzip(&raw));
+                let _ = Ticket::deserialize(&gzip(&raw[..at]));
+            }
+        }
+    }
+
     /// The ticket inside the ASP.NET Identity cookie that lowleveldesign's "Decrypting ASP.NET
     /// Identity cookies" (2014-11-11) decrypts with its machineKey: a real Katana 2.1 ticket
     /// (format version 2, the same layout). Its body reads as Katana 3 reads a version 3 body.
