@@ -34,12 +34,15 @@
 //!   (3 s before and 3 s after, the mean used, as in flood), then password grants for that
 //!   kind's user alone at 16 connections, and the ratio of grants per server CPU-second to the
 //!   verify rate per CPU-second x `hash_workers` (target >= 95%; what the grant does besides the
-//!   hash, about 15 us, caps it near 98.5% for a 1 ms hash). A run lasts `LOAD_SECONDS` or long
-//!   enough for 300 grants at the measured verify rate, whichever is longer (at most 120 s): a
-//!   verify of tens of ms (bcrypt, 100 000 SHA512 iterations) would count only about a hundred
-//!   grants in 5 s, and the one verify still running when wrk stops is CPU without a grant. The
+//!   hash caps it: tens of us of a 1 ms hash is a few percent). The server's CPU per grant is
+//!   also split into its hash threads' (read from `/proc/PID/task`) and the rest, which says
+//!   whether a ratio is lost in the hash or around it. A run lasts `LOAD_SECONDS` or long enough
+//!   for 300 grants at half the measured verify rate (the hash threads run at nice 19, so a
+//!   shared core gives them less than the child), whichever is longer, at most 120 s: a verify
+//!   of tens of ms (bcrypt 10, 100 000 SHA512 iterations) would count only about a hundred
+//!   grants in 5 s, and the verify still running when wrk stops is CPU without a grant. The
 //!   SHA-1 hex kind (about a microsecond a verify) is bound by HTTP, not hashing: its row gives
-//!   the grant rate and CPU per grant with no ratio target. About 2-4 minutes.
+//!   the grant rate and CPU per grant with no ratio target. About 5-10 minutes.
 //! - **startup**: exec of `tokengate` to its first 200 on `/healthz`, best and median of
 //!   `LOAD_STARTS` (default 10).
 //! - **memory**: RSS per live refresh token after 1 000 000 grants through the engine, and after
@@ -1806,8 +1809,8 @@ fn hashes_section(settings: &Settings, work: &WorkDir) -> Result<(), String> {
          (`load/hashes.toml`), each kind's user alone, 16 connections, against that hash's own \
          verify rate (`StoredHash::verify` in a process pinned to core 0, 3 s before and 3 s \
          after the grants; the mean is used) x hash_workers ({}). Server: 1 async worker, one \
-         core. A run lasts LOAD_SECONDS ({}) or long enough for {HASH_RUN_GRANTS:.0} grants, at \
-         most {HASH_RUN_MAX_SECONDS} s. The server's CPU per grant is split into its hash \
+         core. A run lasts LOAD_SECONDS ({}) or long enough for {HASH_RUN_GRANTS:.0} grants at \
+         half the child's rate, at most {HASH_RUN_MAX_SECONDS} s. The server's CPU per grant is split into its hash \
          threads' (`/proc/PID/task`: the verify, and taking the job off the queue) and the \
          rest (HTTP, the grant, the token, the log line, handing the job over).\n",
         config.hash_workers, settings.seconds
