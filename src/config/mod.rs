@@ -80,6 +80,7 @@ const SECTIONS: &[&str] = &[
     "revocation",
     "jwks",
     "discovery",
+    "metrics",
     "directory",
     "client",
     "user",
@@ -346,11 +347,18 @@ fn validate(
         endpoints::RawDiscovery::default,
         &mut problems,
     );
+    let metrics = table_section(
+        &mut tree,
+        "metrics",
+        endpoints::default_metrics,
+        &mut problems,
+    );
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
         jwks.as_ref(),
         discovery.as_ref(),
+        metrics.as_ref(),
         &clients,
         &mut problems,
     );

@@ -39,6 +39,7 @@ mod helpers;
 mod hostile;
 mod hostile_http;
 mod layering;
+mod metrics;
 mod owin;
 mod profile_docs;
 mod redis_stall;
