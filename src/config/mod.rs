@@ -20,6 +20,7 @@ use crate::engine::throttle::ThrottleSettings;
 mod dialects;
 mod directory;
 mod endpoints;
+mod katana;
 mod log;
 mod read;
 mod routes;
@@ -81,6 +82,7 @@ const SECTIONS: &[&str] = &[
     "jwks",
     "discovery",
     "metrics",
+    "katana",
     "directory",
     "client",
     "user",
@@ -108,6 +110,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub directory: Directory,
     pub routes: Vec<TokenRoute>,
+    /// `[katana]`: the legacy machineKey's ticket format, when configured.
+    pub katana: Option<crate::engine::katana::TicketFormat>,
 }
 
 /// Where a configuration comes from.
@@ -353,6 +357,12 @@ fn validate(
         endpoints::default_metrics,
         &mut problems,
     );
+    let raw_katana = tree.remove("katana");
+    let katana_configured = raw_katana.is_some();
+    let raw_katana = raw_katana
+        .and_then(|value| read::section::<katana::RawKatana>("katana", value, &mut problems));
+    let katana = katana::validate(raw_katana.as_ref(), base, &mut problems);
+    routes::check_katana(&routes, katana_configured, &mut problems);
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
@@ -405,6 +415,7 @@ fn validate(
                     log,
                     directory,
                     routes,
+                    katana,
                 },
                 tables,
             ))

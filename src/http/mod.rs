@@ -115,6 +115,7 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         throttle: settings.throttle,
         hash_workers,
         hash_queue_wait: settings.hash_queue_wait,
+        katana: settings.katana,
     })?;
     Ok(Gateway::new(
         Arc::new(engine),

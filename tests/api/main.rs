@@ -38,6 +38,7 @@ mod hashes;
 mod helpers;
 mod hostile;
 mod hostile_http;
+mod katana;
 mod layering;
 mod metrics;
 mod owin;
