@@ -19,6 +19,8 @@ pub struct EndpointSettings {
     /// Clients (resource servers) allowed to introspect any token and revoke any token.
     pub introspection_callers: Vec<ClientId>,
     pub discovery: Option<DiscoverySettings>,
+    /// `[metrics] path`: Prometheus text, answered by the HTTP layer (which holds the recorder).
+    pub metrics_path: Option<String>,
 }
 
 /// `[discovery]`: where the metadata document is served and what it says of the gateway.

@@ -81,6 +81,7 @@ const SECTIONS: &[&str] = &[
     "revocation",
     "jwks",
     "discovery",
+    "metrics",
     "katana",
     "directory",
     "client",
@@ -350,6 +351,12 @@ fn validate(
         endpoints::RawDiscovery::default,
         &mut problems,
     );
+    let metrics = table_section(
+        &mut tree,
+        "metrics",
+        endpoints::default_metrics,
+        &mut problems,
+    );
     let raw_katana = tree.remove("katana");
     let katana_configured = raw_katana.is_some();
     let raw_katana = raw_katana
@@ -361,6 +368,7 @@ fn validate(
         revocation.as_ref(),
         jwks.as_ref(),
         discovery.as_ref(),
+        metrics.as_ref(),
         &clients,
         &mut problems,
     );

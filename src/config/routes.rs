@@ -290,6 +290,7 @@ pub(super) fn check_endpoint_paths(
         ("revocation", &endpoints.revocation_path),
         ("jwks", &endpoints.jwks_path),
         ("discovery", &discovery),
+        ("metrics", &endpoints.metrics_path),
     ];
     for (i, built) in routes.iter().enumerate() {
         for (section, path) in &taken {

@@ -40,6 +40,7 @@ mod hostile;
 mod hostile_http;
 mod katana;
 mod layering;
+mod metrics;
 mod owin;
 mod profile_docs;
 mod redis_stall;
