@@ -28,6 +28,7 @@ mod signing;
 mod store;
 mod throttle;
 
+pub use crate::directory::{ConnectReport, DirectoryBackend, OpenError};
 pub use crate::store::{StoreBackend, StoreSettings};
 pub use routes::route_from_toml;
 pub use server::ConnectionSettings;
@@ -96,7 +97,10 @@ pub struct Settings {
     pub store: StoreSettings,
     pub endpoints: EndpointSettings,
     pub throttle: ThrottleSettings,
+    /// The clients, and the `[[user]]` items.
     pub directory: Directory,
+    /// Where users are looked up: the `[[user]]` items or a database.
+    pub users: DirectoryBackend,
     pub routes: Vec<TokenRoute>,
 }
 
@@ -313,6 +317,7 @@ fn validate(
     )
     .unwrap_or_default();
     let users = array_section(&mut tree, "user", &mut problems).unwrap_or_default();
+    let backend = directory::backend(&directory_settings, users.len(), base, &mut problems);
     let users = directory::users(users, &directory_settings, &clients, base, &mut problems);
     let dialects = dialects::read(tree.remove("dialect"), base, &mut problems);
     let routes = array_section(&mut tree, "route", &mut problems);
@@ -349,10 +354,17 @@ fn validate(
         signing,
         throttle,
         store,
-        directory,
+        directory.zip(backend),
         problems.is_empty(),
     ) {
-        (Some(server), Some(signing), Some(throttle), Some(store), Some(directory), true) => {
+        (
+            Some(server),
+            Some(signing),
+            Some(throttle),
+            Some(store),
+            Some((directory, users)),
+            true,
+        ) => {
             let (routes, tables) = routes.into_iter().map(|b| (b.route, b.table)).unzip();
             Ok((
                 Settings {
@@ -368,6 +380,7 @@ fn validate(
                     endpoints,
                     throttle,
                     directory,
+                    users,
                     routes,
                 },
                 tables,
