@@ -97,6 +97,9 @@ pub struct Settings {
     pub endpoints: EndpointSettings,
     pub throttle: ThrottleSettings,
     pub directory: Directory,
+    /// `[directory] hash_input`: what stored hashes are over unless a user says otherwise (the
+    /// import reads an export's hashes with it).
+    pub hash_input: crate::engine::InputSetting,
     pub routes: Vec<TokenRoute>,
 }
 
@@ -368,6 +371,10 @@ fn validate(
                     endpoints,
                     throttle,
                     directory,
+                    hash_input: crate::engine::InputSetting {
+                        user: None,
+                        directory: directory_settings.hash_input,
+                    },
                     routes,
                 },
                 tables,

@@ -37,6 +37,7 @@ mod hashes;
 mod helpers;
 mod hostile;
 mod hostile_http;
+mod import;
 mod layering;
 mod owin;
 mod profile_docs;
