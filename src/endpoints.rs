@@ -1,8 +1,10 @@
 //! The gateway's own OAuth endpoints, which speak the RFCs rather than a legacy dialect:
-//! token introspection (RFC 7662), revocation (RFC 7009) and the JWKS (RFC 7517). Framework-free
-//! like the dialects: a [`WireRequest`] in, a [`WireResponse`] out.
+//! token introspection (RFC 7662), revocation (RFC 7009), the JWKS (RFC 7517) and the
+//! authorization server metadata (RFC 8414, served at OpenID Connect discovery's path).
+//! Framework-free like the dialects: a [`WireRequest`] in, a [`WireResponse`] out.
 
-use crate::dialect::{basic, form};
+use crate::dialect::profile::CredentialSource;
+use crate::dialect::{TokenRoute, basic, form};
 use crate::domain::{ClientId, Secret};
 use crate::engine::{ActiveToken, ClientAuth, ClientAuthVia, EndpointError, Engine, TokenKind};
 use crate::wire::{Refusal, WireRequest, WireResponse};
@@ -16,6 +18,18 @@ pub struct EndpointSettings {
     pub jwks_path: Option<String>,
     /// Clients (resource servers) allowed to introspect any token and revoke any token.
     pub introspection_callers: Vec<ClientId>,
+    pub discovery: Option<DiscoverySettings>,
+}
+
+/// `[discovery]`: where the metadata document is served and what it says of the gateway.
+#[derive(Debug, Clone)]
+pub struct DiscoverySettings {
+    pub path: String,
+    /// The `issuer` member; `None`: the first route's issuer (what its tokens' `iss` say).
+    pub issuer: Option<String>,
+    /// The scheme and authority the endpoints' URLs start with (`https://login.example.com`);
+    /// `None`: taken from the request (see [`base_url`]).
+    pub base_url: Option<String>,
 }
 
 /// Which endpoint a path names.
@@ -24,6 +38,14 @@ pub enum Endpoint {
     Introspection,
     Revocation,
     Jwks,
+    Discovery,
+}
+
+/// The endpoints that take a token from an authenticated client.
+#[derive(Debug, Clone, Copy)]
+enum TokenCall {
+    Introspection,
+    Revocation,
 }
 
 /// The largest body these endpoints read (a token and a hint).
@@ -40,25 +62,34 @@ impl EndpointSettings {
             Some(Endpoint::Revocation)
         } else if is(&self.jwks_path) {
             Some(Endpoint::Jwks)
+        } else if self.discovery.as_ref().is_some_and(|d| d.path == path) {
+            Some(Endpoint::Discovery)
         } else {
             None
         }
     }
 
-    /// Answers one request to an endpoint.
+    /// Answers one request to an endpoint; `routes` are the token routes the discovery
+    /// document lists.
     pub async fn handle(
         &self,
         engine: &Engine,
+        routes: &[TokenRoute],
         endpoint: Endpoint,
         request: &WireRequest<'_>,
     ) -> WireResponse {
         match endpoint {
             Endpoint::Jwks => jwks(engine, request),
+            Endpoint::Discovery => self.discovery(engine, routes, request),
             Endpoint::Introspection | Endpoint::Revocation => {
                 if request.method != "POST" {
                     return error(405, "invalid_request", "use POST", &[("Allow", "POST")]);
                 }
-                match self.token_call(engine, endpoint, request).await {
+                let call = match endpoint {
+                    Endpoint::Introspection => TokenCall::Introspection,
+                    _ => TokenCall::Revocation,
+                };
+                match self.token_call(engine, call, request).await {
                     Ok(response) => response,
                     Err(e) => failure(&e),
                 }
@@ -69,7 +100,7 @@ impl EndpointSettings {
     async fn token_call(
         &self,
         engine: &Engine,
-        endpoint: Endpoint,
+        call: TokenCall,
         request: &WireRequest<'_>,
     ) -> Result<WireResponse, CallError> {
         let params = form::parse(request.body, MAX_PARAMS).map_err(Refusal::malformed)?;
@@ -83,8 +114,8 @@ impl EndpointSettings {
         let hint = params
             .get("token_type_hint", true)
             .and_then(|h| TokenKind::from_hint(&h));
-        match endpoint {
-            Endpoint::Introspection => {
+        match call {
+            TokenCall::Introspection => {
                 if !privileged {
                     return Ok(error(
                         403,
@@ -106,13 +137,149 @@ impl EndpointSettings {
                 }
                 Ok(ok(body))
             }
-            Endpoint::Revocation => {
+            TokenCall::Revocation => {
                 engine.revoke(&token, hint, &caller, privileged).await?;
                 Ok(ok(Vec::new()))
             }
-            Endpoint::Jwks => Ok(jwks(engine, request)),
         }
     }
+
+    /// The RFC 8414 metadata of the endpoints that apply to a token gateway (no authorization
+    /// endpoint, so no response types and no ID tokens), members in the RFC's order. A gateway
+    /// serves several legacy token endpoints but the metadata names one `token_endpoint`: the
+    /// first route's; every route is listed in `tokengate_token_endpoints` with its dialect and
+    /// grants, a member a client that does not know it ignores (RFC 8414 §3.2).
+    fn discovery(
+        &self,
+        engine: &Engine,
+        routes: &[TokenRoute],
+        request: &WireRequest<'_>,
+    ) -> WireResponse {
+        use serde_json::{Map, Value, json};
+        if request.method != "GET" && request.method != "HEAD" {
+            return error(405, "invalid_request", "use GET", &[("Allow", "GET, HEAD")]);
+        }
+        let Some(settings) = &self.discovery else {
+            return error(404, "not_found", "no discovery document", &[]);
+        };
+        let base = settings
+            .base_url
+            .clone()
+            .unwrap_or_else(|| base_url(request));
+        let url = |path: &str| format!("{}{path}", base.trim_end_matches('/'));
+        let issuer = settings
+            .issuer
+            .clone()
+            .or_else(|| routes.first().map(|r| r.policy().issuer.clone()))
+            .unwrap_or_default();
+        let mut grants: Vec<&str> = Vec::new();
+        let mut methods: Vec<&str> = Vec::new();
+        for route in routes {
+            for grant in &route.policy().grants {
+                if !grants.contains(&grant.as_str()) {
+                    grants.push(grant.as_str());
+                }
+            }
+            for source in &route.profile().request.client_credentials {
+                let method = match source {
+                    CredentialSource::Basic => "client_secret_basic",
+                    CredentialSource::Body => "client_secret_post",
+                    // A header of the dialect's own has no registered method name.
+                    CredentialSource::Header { .. } => continue,
+                };
+                if !methods.contains(&method) {
+                    methods.push(method);
+                }
+            }
+            if !route.policy().require_client_id && !methods.contains(&"none") {
+                methods.push("none");
+            }
+        }
+        // Introspection and revocation read Basic, then the body (`caller_auth`).
+        let caller_methods = ["client_secret_basic", "client_secret_post"];
+        let mut doc = Map::new();
+        doc.insert("issuer".into(), json!(issuer));
+        if let Some(first) = routes.first() {
+            doc.insert("token_endpoint".into(), json!(url(first.path())));
+        }
+        if let Some(path) = &self.jwks_path
+            && engine.keys().has_public_keys()
+        {
+            doc.insert("jwks_uri".into(), json!(url(path)));
+        }
+        doc.insert("response_types_supported".into(), json!([]));
+        doc.insert("grant_types_supported".into(), json!(grants));
+        doc.insert(
+            "token_endpoint_auth_methods_supported".into(),
+            json!(methods),
+        );
+        if let Some(path) = &self.revocation_path {
+            doc.insert("revocation_endpoint".into(), json!(url(path)));
+            doc.insert(
+                "revocation_endpoint_auth_methods_supported".into(),
+                json!(caller_methods),
+            );
+        }
+        if let Some(path) = &self.introspection_path {
+            doc.insert("introspection_endpoint".into(), json!(url(path)));
+            doc.insert(
+                "introspection_endpoint_auth_methods_supported".into(),
+                json!(caller_methods),
+            );
+        }
+        let endpoints: Vec<Value> = routes
+            .iter()
+            .map(|route| {
+                json!({
+                    "token_endpoint": url(route.path()),
+                    "dialect": route.dialect(),
+                    "grant_types_supported": route
+                        .policy()
+                        .grants
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        doc.insert("tokengate_token_endpoints".into(), Value::Array(endpoints));
+        let body = serde_json::to_vec(&Value::Object(doc)).unwrap_or_default();
+        // A document made from the request's Host may differ per caller: never shared.
+        let cache = if settings.base_url.is_some() {
+            "public, max-age=300"
+        } else {
+            "private, no-cache"
+        };
+        WireResponse {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Cache-Control".into(), cache.into()),
+            ],
+            body,
+        }
+    }
+}
+
+/// `scheme://host` of the request as its client addressed it: `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` when a trusted proxy sent them, else `http` and the `Host` header (the
+/// gateway's own listener is plain HTTP). Set `[discovery] base_url` where clients reach the
+/// gateway through a name the request does not carry.
+fn base_url(request: &WireRequest<'_>) -> String {
+    let forwarded = |name: &str| {
+        request
+            .from_trusted_proxy
+            .then(|| request.headers.get(name))
+            .flatten()
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = forwarded("x-forwarded-proto").unwrap_or("http");
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| request.headers.get("host"))
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}")
 }
 
 /// Why an endpoint call got an error answer.

@@ -92,7 +92,9 @@ impl Gateway {
         endpoint: Endpoint,
         request: &WireRequest<'_>,
     ) -> WireResponse {
-        self.endpoints.handle(&self.engine, endpoint, request).await
+        self.endpoints
+            .handle(&self.engine, &self.routes, endpoint, request)
+            .await
     }
 
     pub fn engine(&self) -> &Engine {

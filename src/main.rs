@@ -288,8 +288,18 @@ fn source(config: Option<PathBuf>) -> Source {
 }
 
 fn serve(config: Option<PathBuf>) -> ExitCode {
-    let _flush_on_exit = tokengate::logging::init();
     let source = source(config);
+    // Read before the log exists, since `[log]` says what it looks like; reading logs nothing,
+    // and an invalid configuration's problems go to a log of the default layout.
+    let loaded = config::load(&source);
+    let format = match &loaded {
+        Ok(settings) => match settings.log.format {
+            config::LogFormat::Text => tokengate::logging::Format::Text,
+            config::LogFormat::Json => tokengate::logging::Format::Json,
+        },
+        Err(_) => tokengate::logging::Format::Text,
+    };
+    let _flush_on_exit = tokengate::logging::init(format);
     match &source {
         Source::File(path) => tracing::info!(config = %path.display(), "tokengate starting"),
         _ => tracing::info!(
@@ -297,7 +307,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
              demo-confidential; user user@example.com); pass --config FILE for your own"
         ),
     }
-    let settings = match config::load(&source) {
+    let settings = match loaded {
         Ok(settings) => settings,
         Err(errors) => {
             for problem in &errors.0 {

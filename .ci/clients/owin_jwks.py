@@ -1,5 +1,6 @@
 """An independent JWT implementation (PyJWT) verifies the gateway's RS256 tokens with the keys
-from its JWKS, and stops verifying them once the key is retired.
+from its JWKS, found through its discovery document, and stops verifying them once the key is
+retired.
 Usage: python3 owin_jwks.py issue BASE_URL TOKEN_FILE   -> logs in, verifies, saves the token
        python3 owin_jwks.py retired BASE_URL TOKEN_FILE -> the saved token no longer verifies"""
 import sys
@@ -8,7 +9,14 @@ import jwt
 import requests
 
 mode, base, token_file = sys.argv[1], sys.argv[2], sys.argv[3]
-jwks = jwt.PyJWKClient(f"{base}/.well-known/jwks.json", cache_keys=False)
+# As a resource server configured with the issuer's address only finds the keys: through the
+# RFC 8414 / OpenID Connect discovery document.
+metadata = requests.get(f"{base}/.well-known/openid-configuration")
+metadata.raise_for_status()
+metadata = metadata.json()
+assert metadata["jwks_uri"] == f"{base}/.well-known/jwks.json", metadata
+assert metadata["token_endpoint"] == f"{base}/Token", metadata
+jwks = jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False)
 
 
 def verify(token):

@@ -1,11 +1,11 @@
-//! `[introspection]` (RFC 7662), `[revocation]` (RFC 7009) and `[jwks]`: the endpoints beside the
-//! token routes, each on by default at its usual path, each path its own. Only introspection
-//! names its callers: they may introspect (and revoke) any client's tokens, so they must be
-//! confidential clients.
+//! `[introspection]` (RFC 7662), `[revocation]` (RFC 7009), `[jwks]` and `[discovery]` (RFC 8414
+//! metadata at OpenID Connect discovery's path): the endpoints beside the token routes, each on
+//! by default at its usual path, each path its own. Only introspection names its callers: they
+//! may introspect (and revoke) any client's tokens, so they must be confidential clients.
 
 use serde::Deserialize;
 
-use crate::endpoints::EndpointSettings;
+use crate::endpoints::{DiscoverySettings, EndpointSettings};
 
 use super::directory::{Clients, Named};
 use super::routes::{HEALTH_PATH, READY_PATH};
@@ -38,12 +38,68 @@ pub(super) fn default_jwks() -> RawEndpoint {
     endpoint("/.well-known/jwks.json")
 }
 
+/// `[discovery]`.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawDiscovery {
+    #[serde(default = "default_discovery_path")]
+    path: String,
+    issuer: Option<String>,
+    base_url: Option<String>,
+}
+
+impl Default for RawDiscovery {
+    fn default() -> Self {
+        Self {
+            path: default_discovery_path(),
+            issuer: None,
+            base_url: None,
+        }
+    }
+}
+
+fn default_discovery_path() -> String {
+    "/.well-known/openid-configuration".into()
+}
+
+/// `[discovery]`, validated: a `base_url` is a scheme and an authority (the endpoints' paths
+/// are appended to it).
+fn discovery(raw: Option<&RawDiscovery>, problems: &mut Vec<Problem>) -> Option<DiscoverySettings> {
+    let raw = raw.filter(|raw| !raw.path.is_empty())?;
+    if !raw.path.starts_with('/') {
+        problems.push(problem(
+            "discovery.path",
+            format!("must start with '/': {:?}", raw.path),
+        ));
+    }
+    if let Some(base) = &raw.base_url {
+        let authority = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"));
+        match authority {
+            Some(rest) if !rest.trim_end_matches('/').is_empty() => {}
+            _ => problems.push(problem(
+                "discovery.base_url",
+                format!(
+                    "must be http:// or https:// and a host, as clients reach the gateway \
+                     (https://login.example.com): {base:?}"
+                ),
+            )),
+        }
+    }
+    Some(DiscoverySettings {
+        path: raw.path.clone(),
+        issuer: raw.issuer.clone(),
+        base_url: raw.base_url.clone(),
+    })
+}
+
 /// The three endpoints' paths, and the clients that may introspect; problems are pushed with
 /// their key paths. An endpoint that could not be read (`None`, reported already) is off.
 pub(super) fn validate(
     introspection: Option<&RawEndpoint>,
     revocation: Option<&RawEndpoint>,
     jwks: Option<&RawEndpoint>,
+    raw_discovery: Option<&RawDiscovery>,
     clients: &Clients,
     problems: &mut Vec<Problem>,
 ) -> EndpointSettings {
@@ -86,6 +142,7 @@ pub(super) fn validate(
         revocation_path: path("revocation", revocation, problems),
         jwks_path: path("jwks", jwks, problems),
         introspection_callers: callers,
+        discovery: discovery(raw_discovery, problems),
     };
     check_paths(&settings, problems);
     settings
@@ -94,10 +151,12 @@ pub(super) fn validate(
 /// Each endpoint on a path of its own, and none on the health check's: the endpoints match
 /// paths exactly, the first of them in this order wins, and `/healthz` is answered before all.
 fn check_paths(settings: &EndpointSettings, problems: &mut Vec<Problem>) {
+    let discovery = settings.discovery.as_ref().map(|d| d.path.clone());
     let paths = [
         ("introspection", &settings.introspection_path),
         ("revocation", &settings.revocation_path),
         ("jwks", &settings.jwks_path),
+        ("discovery", &discovery),
     ];
     for (i, (name, path)) in paths.iter().enumerate() {
         let Some(path) = path else { continue };

@@ -20,6 +20,7 @@ use crate::engine::throttle::ThrottleSettings;
 mod dialects;
 mod directory;
 mod endpoints;
+mod log;
 mod read;
 mod routes;
 mod secrets;
@@ -27,11 +28,14 @@ mod server;
 mod signing;
 mod store;
 mod throttle;
+mod tls;
 
 pub use crate::store::{StoreBackend, StoreSettings};
+pub use log::{LogFormat, LogSettings};
 pub use routes::route_from_toml;
 pub use server::ConnectionSettings;
 pub use signing::SigningKey;
+pub use tls::{TlsError, TlsSettings, load as load_tls};
 
 /// The demo configuration `serve` uses without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("../../fixtures/demo.toml");
@@ -71,9 +75,11 @@ const SECTIONS: &[&str] = &[
     "signing",
     "store",
     "throttle",
+    "log",
     "introspection",
     "revocation",
     "jwks",
+    "discovery",
     "directory",
     "client",
     "user",
@@ -85,6 +91,8 @@ const SECTIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// `[server.tls]`: HTTPS on `bind`.
+    pub tls: Option<TlsSettings>,
     pub workers: usize,
     pub hash_workers: usize,
     /// The longest a password verification waits for a hash thread; longer is `overloaded`.
@@ -96,6 +104,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub endpoints: EndpointSettings,
     pub throttle: ThrottleSettings,
+    pub log: LogSettings,
     pub directory: Directory,
     /// `[directory] hash_input`: what stored hashes are over unless a user says otherwise (the
     /// import reads an export's hashes with it).
@@ -289,7 +298,7 @@ fn validate(
         server::RawServer::default,
         &mut problems,
     )
-    .and_then(|raw| server::validate(&raw, &mut problems));
+    .and_then(|raw| server::validate(&raw, base, &mut problems));
     let signing = table_section(
         &mut tree,
         "signing",
@@ -304,6 +313,7 @@ fn validate(
         &mut problems,
     )
     .map(|raw| throttle::validate(&raw, &mut problems));
+    let log = table_section(&mut tree, "log", LogSettings::default, &mut problems);
     let store = table_section(&mut tree, "store", store::RawStore::default, &mut problems)
         .and_then(|raw| store::validate(&raw, base, &mut problems));
     let clients = array_section(&mut tree, "client", &mut problems).unwrap_or_default();
@@ -333,10 +343,17 @@ fn validate(
         &mut problems,
     );
     let jwks = table_section(&mut tree, "jwks", endpoints::default_jwks, &mut problems);
+    let discovery = table_section(
+        &mut tree,
+        "discovery",
+        endpoints::RawDiscovery::default,
+        &mut problems,
+    );
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
         jwks.as_ref(),
+        discovery.as_ref(),
         &clients,
         &mut problems,
     );
@@ -353,13 +370,23 @@ fn validate(
         throttle,
         store,
         directory,
+        log,
         problems.is_empty(),
     ) {
-        (Some(server), Some(signing), Some(throttle), Some(store), Some(directory), true) => {
+        (
+            Some(server),
+            Some(signing),
+            Some(throttle),
+            Some(store),
+            Some(directory),
+            Some(log),
+            true,
+        ) => {
             let (routes, tables) = routes.into_iter().map(|b| (b.route, b.table)).unzip();
             Ok((
                 Settings {
                     bind: server.bind,
+                    tls: server.tls,
                     workers: server.workers,
                     hash_workers: server.hash_workers,
                     hash_queue_wait: server.hash_queue_wait,
@@ -370,6 +397,7 @@ fn validate(
                     store,
                     endpoints,
                     throttle,
+                    log,
                     directory,
                     hash_input: crate::engine::InputSetting {
                         user: None,

@@ -268,10 +268,12 @@ pub(super) fn check_endpoint_paths(
     endpoints: &EndpointSettings,
     problems: &mut Vec<Problem>,
 ) {
+    let discovery = endpoints.discovery.as_ref().map(|d| d.path.clone());
     let taken = [
         ("introspection", &endpoints.introspection_path),
         ("revocation", &endpoints.revocation_path),
         ("jwks", &endpoints.jwks_path),
+        ("discovery", &discovery),
     ];
     for (i, built) in routes.iter().enumerate() {
         for (section, path) in &taken {

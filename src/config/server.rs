@@ -1,7 +1,7 @@
 //! `[server]`: where the gateway listens, which peers may speak for a client's address
 //! (`X-Forwarded-For`), how many threads serve and hash, how long a stop waits for requests
 //! in flight, and what a connection may hold: the deadlines for its head, its body and its idle
-//! keep-alive, and how many connections are served at once.
+//! keep-alive, and how many connections are served at once; `[server.tls]` (`tls`) for HTTPS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -33,6 +33,9 @@ pub(super) struct RawServer {
     /// The longest a password verification may wait for a hash thread (`"2s"`).
     #[serde(default)]
     hash_queue_wait: Option<String>,
+    /// `[server.tls]`: serve HTTPS on `bind`.
+    #[serde(default)]
+    tls: Option<super::tls::RawTls>,
 }
 
 impl Default for RawServer {
@@ -48,6 +51,7 @@ impl Default for RawServer {
             keep_alive: None,
             max_connections: None,
             hash_queue_wait: None,
+            tls: None,
         }
     }
 }
@@ -69,6 +73,7 @@ pub(super) struct Server {
     pub shutdown_timeout_secs: u64,
     pub connections: ConnectionSettings,
     pub hash_queue_wait: Duration,
+    pub tls: Option<super::tls::TlsSettings>,
 }
 
 /// What one connection may hold, and how many are served at once.
@@ -103,7 +108,11 @@ impl Default for ConnectionSettings {
 
 /// `[server]`, or `None` when there is no address to bind; problems are pushed with their key
 /// paths.
-pub(super) fn validate(raw: &RawServer, problems: &mut Vec<Problem>) -> Option<Server> {
+pub(super) fn validate(
+    raw: &RawServer,
+    base: Option<&std::path::Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<Server> {
     let bind = raw.bind.parse::<SocketAddr>().map_err(|e| {
         problems.push(problem(
             "server.bind",
@@ -159,9 +168,18 @@ pub(super) fn validate(raw: &RawServer, problems: &mut Vec<Problem>) -> Option<S
             "must be at least 1 (leave it out to derive it from the file-descriptor limit)",
         ));
     }
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|tls| super::tls::validate(tls, base, problems));
+    if raw.tls.is_some() && tls.is_none() {
+        // Reported: serving plain HTTP in its place would expose what TLS was asked to hide.
+        return None;
+    }
     Some(Server {
         connections,
         hash_queue_wait,
+        tls,
         bind: bind.ok()?,
         workers: raw.workers,
         hash_workers: raw.hash_workers,

@@ -22,6 +22,10 @@ use crate::gateway::{Gateway, Target};
 use crate::logging::LineThrottle;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
+mod request_id;
+mod tls;
+use request_id::RequestId;
+
 struct ActixHeaders<'a>(&'a HeaderMap);
 
 impl Headers for ActixHeaders<'_> {
@@ -120,25 +124,40 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
 }
 
 /// Adds the gateway's one handler to an actix `App` (also used in-process by tests), with the
-/// default body deadline.
+/// default body deadline and request ids.
 pub fn configure(gateway: Arc<Gateway>) -> impl FnOnce(&mut web::ServiceConfig) {
-    configure_with(gateway, ConnectionSettings::default().body_timeout)
+    configure_with(gateway, HandlerSettings::default())
 }
 
-/// [`configure`], with the time a request's body may take to arrive after its head.
-pub fn configure_with(
-    gateway: Arc<Gateway>,
-    body_timeout: Duration,
-) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| {
-        cfg.app_data(web::Data::from(gateway))
-            .app_data(BodyTimeout(body_timeout))
-            .default_service(web::to(handle));
+/// What the handler does beyond the gateway's routes.
+#[derive(Debug, Clone, Copy)]
+pub struct HandlerSettings {
+    /// The time a request's body may take to arrive after its head.
+    pub body_timeout: Duration,
+    /// `[log] echo_request_id`.
+    pub echo_request_id: bool,
+}
+
+impl Default for HandlerSettings {
+    fn default() -> Self {
+        Self {
+            body_timeout: ConnectionSettings::default().body_timeout,
+            echo_request_id: false,
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct BodyTimeout(Duration);
+/// [`configure`], with `settings`.
+pub fn configure_with(
+    gateway: Arc<Gateway>,
+    settings: HandlerSettings,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(gateway))
+            .app_data(settings)
+            .default_service(web::to(handle));
+    }
+}
 
 async fn handle(
     request: HttpRequest,
@@ -171,11 +190,13 @@ async fn handle(
         Target::Token(route) => route.body_limit(),
         Target::Endpoint(_) => endpoints::BODY_LIMIT,
     };
-    let deadline = request
-        .app_data::<BodyTimeout>()
-        .map_or(ConnectionSettings::default().body_timeout, |t| t.0);
-    let body = read_body(&headers, payload, limit, deadline).await;
+    let settings = request
+        .app_data::<HandlerSettings>()
+        .copied()
+        .unwrap_or_default();
+    let body = read_body(&headers, payload, limit, settings.body_timeout).await;
     let from_trusted_proxy = gateway.is_trusted_proxy(socket_peer);
+    let request_id = RequestId::of(headers.get(request_id::HEADER), from_trusted_proxy);
     fn wire<'a>(
         request: &'a HttpRequest,
         headers: &'a ActixHeaders<'a>,
@@ -209,6 +230,7 @@ async fn handle(
                 route,
                 request.method().as_str(),
                 peer,
+                &request_id,
                 &outcome,
                 response.status,
                 started,
@@ -231,6 +253,7 @@ async fn handle(
                 endpoint = ?endpoint,
                 method = %request.method(),
                 peer = %IpText::new(peer),
+                request_id = request_id.as_str(),
                 status = response.status,
                 latency_us = started.elapsed().as_micros() as u64,
                 "endpoint request"
@@ -239,6 +262,13 @@ async fn handle(
         }
     };
     let mut answer = to_actix(response);
+    if settings.echo_request_id
+        && let Ok(value) = HeaderValue::from_str(request_id.as_str())
+    {
+        answer
+            .headers_mut()
+            .insert(HeaderName::from_static(request_id::HEADER), value);
+    }
     if body.is_err() {
         // Whatever of the body is still unread would be taken for the next request's head.
         answer
@@ -279,6 +309,7 @@ fn log_token_request(
     route: &crate::dialect::TokenRoute,
     method: &str,
     peer: std::net::IpAddr,
+    request_id: &RequestId,
     outcome: &crate::gateway::Outcome,
     status: u16,
     started: Instant,
@@ -294,6 +325,7 @@ fn log_token_request(
         dialect = route.dialect(),
         method,
         peer = %IpText::new(peer),
+        request_id = request_id.as_str(),
         grant = outcome.grant.map_or("-", |g| g.as_str()),
         outcome = outcome.error.map_or("granted", |e| e.as_str()),
         diagnosis = outcome.diagnosis.as_deref(),
@@ -379,11 +411,16 @@ async fn expect(
                 .peer_addr()
                 .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |addr| addr.ip());
             let peer = gateway.resolve_peer(socket_peer, headers.get("x-forwarded-for"));
+            let request_id = RequestId::of(
+                headers.get(request_id::HEADER),
+                gateway.is_trusted_proxy(socket_peer),
+            );
             let (response, outcome) = gateway.refuse(route, &headers, refusal);
             log_token_request(
                 route,
                 request.method().as_str(),
                 peer,
+                &request_id,
                 &outcome,
                 response.status,
                 started,
@@ -542,6 +579,8 @@ pub struct Application {
     port: u16,
     server: actix_server::Server,
     signals: Signals,
+    /// With `[server.tls]`: what SIGHUP reloads.
+    tls: Option<Arc<tls::Certificates>>,
 }
 
 /// SIGINT and SIGTERM, registered when the application is built: once the listening line is
@@ -549,6 +588,13 @@ pub struct Application {
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks of the server.
+enum Signalled {
+    Stop(&'static str),
+    Reload,
 }
 
 impl Signals {
@@ -557,13 +603,15 @@ impl Signals {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
-    async fn next(&mut self) -> &'static str {
+    async fn next(&mut self) -> Signalled {
         tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => Signalled::Stop("SIGINT"),
+            _ = self.terminate.recv() => Signalled::Stop("SIGTERM"),
+            _ = self.hangup.recv() => Signalled::Reload,
         }
     }
 }
@@ -621,6 +669,11 @@ impl Application {
         };
         let shutdown = settings.shutdown_timeout_secs;
         let connections = settings.connections;
+        let tls = settings.tls.clone();
+        let handler = HandlerSettings {
+            body_timeout: connections.body_timeout,
+            echo_request_id: settings.log.echo_request_id,
+        };
         let cap = ConnectionCap::new(
             connections
                 .max_connections
@@ -650,15 +703,13 @@ impl Application {
             "connection limits"
         );
         let signals = Signals::register()?;
-        let server = actix_server::Server::build()
-            .workers(cap.workers)
-            .max_concurrent_connections(cap.per_worker)
-            .shutdown_timeout(shutdown)
-            .disable_signals()
-            .listen("tokengate", listener, move || {
-                let gateway = gateway.clone();
+        // A macro, not a closure: the HTTP/1 service's type names its transport (a TCP
+        // stream, or a TLS stream over one), so each listener builds its own.
+        macro_rules! service {
+            ($gateway:expr) => {{
+                let gateway = $gateway.clone();
                 let app = App::new()
-                    .configure(configure_with(gateway.clone(), connections.body_timeout))
+                    .configure(configure_with(gateway.clone(), handler))
                     .into_factory()
                     .map_err(|e: actix_web::Error| e.error_response());
                 actix_http::HttpService::build()
@@ -672,13 +723,36 @@ impl Application {
                     .h1(actix_service::map_config(app, |_| {
                         actix_web::dev::AppConfig::default()
                     }))
-                    .tcp()
-            })?
-            .run();
+            }};
+        }
+        let server = actix_server::Server::build()
+            .workers(cap.workers)
+            .max_concurrent_connections(cap.per_worker)
+            .shutdown_timeout(shutdown)
+            .disable_signals();
+        let (server, tls) = match tls {
+            None => (
+                server.listen("tokengate", listener, move || service!(gateway).tcp())?,
+                None,
+            ),
+            Some(settings) => {
+                let certificates = Arc::new(tls::Certificates::new(settings));
+                let config = tls::server_config(certificates.clone())?;
+                tracing::info!(
+                    cert_file = %certificates.cert_file().display(),
+                    "serving HTTPS; SIGHUP reloads the certificate"
+                );
+                let server = server.listen("tokengate", listener, move || {
+                    service!(gateway).rustls_0_23(config.clone())
+                })?;
+                (server, Some(certificates))
+            }
+        };
         Ok(Self {
             port,
-            server,
+            server: server.run(),
             signals,
+            tls,
         })
     }
 
@@ -687,21 +761,32 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight (up to the configured
-    /// shutdown timeout) and returns.
+    /// shutdown timeout) and returns. SIGHUP reloads the TLS certificate, if any.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let Self {
             server,
             mut signals,
+            tls,
             ..
         } = self;
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
-        tokio::select! {
-            result = &mut server => return result,
-            signal = signals.next() => {
-                tracing::info!(signal, "stopping: finishing requests in flight");
-                // The stop completes only while the server future is polled: run it beside.
-                actix_web::rt::spawn(async move { handle.stop(true).await });
+        loop {
+            tokio::select! {
+                result = &mut server => return result,
+                signalled = signals.next() => match signalled {
+                    Signalled::Reload => match &tls {
+                        Some(certificates) => certificates.reload(),
+                        None => tracing::info!("SIGHUP: nothing to reload (no [server.tls])"),
+                    },
+                    Signalled::Stop(signal) => {
+                        tracing::info!(signal, "stopping: finishing requests in flight");
+                        // The stop completes only while the server future is polled: run it
+                        // beside.
+                        actix_web::rt::spawn(async move { handle.stop(true).await });
+                        break;
+                    }
+                },
             }
         }
         server.await

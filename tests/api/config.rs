@@ -499,3 +499,27 @@ fn a_bare_tokengate_serves_the_file_tokengate_config_or_config_names_not_the_dem
     let log = served_without_subcommand(&[], None).join("\n");
     assert!(log.contains("embedded demo"), "{log}");
 }
+
+#[test]
+fn the_log_section_names_its_format_and_refuses_others_with_the_key() {
+    let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).unwrap();
+    let json = load_with_env(
+        &Source::Text(format!("{demo}\n[log]\nformat = \"json\"\n")),
+        false,
+    )
+    .unwrap();
+    assert_eq!(json.log.format, tokengate::config::LogFormat::Json);
+    let problems = problems(&format!(
+        "{demo}\n[log]\nformat = \"xml\"\nlevel = \"debug\"\n"
+    ));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("log.format: ") && p.contains("text")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.starts_with("log.level: ")),
+        "{problems:?}"
+    );
+}

@@ -266,7 +266,7 @@ pub struct Spawned {
 }
 
 /// Starts the built binary with `command`'s arguments and environment, stdout piped, and waits
-/// for the `address=IP:PORT` line.
+/// for the `address=IP:PORT` line (`"address":"IP:PORT"` in a JSON log).
 pub fn spawn_gateway(mut command: std::process::Command) -> Spawned {
     use std::io::BufRead;
     let mut child = command
@@ -285,6 +285,14 @@ pub fn spawn_gateway(mut command: std::process::Command) -> Spawned {
         if let Some(at) = line.find("address=") {
             let addr = line[at + "address=".len()..]
                 .split_whitespace()
+                .next()
+                .expect("addr");
+            break format!("http://{addr}");
+        }
+        // The same line with `[log] format = "json"`.
+        if let Some(at) = line.find("\"address\":\"") {
+            let addr = line[at + "\"address\":\"".len()..]
+                .split('"')
                 .next()
                 .expect("addr");
             break format!("http://{addr}");

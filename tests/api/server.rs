@@ -30,21 +30,33 @@ impl Drop for Server {
 
 /// Starts `tokengate` (the demo config) on a free port and waits for its listening line.
 fn start() -> Server {
+    let (server, before) = spawn(&[]);
+    let first = before.first();
+    assert!(
+        first.is_some_and(|l| l.contains("embedded demo configuration")),
+        "the first log line says the demo config is in use: {first:?}"
+    );
+    server
+}
+
+/// [`start`], with more environment (which may name another configuration).
+fn start_with(env: &[(&str, &str)]) -> Server {
+    spawn(env).0
+}
+
+/// The server, and its log lines before the listening line.
+fn spawn(env: &[(&str, &str)]) -> (Server, Vec<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tokengate"));
     command
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied());
     let Spawned {
         child,
         base,
         before,
         rest: lines,
     } = spawn_gateway(command);
-    let first = before.first();
-    assert!(
-        first.is_some_and(|l| l.contains("embedded demo configuration")),
-        "the first log line says the demo config is in use: {first:?}"
-    );
     // Keep draining the log so the server never blocks on a full pipe.
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
@@ -53,7 +65,7 @@ fn start() -> Server {
             sink.lock().expect("log").push(line);
         }
     });
-    Server { child, base, log }
+    (Server { child, base, log }, before)
 }
 
 #[tokio::test]
@@ -245,4 +257,106 @@ async fn the_request_log_names_route_grant_and_outcome_but_never_a_secret() {
             "the log shows a secret: {secret}\n{log}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_json_log_writes_each_line_as_one_object_with_the_same_fields() {
+    let server = start_with(&[("TOKENGATE__LOG__FORMAT", "json")]);
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/Token", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "demo-confidential"),
+            ("client_secret", "demo-secret"),
+        ]))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(answer.status(), 200);
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|line| line["message"] == "token request")
+        .unwrap_or_else(|| panic!("no token request line:\n{log}"));
+    assert_eq!(request["level"], "INFO");
+    assert_eq!(request["target"], "tokengate::http");
+    for (field, value) in [
+        ("route", "/api/Token"),
+        ("dialect", "vizseek"),
+        ("grant", "client_credentials"),
+        ("outcome", "granted"),
+        ("peer", "127.0.0.1"),
+    ] {
+        assert_eq!(request[field], value, "{request}");
+    }
+    assert_eq!(request["status"], 200);
+    assert!(request["latency_us"].is_u64(), "{request}");
+    assert!(!log.contains("demo-secret"), "{log}");
+}
+
+#[tokio::test]
+async fn request_ids_come_from_a_trusted_proxy_or_are_made_and_are_echoed_only_when_asked() {
+    let post = |base: String, id: Option<&'static str>| async move {
+        let mut request = reqwest::Client::new()
+            .post(format!("{base}/api/Token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "demo-client"),
+            ]));
+        if let Some(id) = id {
+            request = request.header("X-Request-Id", id);
+        }
+        let answer = request.send().await.expect("answers");
+        assert_eq!(answer.status(), 200);
+        answer
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // The demo trusts no proxy: the client's id is not taken, and nothing is echoed (the
+    // legacy endpoints sent no such header).
+    let plain = start();
+    assert_eq!(post(plain.base.clone(), Some("from-client")).await, None);
+    let log = plain.log();
+    assert!(!log.contains("from-client"), "{log}");
+    let made = log
+        .lines()
+        .find(|l| l.contains("token request"))
+        .and_then(|l| l.split("request_id=\"").nth(1))
+        .map(|rest| rest[..32].to_owned())
+        .unwrap_or_else(|| panic!("no request id:\n{log}"));
+    assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+
+    // 127.0.0.1 as a trusted proxy, with the echo on.
+    let dir = crate::helpers::TempDir::new("request-id");
+    let demo = std::fs::read_to_string(crate::helpers::repo_path("fixtures/demo.toml")).unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        demo.replace(
+            "[server]\n",
+            "[log]\necho_request_id = true\n\n[server]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        ),
+    )
+    .unwrap();
+    let proxied = start_with(&[("TOKENGATE_CONFIG", config.to_str().unwrap())]);
+    assert_eq!(
+        post(proxied.base.clone(), Some("proxy-7f3a"))
+            .await
+            .as_deref(),
+        Some("proxy-7f3a")
+    );
+    let echoed = post(proxied.base.clone(), None)
+        .await
+        .expect("a made id is echoed");
+    assert_eq!(echoed.len(), 32);
+    let log = proxied.log();
+    assert!(log.contains("request_id=\"proxy-7f3a\""), "{log}");
+    assert!(log.contains(&format!("request_id=\"{echoed}\"")), "{log}");
 }
