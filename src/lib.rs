@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod dialect;
+pub mod directory;
 pub mod domain;
 pub mod endpoints;
 pub mod engine;
