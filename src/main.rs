@@ -274,9 +274,19 @@ fn import_sink(
     settings: &config::Settings,
     out: Option<&std::path::Path>,
 ) -> Result<Box<dyn import::Sink>, String> {
-    match out {
-        Some(out) => Ok(Box::new(import::TomlUsers::open(out, chrono::Utc::now())?)),
-        None => Err(
+    match (&settings.users, out) {
+        (DirectoryBackend::Postgres(options), None) => {
+            Ok(Box::new(import::PostgresUsers::connect(options)?))
+        }
+        (DirectoryBackend::Postgres(_), Some(_)) => Err(
+            "--out is for a TOML directory; this configuration's users are in PostgreSQL, \
+             which the import writes to"
+                .to_owned(),
+        ),
+        (DirectoryBackend::Toml, Some(out)) => {
+            Ok(Box::new(import::TomlUsers::open(out, chrono::Utc::now())?))
+        }
+        (DirectoryBackend::Toml, None) => Err(
             "the directory is the TOML one: name the file of [[user]] items to write with --out"
                 .to_owned(),
         ),

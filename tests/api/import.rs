@@ -1,6 +1,8 @@
-//! `tokengate users import` into a TOML directory: the sample export's rows checked and
-//! reported one by one, the written `[[user]]` items signing in through the legacy `/Token`
-//! with their legacy ASP.NET Identity hashes, and a rerun that changes nothing.
+//! `tokengate users import`: the sample export's rows checked and reported one by one, into a
+//! TOML directory (`[[user]]` items) and into the postgres directory's Identity tables (both
+//! presets, against the real PostgreSQL as tests/api/postgres.rs uses it), the imported users
+//! signing in through the legacy `/Token` with their ASP.NET Identity hashes, and reruns that
+//! change nothing.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use tokengate::engine::FixedClock;
 
 use crate::helpers::{FORM, TempDir, form, gateway_from, golden_instant, repo_path, send, service};
+use crate::postgres::{TestDb, config as postgres_config, owin as postgres_owin, postgres_url};
 
 fn tokengate(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tokengate"))
@@ -156,4 +159,154 @@ fn an_unreadable_export_stops_with_one_line_and_writes_nothing() {
         "{stderr}"
     );
     assert!(!out.exists());
+}
+
+/// `users import --config` into a postgres directory of `preset` in a schema of the test's own.
+fn import_into(config: &std::path::Path, export: &str) -> String {
+    let export = repo_path(export);
+    let output = tokengate(&[
+        "users",
+        "import",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        export.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stdout}{stderr}");
+    for hash in export_hashes() {
+        assert!(!stdout.contains(&hash) && !stderr.contains(&hash), "a hash was printed");
+    }
+    stdout
+}
+
+fn first_line(report: &str) -> &str {
+    report.lines().next().unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn an_export_goes_into_the_identity_core_tables_once_and_its_users_sign_in() {
+    let Some(db) = TestDb::create("import-core", "identity_core").await else {
+        return;
+    };
+    let dir = TempDir::new("import-pg");
+    let text = postgres_config(&db.directory(&postgres_url(), ""));
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, &text).unwrap();
+
+    let report = import_into(&config, "fixtures/import/AspNetUsers.csv");
+    // The locked-out user and the one without a password are kept, as the legacy table had
+    // them: the directory honours the lockout, and the password grant fails for the other.
+    assert_eq!(
+        first_line(&report),
+        "rows read 7, imported 4, updated 0, unchanged 0, skipped 3",
+        "{report}"
+    );
+    assert!(
+        report.contains("  1 without a password hash (external logins only: no password grant)"),
+        "{report}"
+    );
+    let row = db
+        .client
+        .query_one(
+            r#"SELECT "NormalizedUserName", "NormalizedEmail", "ConcurrencyStamp" IS NOT NULL,
+                      "LockoutEnd" FROM "AspNetUsers" WHERE "Id" = 'b0a1c2d3-0003-4000-8000-000000000003'"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "CY@EXAMPLE.COM");
+    assert_eq!(row.get::<_, String>(1), "CY@EXAMPLE.COM");
+    assert!(row.get::<_, bool>(2), "a new ConcurrencyStamp, as EF Core writes one");
+    assert_eq!(
+        row.get::<_, chrono::DateTime<chrono::Utc>>(3).to_rfc3339(),
+        "2099-01-01T00:00:00+00:00"
+    );
+
+    let again = import_into(&config, "fixtures/import/AspNetUsers.csv");
+    assert_eq!(
+        first_line(&again),
+        "rows read 7, imported 0, updated 0, unchanged 4, skipped 3",
+        "{again}"
+    );
+    // The JSON export of the same four users: nothing to change.
+    let json = import_into(&config, "fixtures/import/AspNetUsers.json");
+    assert_eq!(
+        first_line(&json),
+        "rows read 4, imported 0, updated 0, unchanged 4, skipped 0",
+        "{json}"
+    );
+
+    // A name another id holds in the table is that row's skip, not a failed batch.
+    db.exec(
+        r#"INSERT INTO "AspNetUsers" ("Id", "UserName", "NormalizedUserName", "EmailConfirmed",
+           "PhoneNumberConfirmed", "TwoFactorEnabled", "LockoutEnabled", "AccessFailedCount")
+           VALUES ('legacy-1', 'gil@example.com', 'GIL@EXAMPLE.COM', true, false, false, true, 0)"#,
+    )
+    .await;
+    let export = dir.path().join("more.csv");
+    std::fs::write(
+        &export,
+        "Id,UserName,Email,PasswordHash\nnew-1,Gil@Example.com,gil@example.com,NULL\n\
+         b0a1c2d3-0001-4000-8000-000000000001,ann@example.com,ann@new.example.com,AGG0+gxwTDYDXoNN79dRQT54fdAT/i2YaO1q+bCYEKU3RuX9RcV7+HVt5CFrEHsffA==\n",
+    )
+    .unwrap();
+    let more = import_into(&config, export.to_str().unwrap());
+    assert_eq!(
+        first_line(&more),
+        "rows read 2, imported 0, updated 1, unchanged 0, skipped 1",
+        "{more}"
+    );
+    assert!(
+        more.contains("skipped row 1 (Id \"new-1\"): UserName belongs to another Id in the directory"),
+        "{more}"
+    );
+
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let app = service(Arc::new(gateway_from(&text, clock))).await;
+    let (status, body) = postgres_owin(&app, "ann@example.com", "my password").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = postgres_owin(&app, "bob@example.com", "my password").await;
+    assert_eq!(status, 200);
+    // Imported locked out until 2099: the dialect's authentication failure.
+    let (status, _) = postgres_owin(&app, "cy@example.com", "my password").await;
+    assert_eq!(status, 400);
+}
+
+#[actix_web::test]
+async fn an_export_goes_into_identity2_tables_without_normalized_columns() {
+    let Some(db) = TestDb::create("import-2", "identity2").await else {
+        return;
+    };
+    let dir = TempDir::new("import-pg2");
+    let text = postgres_config(&db.directory(&postgres_url(), ""));
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, &text).unwrap();
+    let report = import_into(&config, "fixtures/import/AspNetUsers.csv");
+    assert_eq!(
+        first_line(&report),
+        "rows read 7, imported 4, updated 0, unchanged 0, skipped 3",
+        "{report}"
+    );
+    let again = import_into(&config, "fixtures/import/AspNetUsers.csv");
+    assert_eq!(
+        first_line(&again),
+        "rows read 7, imported 0, updated 0, unchanged 4, skipped 3",
+        "{again}"
+    );
+    let lockout: chrono::NaiveDateTime = db
+        .client
+        .query_one(
+            r#"SELECT "LockoutEndDateUtc" FROM "AspNetUsers" WHERE "Id" = 'b0a1c2d3-0003-4000-8000-000000000003'"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(lockout.to_string(), "2099-01-01 00:00:00", "kept as UTC");
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let app = service(Arc::new(gateway_from(&text, clock))).await;
+    let (status, body) = postgres_owin(&app, "ANN@example.com", "my password").await;
+    assert_eq!(status, 200, "{body}");
 }
