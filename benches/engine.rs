@@ -3,7 +3,9 @@
 //! as VizSeek JSON, Swagger JSON and Swagger XML; Web API content negotiation; one whole
 //! client_credentials grant through the engine, and the same through the framework-free gateway
 //! (parse + grant + render); and JSON and form bodies of 1k, 10k and 50k distinct parameters
-//! (`wide_body`), whose times should scale linearly.
+//! (`wide_body`), whose times should scale linearly; and Katana tickets (HMACSHA256 + AES-256,
+//! the template's purposes): protecting and reading one, and the client_credentials grant of a
+//! `katana_ticket` route beside the JWT route's.
 //! Run: `cargo bench --bench engine`.
 
 // A failed assumption in a test or a bench is a failure to see, not a request to survive.
@@ -19,6 +21,10 @@ use tokengate::dialect::form;
 use tokengate::dialect::negotiate::{NoMatch, negotiate};
 use tokengate::dialect::value::Echo;
 use tokengate::domain::{Claims, Secret};
+use tokengate::engine::katana::{
+    ACCESS_TOKEN_PURPOSES, Decryption, MachineKey, TicketFormat, TicketUser, Validation,
+    access_ticket,
+};
 use tokengate::engine::keys::HeaderLayout;
 use tokengate::engine::{FixedClock, Key, Keyring, OsIds};
 use tokengate::gateway::Gateway;
@@ -36,6 +42,15 @@ path = "/api/Token"
 [[route]]
 dialect = "swagger"
 path = "/api/v1/auth/token"
+[[route]]
+dialect = "vizseek"
+path = "/katana/Token"
+access_token_format = "katana_ticket"
+[katana]
+validation = "HMACSHA256"
+validation_key = "2e7a2ad4fb1e4a7a8b6c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c"
+decryption = "AES"
+decryption_key = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
 "#;
 
 fn gateway() -> Gateway {
@@ -135,6 +150,56 @@ fn benches(c: &mut Criterion) {
     });
 
     swagger(c, &runtime, &gateway);
+    katana(c, &runtime, &gateway);
+}
+
+fn katana(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gateway) {
+    let route = gateway.route("/katana/Token").expect("katana route");
+    let headers = headers();
+    let wire = WireRequest {
+        path: "/katana/Token",
+        ..request(&headers, CLIENT_CREDENTIALS)
+    };
+    let parsed = route.parse(&wire).expect("parses").request;
+    c.bench_function("engine/client_credentials_grant_katana_ticket", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(gateway.engine().grant(parsed.clone(), route.policy()))
+                .expect("grant")
+        })
+    });
+
+    let key = MachineKey::new(
+        Validation::HmacSha256,
+        &"2e".repeat(64),
+        Decryption::Aes,
+        &"00".repeat(32),
+    )
+    .expect("machine key");
+    let format = TicketFormat::new(&key, ACCESS_TOKEN_PURPOSES.map(String::from).to_vec());
+    let at = chrono::DateTime::from_timestamp(1_599_989_733, 0).expect("instant");
+    let ticket = access_ticket(
+        &TicketUser {
+            id: "614a1d03-873d-489e-9ab5-fb53b0a0c64f",
+            name: "user@example.com",
+            role: Some("Administrator"),
+        },
+        at,
+        at + chrono::TimeDelta::days(14),
+    );
+    c.bench_function("katana/protect_ticket", |b| {
+        b.iter(|| black_box(format.protect(black_box(&ticket), &OsIds)))
+    });
+    let text = format.protect(&ticket, &OsIds);
+    c.bench_function("katana/read_ticket", |b| {
+        b.iter(|| black_box(format.unprotect(black_box(&text)).expect("reads")))
+    });
+    c.bench_function("katana/refuse_tampered_ticket", |b| {
+        let mut tampered = text.clone().into_bytes();
+        tampered[40] ^= 1;
+        let tampered = String::from_utf8(tampered).expect("ascii");
+        b.iter(|| black_box(format.unprotect(black_box(&tampered)).is_err()))
+    });
 }
 
 /// The exact bytes Mono's DataContractSerializer writes for a password TokenRequest.

@@ -3,7 +3,7 @@
 //! ```sh
 //! apt-get install -y wrk util-linux     # wrk and taskset; the bench checks and says so
 //! cargo bench --bench load              # everything, about 3-4 minutes after the build
-//! cargo bench --bench load -- http      # only the scenario table; also: flood, startup, memory, throttle
+//! cargo bench --bench load -- http      # only the scenario table; also: flood, hashes, startup, memory, throttle
 //! LOAD_SECONDS=10 cargo bench --bench load -- http flood
 //! ```
 //!
@@ -25,6 +25,24 @@
 //! - **flood**: client_credentials p99 while a second wrk floods password grants, against its
 //!   idle p99; and password-grant throughput against the demo hash's own argon2 verify rate
 //!   (measured in a process pinned to the server's core) times `hash_workers`.
+//! - **hashes**: the same throughput check for every stored-hash kind the gateway accepts
+//!   (argon2id at tokengate's defaults, bcrypt cost 10, ASP.NET Identity v2, v3 with HMAC-SHA1
+//!   and HMAC-SHA256 at 10 000 iterations and HMAC-SHA512 at 100 000, the legacy SHA-1 hex), on a
+//!   gateway of its own serving `load/hashes.toml`: one user per kind, all of the same password,
+//!   signing in through the owin `/Token` route (its clients send the plain password, from which
+//!   every kind can be verified). Per kind: the hash's verify rate in a process pinned to core 0
+//!   (3 s before and 3 s after, the mean used, as in flood), then password grants for that
+//!   kind's user alone at 16 connections, and the ratio of grants per server CPU-second to the
+//!   verify rate per CPU-second x `hash_workers` (target >= 95%; what the grant does besides the
+//!   hash caps it: tens of us of a 1 ms hash is a few percent). The server's CPU per grant is
+//!   also split into its hash threads' (read from `/proc/PID/task`) and the rest, which says
+//!   whether a ratio is lost in the hash or around it. A run lasts `LOAD_SECONDS` or long enough
+//!   for 300 grants at half the measured verify rate (the hash threads run at nice 19, so a
+//!   shared core gives them less than the child), whichever is longer, at most 120 s: a verify
+//!   of tens of ms (bcrypt 10, 100 000 SHA512 iterations) would count only about a hundred
+//!   grants in 5 s, and the verify still running when wrk stops is CPU without a grant. The
+//!   SHA-1 hex kind (about a microsecond a verify) is bound by HTTP, not hashing: its row gives
+//!   the grant rate and CPU per grant with no ratio target. About 5-10 minutes.
 //! - **startup**: exec of `tokengate` to its first 200 on `/healthz`, best and median of
 //!   `LOAD_STARTS` (default 10).
 //! - **memory**: RSS per live refresh token after 1 000 000 grants through the engine, and after
@@ -48,6 +66,7 @@
 //! Results go to stdout as markdown; progress to stderr. Every child (servers, wrk)
 //! stops by itself or is killed when the bench exits, panics or gets SIGINT/SIGTERM; all
 //! traffic is to 127.0.0.1. Files: `load/bench.toml` (the gateway's configuration),
+//! `load/hashes.toml` (the hashes section's),
 //! `load/report.lua` and `load/refresh.lua` (wrk scripts), `load/*.rs` (the harness parts).
 
 // A failed assumption in a test or a bench is a failure to see, not a request to survive.
@@ -75,9 +94,15 @@ use wrk::{Figures, Load, Script};
 
 /// The gateway's configuration; `[[route]]`s of dialects this build lacks are dropped at run time.
 const BENCH_TOML: &str = include_str!("load/bench.toml");
+/// The hashes section's configuration, served as it is (it names no relative file).
+const HASHES_TOML: &str = "benches/load/hashes.toml";
+/// Its owin route.
+const HASHES_PATH: &str = "/Token";
 const TOKENGATE: &str = env!("CARGO_BIN_EXE_tokengate");
 
 const FORM: &str = "application/x-www-form-urlencoded";
+/// The demo password, what owin and Swagger clients send; every user of load/hashes.toml has it.
+const DEMO_PASSWORD: &str = "P@ssw0rd!";
 /// SHA-1 hex of the demo password `P@ssw0rd!`, what VizSeek clients send.
 const DEMO_SHA1: &str = "076d3e6c4b9f654b5b220b9045b7458ab6b4cbc6";
 const VIZSEEK_PASSWORD: &str = "grant_type=password&client_id=demo-client&username=user%40example.com&password=076d3e6c4b9f654b5b220b9045b7458ab6b4cbc6";
@@ -237,6 +262,7 @@ fn progress(message: impl AsRef<str>) {
 enum Section {
     Http,
     Flood,
+    Hashes,
     Startup,
     Memory,
     Throttle,
@@ -245,6 +271,7 @@ enum Section {
 const SECTIONS: &[(&str, Section)] = &[
     ("http", Section::Http),
     ("flood", Section::Flood),
+    ("hashes", Section::Hashes),
     ("startup", Section::Startup),
     ("memory", Section::Memory),
     ("throttle", Section::Throttle),
@@ -265,9 +292,9 @@ fn main() -> ExitCode {
             (Some(addr), Some(sizes)) => baseline::serve(addr, sizes),
             _ => Err("usage: --baseline-server ADDR SIZE[,SIZE...]".into()),
         },
-        Some("--verify-rate") => match (args.get(1), args.get(2)) {
-            (Some(seconds), Some(phc)) => verify_rate(seconds, phc),
-            _ => Err("usage: --verify-rate SECONDS PHC".into()),
+        Some("--verify-rate") => match (args.get(1), args.get(2), args.get(3)) {
+            (Some(seconds), Some(proof), Some(hash)) => verify_rate(seconds, proof, hash),
+            _ => Err("usage: --verify-rate SECONDS plain|sha1-hex HASH".into()),
         },
         Some("--memory-child") => memory::run(),
         Some("--throttle-child") => throttle::run(),
@@ -292,6 +319,17 @@ fn smoke_test() -> Result<(), String> {
     for scenario in SCENARIOS {
         wrk::write_script(&work.file("smoke.lua"), &scenario.script(&[]))?;
     }
+    let hashes = HashesConfig::read()?;
+    tokengate::config::load_with_env(&tokengate::config::Source::File(hashes.path.clone()), false)
+        .map_err(|e| format!("{HASHES_TOML}: {e}"))?;
+    for user in &hashes.users {
+        if !user.hash.verify(&Proof::Plain.proof()?) {
+            return Err(format!(
+                "load/hashes.toml: {}'s hash does not verify {DEMO_PASSWORD:?}",
+                user.username
+            ));
+        }
+    }
     println!("load bench: configuration and scripts OK (run it with `cargo bench --bench load`)");
     Ok(())
 }
@@ -309,9 +347,8 @@ fn sections(args: &[String]) -> Result<Vec<Section>, String> {
                 .find(|(known, _)| known == name)
                 .map(|(_, s)| *s)
                 .ok_or_else(|| {
-                    format!(
-                        "unknown section {name:?}; known: http, flood, startup, memory, throttle"
-                    )
+                    let known: Vec<&str> = SECTIONS.iter().map(|(known, _)| *known).collect();
+                    format!("unknown section {name:?}; known: {}", known.join(", "))
                 })
         })
         .collect()
@@ -391,8 +428,12 @@ fn run(sections: &[Section]) -> Result<(), String> {
         let gateway = ensure_gateway(&mut gateway, &work, &config, &settings)?;
         flood_section(&settings, &work, &config, gateway)?;
     }
-    // The load servers are not needed any more; the startup runs should have the core alone.
+    // The load servers are not needed any more; the hashes gateway and the startup runs should
+    // have the core alone.
     drop(gateway);
+    if sections.contains(&Section::Hashes) {
+        hashes_section(&settings, &work)?;
+    }
     if sections.contains(&Section::Startup) {
         startup_section(&settings, &config)?;
     }
@@ -513,11 +554,6 @@ impl BenchConfig {
             .and_then(toml::Value::as_str)
             .ok_or("load/bench.toml: user[0].password_hash")?
             .to_owned();
-        let hash_workers = table
-            .get("server")
-            .and_then(|server| server.get("hash_workers"))
-            .and_then(toml::Value::as_integer)
-            .unwrap_or(0);
         let path = work.file("bench.toml");
         let text = toml::to_string(&table).map_err(|e| format!("bench config: {e}"))?;
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -530,10 +566,19 @@ impl BenchConfig {
             compare_path,
             dialects,
             password_hash,
-            // 0 means one per core; the server has one core.
-            hash_workers: usize::try_from(hash_workers).unwrap_or(0).max(1),
+            hash_workers: hash_workers(&table),
         })
     }
+}
+
+/// A configuration's `[server] hash_workers`, where 0 (one per core) is 1: the server has one core.
+fn hash_workers(table: &toml::Table) -> usize {
+    let configured = table
+        .get("server")
+        .and_then(|server| server.get("hash_workers"))
+        .and_then(toml::Value::as_integer)
+        .unwrap_or(0);
+    usize::try_from(configured).unwrap_or(0).max(1)
 }
 
 /// `program` (this build's tokengate or `LOAD_COMPARE`) serving `config` (its whole file, or for
@@ -1341,14 +1386,49 @@ fn paced_table(
     Ok(table)
 }
 
-/// The in-process argon2 verify rate of the demo hash (run pinned to the server's core): prints
+/// What the verify-rate child verifies: the proof the route's clients send.
+#[derive(Debug, Clone, Copy)]
+enum Proof {
+    /// The plain demo password (owin, Swagger).
+    Plain,
+    /// Its SHA-1 hex (VizSeek).
+    Sha1Hex,
+}
+
+impl Proof {
+    fn arg(self) -> &'static str {
+        match self {
+            Proof::Plain => "plain",
+            Proof::Sha1Hex => "sha1-hex",
+        }
+    }
+
+    fn from_arg(arg: &str) -> Result<Self, String> {
+        [Proof::Plain, Proof::Sha1Hex]
+            .into_iter()
+            .find(|proof| proof.arg() == arg)
+            .ok_or_else(|| format!("proof {arg:?}: plain or sha1-hex"))
+    }
+
+    fn proof(self) -> Result<tokengate::domain::PasswordProof, String> {
+        use tokengate::domain::{PasswordProof, Secret, Sha1Hex};
+        Ok(match self {
+            Proof::Plain => PasswordProof::Plain(Secret::new(DEMO_PASSWORD)),
+            Proof::Sha1Hex => {
+                PasswordProof::Sha1Hex(Sha1Hex::parse(DEMO_SHA1).map_err(|e| e.to_string())?)
+            }
+        })
+    }
+}
+
+/// The in-process verify rate of `hash` against `proof` (run pinned to the server's core),
+/// read as the gateway reads a `[[user]]`'s hash with no `hash_input`: prints
 /// `VERIFY_RATE <verifies> <wall seconds> <own CPU ticks>`.
-fn verify_rate(seconds: &str, phc: &str) -> Result<(), String> {
-    use tokengate::domain::{PasswordProof, Sha1Hex};
-    use tokengate::engine::StoredHash;
+fn verify_rate(seconds: &str, proof: &str, hash: &str) -> Result<(), String> {
     let seconds: f64 = seconds.parse().map_err(|_| "seconds")?;
-    let hash = StoredHash::parse(phc, Default::default()).map_err(|e| e.to_string())?;
-    let proof = PasswordProof::Sha1Hex(Sha1Hex::parse(DEMO_SHA1).map_err(|e| e.to_string())?);
+    let hash = tokengate::engine::StoredHash::parse(hash, Default::default())
+        .map_err(|e| e.to_string())?;
+    let proof = Proof::from_arg(proof)?.proof()?;
     if !hash.verify(&proof) {
         return Err("the bench's password does not verify against its hash".into());
     }
@@ -1366,17 +1446,32 @@ fn verify_rate(seconds: &str, phc: &str) -> Result<(), String> {
 }
 
 /// Verifies per wall second and per CPU-second of the verifying process.
+#[derive(Debug, Clone, Copy)]
 struct VerifyRate {
     wall: f64,
     cpu: f64,
 }
 
-fn measure_verify_rate(settings: &Settings, config: &BenchConfig) -> Result<VerifyRate, String> {
+impl VerifyRate {
+    fn mean(self, other: Self) -> Self {
+        Self {
+            wall: (self.wall + other.wall) / 2.0,
+            cpu: (self.cpu + other.cpu) / 2.0,
+        }
+    }
+}
+
+/// [`verify_rate`] in a child pinned to the server's core, 3 s, once the core is idle.
+fn measure_verify_rate(
+    settings: &Settings,
+    proof: Proof,
+    hash: &str,
+) -> Result<VerifyRate, String> {
     settle(settings)?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut command = procs::pinned(settings.server_core, exe);
     command
-        .args(["--verify-rate", "3", &config.password_hash])
+        .args(["--verify-rate", "3", proof.arg(), hash])
         .stdout(Stdio::piped());
     let output = ChildGuard::spawn(&mut command, "verify-rate child")?.wait_output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -1440,7 +1535,7 @@ fn flood_section(
     // and caches move it by tens of percent): measure it before and after the password run and
     // compare against the mean of the two.
     progress("flood: argon2 verify rate, pinned to the server core, 3 s");
-    let before = measure_verify_rate(settings, config)?;
+    let before = measure_verify_rate(settings, Proof::Sha1Hex, &config.password_hash)?;
     progress("flood: password grants alone, 16 connections");
     let alone = measure(
         gateway,
@@ -1448,11 +1543,8 @@ fn flood_section(
         settings,
     )?;
     progress("flood: argon2 verify rate again, 3 s");
-    let after = measure_verify_rate(settings, config)?;
-    let rate = VerifyRate {
-        wall: (before.wall + after.wall) / 2.0,
-        cpu: (before.cpu + after.cpu) / 2.0,
-    };
+    let after = measure_verify_rate(settings, Proof::Sha1Hex, &config.password_hash)?;
+    let rate = before.mean(after);
     progress(format!(
         "flood: {:.1} / {:.1} verifies per CPU-s before / after",
         before.cpu, after.cpu
@@ -1554,6 +1646,237 @@ fn flood_section(
         100.0 * foreign
     );
     Ok(())
+}
+
+/// One `[[user]]` of load/hashes.toml; the user name labels its row.
+struct HashUser {
+    username: String,
+    /// The stored value, as the verify-rate child is given it.
+    text: String,
+    hash: tokengate::engine::StoredHash,
+}
+
+/// load/hashes.toml, read for what the hashes section needs.
+struct HashesConfig {
+    path: PathBuf,
+    users: Vec<HashUser>,
+    hash_workers: usize,
+}
+
+impl HashesConfig {
+    fn read() -> Result<Self, String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(HASHES_TOML);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{HASHES_TOML}: {e}"))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| format!("{HASHES_TOML}: {e}"))?;
+        let users = table
+            .get("user")
+            .and_then(toml::Value::as_array)
+            .ok_or_else(|| format!("{HASHES_TOML}: no [[user]]"))?
+            .iter()
+            .map(|user| {
+                let field = |name: &str| {
+                    user.get(name)
+                        .and_then(toml::Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("{HASHES_TOML}: a [[user]] without {name}"))
+                };
+                let (username, text) = (field("username")?, field("password_hash")?);
+                let hash = tokengate::engine::StoredHash::parse(&text, Default::default())
+                    .map_err(|e| format!("{HASHES_TOML}: {username}: {e}"))?;
+                Ok(HashUser {
+                    username,
+                    text,
+                    hash,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            path,
+            users,
+            hash_workers: hash_workers(&table),
+        })
+    }
+}
+
+/// A hashes run counts at least this many grants (see the module docs), in at most
+/// `HASH_RUN_MAX_SECONDS`.
+const HASH_RUN_GRANTS: f64 = 300.0;
+const HASH_RUN_MAX_SECONDS: u32 = 120;
+/// The hash threads' names (`engine::hasher`: `tokengate-hash-N`), as `/proc` keeps them.
+const HASH_THREAD: &str = "tokengate-hash";
+
+/// One row of the hashes table.
+struct HashRow<'a> {
+    user: &'a HashUser,
+    before: VerifyRate,
+    after: VerifyRate,
+    seconds: u32,
+    alone: Measured,
+    /// CPU time of the server's hash threads during `alone`.
+    hash_cpu_s: f64,
+}
+
+fn hashes_section(settings: &Settings, work: &WorkDir) -> Result<(), String> {
+    let config = HashesConfig::read()?;
+    let server = start_tokengate(Path::new(TOKENGATE), "hashes", work, &config.path, settings)?;
+    let workers = config.hash_workers as f64;
+    let mut rows = Vec::new();
+    for (index, user) in config.users.iter().enumerate() {
+        let body = serde_urlencoded::to_string([
+            ("grant_type", "password"),
+            ("username", user.username.as_str()),
+            ("password", DEMO_PASSWORD),
+        ])
+        .map_err(|e| e.to_string())?;
+        let headers = [("Content-Type", FORM)];
+        let answer = procs::request(
+            server.addr,
+            HASHES_PATH,
+            &headers,
+            &body,
+            Duration::from_secs(60),
+        )?;
+        if answer.status != 200 {
+            return Err(format!(
+                "hashes: {}'s grant answered {}: {}",
+                user.username,
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ));
+        }
+        let script = wrk::write_script(
+            &work.file(&format!("hashes-{index}.lua")),
+            &Script::Fixed {
+                content_type: FORM,
+                accept: None,
+                body: &body,
+                delay_ms: None,
+            },
+        )?;
+        progress(format!(
+            "hashes: {}: verify rate, pinned to the server core, 3 s",
+            user.username
+        ));
+        let before = measure_verify_rate(settings, Proof::Plain, &user.text)?;
+        // Long enough to count HASH_RUN_GRANTS at half the rate the core gives the child now:
+        // the hash threads run at nice 19, so a core that other processes share gives them
+        // less than it gives the child.
+        let needed = (2.0 * HASH_RUN_GRANTS / (before.wall * workers).max(1e-9)).ceil();
+        let seconds = settings
+            .seconds
+            .max(needed.min(f64::from(HASH_RUN_MAX_SECONDS)) as u32);
+        progress(format!(
+            "hashes: {}: password grants alone, 16 connections, {seconds} s",
+            user.username
+        ));
+        let hash_ticks = procs::thread_cpu_ticks(server.pid(), HASH_THREAD)?;
+        let alone = measure(
+            &server,
+            &Load {
+                script: &script,
+                url: format!("http://{}{HASHES_PATH}", server.addr),
+                connections: 16,
+                seconds,
+                core: settings.load_core,
+            },
+            settings,
+        )?;
+        let hash_ticks = procs::thread_cpu_ticks(server.pid(), HASH_THREAD)? - hash_ticks;
+        progress(format!("hashes: {}: verify rate again, 3 s", user.username));
+        let after = measure_verify_rate(settings, Proof::Plain, &user.text)?;
+        progress(format!(
+            "hashes: {}: {:.1} / {:.1} verifies per CPU-s before / after, {:.1} grants per CPU-s",
+            user.username,
+            before.cpu,
+            after.cpu,
+            alone.per_cpu_second()
+        ));
+        rows.push(HashRow {
+            user,
+            before,
+            after,
+            seconds,
+            alone,
+            hash_cpu_s: hash_ticks as f64 / settings.ticks,
+        });
+    }
+    drop(server);
+
+    println!("## Password grants per hash kind\n");
+    println!(
+        "owin `/Token` password grants (the plain password) for one user per stored-hash kind \
+         (`load/hashes.toml`), each kind's user alone, 16 connections, against that hash's own \
+         verify rate (`StoredHash::verify` in a process pinned to core 0, 3 s before and 3 s \
+         after the grants; the mean is used) x hash_workers ({}). Server: 1 async worker, one \
+         core. A run lasts LOAD_SECONDS ({}) or long enough for {HASH_RUN_GRANTS:.0} grants at \
+         half the child's rate, at most {HASH_RUN_MAX_SECONDS} s. The server's CPU per grant is split into its hash \
+         threads' (`/proc/PID/task`: the verify, and taking the job off the queue) and the \
+         rest (HTTP, the grant, the token, the log line, handing the job over).\n",
+        config.hash_workers, settings.seconds
+    );
+    println!(
+        "| user (kind) | one verify (CPU) | verifies per CPU-s before / after | verify x hash_workers | grants per server CPU-s | ratio (target >= 95%) | server CPU per grant | of which hash threads | rest | run | p50 | p99 | errors | core 0 foreign |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for row in &rows {
+        let rate = row.before.mean(row.after);
+        let expected = rate.cpu * workers;
+        let grant_us = 1e6 / row.alone.per_cpu_second().max(1e-9);
+        let verify_us = 1e6 / rate.cpu.max(1e-9);
+        let hash_us = 1e6 * row.hash_cpu_s / (row.alone.figures.ok() as f64).max(1.0);
+        let ratio = 100.0 * row.alone.per_cpu_second() / expected.max(1e-9);
+        let ratio = if row.user.hash.kind() == tokengate::engine::HashKind::Sha1Hex {
+            format!("{ratio:.1}% (HTTP-bound, no target)")
+        } else {
+            format!("**{ratio:.1}%**")
+        };
+        println!(
+            "| {} ({}) | {} | {} / {} | {} | {:.1} | {ratio} | {} | {} | {} | {} s, {} grants | {} | {} | {} | {:.0}% |",
+            row.user.username,
+            row.user.hash.kind(),
+            cpu_time(verify_us),
+            per_second(row.before.cpu),
+            per_second(row.after.cpu),
+            per_second(expected),
+            row.alone.per_cpu_second(),
+            cpu_time(grant_us),
+            cpu_time(hash_us),
+            cpu_time(grant_us - hash_us),
+            row.seconds,
+            row.alone.figures.ok(),
+            latency(row.alone.figures.p50_us),
+            latency(row.alone.figures.p99_us),
+            row.alone.figures.errors(),
+            100.0 * row.alone.foreign
+        );
+    }
+    println!(
+        "\nThe SHA-1 hex digest costs about a microsecond: its grants are bound by the HTTP \
+         request around it, not by hashing, so its ratio says how small the hash's share is \
+         rather than how well the hash threads are used. Core 0 foreign load is the share of \
+         the core's time spent on other processes during the grant run (near 0% on a quiet \
+         machine).\n"
+    );
+    Ok(())
+}
+
+/// A rate, with a decimal only where it is small enough to need one.
+fn per_second(rate: f64) -> String {
+    if rate < 1000.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+/// A CPU time in us, shown in ms from a millisecond up.
+fn cpu_time(us: f64) -> String {
+    if us.abs() < 1000.0 {
+        format!("{us:.1} us")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
 }
 
 fn startup_section(settings: &Settings, config: &BenchConfig) -> Result<(), String> {

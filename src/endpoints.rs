@@ -19,6 +19,8 @@ pub struct EndpointSettings {
     /// Clients (resource servers) allowed to introspect any token and revoke any token.
     pub introspection_callers: Vec<ClientId>,
     pub discovery: Option<DiscoverySettings>,
+    /// `[metrics] path`: Prometheus text, answered by the HTTP layer (which holds the recorder).
+    pub metrics_path: Option<String>,
 }
 
 /// `[discovery]`: where the metadata document is served and what it says of the gateway.
@@ -336,7 +338,7 @@ fn introspection_body(out: &mut Vec<u8>, active: &ActiveToken) {
     crate::json::object(out, |o| {
         o.bool("active", true)
             .opt_str("aud", active.aud.as_deref())
-            .str("client_id", &active.client_id)
+            .opt_str("client_id", active.client_id.as_deref())
             .int("exp", active.exp)
             .opt_int("iat", active.iat)
             .opt_str("iss", active.iss.as_deref())
@@ -344,7 +346,7 @@ fn introspection_body(out: &mut Vec<u8>, active: &ActiveToken) {
             .opt_int("nbf", active.nbf)
             .opt_str("role", active.role.as_deref())
             .opt_str("scope", active.scope.as_deref())
-            .str("sid", &active.sid)
+            .opt_str("sid", active.sid.as_deref())
             .str("sub", &active.sub)
             .str("token_type", token_type)
             .opt_str("username", active.username.as_deref());

@@ -248,20 +248,40 @@ pub fn clock_ticks() -> (f64, bool) {
 
 /// utime + stime of a whole process (all its threads, live and exited), in clock ticks.
 pub fn cpu_ticks(pid: u32) -> Result<u64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    stat_ticks(&format!("/proc/{pid}/stat"))
+}
+
+/// The CPU ticks so far of `pid`'s threads whose name starts with `prefix` (`/proc/PID/task`;
+/// the kernel keeps 15 bytes of a thread's name), counting the ones that have ended as nothing.
+pub fn thread_cpu_ticks(pid: u32, prefix: &str) -> Result<u64, String> {
+    let tasks = format!("/proc/{pid}/task");
+    let entries = std::fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))?;
+    let mut ticks = 0;
+    for entry in entries {
+        let dir = entry.map_err(|e| format!("{tasks}: {e}"))?.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.starts_with(prefix) {
+            ticks += stat_ticks(&dir.join("stat").display().to_string())?;
+        }
+    }
+    Ok(ticks)
+}
+
+/// utime + stime of a `stat` file of `/proc` (a process's or a thread's).
+fn stat_ticks(path: &str) -> Result<u64, String> {
+    let stat = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .ok_or_else(|| format!("/proc/{pid}/stat: no ')'"))?;
+        .ok_or_else(|| format!("{path}: no ')'"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
     let field = |i: usize| -> Result<u64, String> {
         fields
             .get(i)
             .and_then(|f| f.parse().ok())
-            .ok_or_else(|| format!("/proc/{pid}/stat: field {} unreadable", i + 3))
+            .ok_or_else(|| format!("{path}: field {} unreadable", i + 3))
     };
     Ok(field(11)? + field(12)?)
 }

@@ -1,5 +1,6 @@
-//! `[introspection]` (RFC 7662), `[revocation]` (RFC 7009), `[jwks]` and `[discovery]` (RFC 8414
-//! metadata at OpenID Connect discovery's path): the endpoints beside the token routes, each on
+//! `[introspection]` (RFC 7662), `[revocation]` (RFC 7009), `[jwks]`, `[discovery]` (RFC 8414
+//! metadata at OpenID Connect discovery's path) and `[metrics]` (Prometheus text): the endpoints
+//! beside the token routes, each on
 //! by default at its usual path, each path its own. Only introspection names its callers: they
 //! may introspect (and revoke) any client's tokens, so they must be confidential clients.
 
@@ -36,6 +37,10 @@ pub(super) fn default_revocation() -> RawEndpoint {
 
 pub(super) fn default_jwks() -> RawEndpoint {
     endpoint("/.well-known/jwks.json")
+}
+
+pub(super) fn default_metrics() -> RawEndpoint {
+    endpoint("/metrics")
 }
 
 /// `[discovery]`.
@@ -100,6 +105,7 @@ pub(super) fn validate(
     revocation: Option<&RawEndpoint>,
     jwks: Option<&RawEndpoint>,
     raw_discovery: Option<&RawDiscovery>,
+    metrics: Option<&RawEndpoint>,
     clients: &Clients,
     problems: &mut Vec<Problem>,
 ) -> EndpointSettings {
@@ -113,7 +119,11 @@ pub(super) fn validate(
         }
         Some(raw.path.clone())
     };
-    for (name, raw) in [("revocation", revocation), ("jwks", jwks)] {
+    for (name, raw) in [
+        ("revocation", revocation),
+        ("jwks", jwks),
+        ("metrics", metrics),
+    ] {
         if raw.is_some_and(|raw| !raw.callers.is_empty()) {
             problems.push(problem(
                 format!("{name}.callers"),
@@ -143,6 +153,7 @@ pub(super) fn validate(
         jwks_path: path("jwks", jwks, problems),
         introspection_callers: callers,
         discovery: discovery(raw_discovery, problems),
+        metrics_path: path("metrics", metrics, problems),
     };
     check_paths(&settings, problems);
     settings
@@ -157,6 +168,7 @@ fn check_paths(settings: &EndpointSettings, problems: &mut Vec<Problem>) {
         ("revocation", &settings.revocation_path),
         ("jwks", &settings.jwks_path),
         ("discovery", &discovery),
+        ("metrics", &settings.metrics_path),
     ];
     for (i, (name, path)) in paths.iter().enumerate() {
         let Some(path) = path else { continue };

@@ -20,6 +20,7 @@ use crate::engine::throttle::ThrottleSettings;
 mod dialects;
 mod directory;
 mod endpoints;
+mod katana;
 mod log;
 mod read;
 mod routes;
@@ -80,6 +81,8 @@ const SECTIONS: &[&str] = &[
     "revocation",
     "jwks",
     "discovery",
+    "metrics",
+    "katana",
     "directory",
     "client",
     "user",
@@ -110,6 +113,8 @@ pub struct Settings {
     /// import reads an export's hashes with it).
     pub hash_input: crate::engine::InputSetting,
     pub routes: Vec<TokenRoute>,
+    /// `[katana]`: the legacy machineKey's ticket format, when configured.
+    pub katana: Option<crate::engine::katana::TicketFormat>,
 }
 
 /// Where a configuration comes from.
@@ -349,11 +354,24 @@ fn validate(
         endpoints::RawDiscovery::default,
         &mut problems,
     );
+    let metrics = table_section(
+        &mut tree,
+        "metrics",
+        endpoints::default_metrics,
+        &mut problems,
+    );
+    let raw_katana = tree.remove("katana");
+    let katana_configured = raw_katana.is_some();
+    let raw_katana = raw_katana
+        .and_then(|value| read::section::<katana::RawKatana>("katana", value, &mut problems));
+    let katana = katana::validate(raw_katana.as_ref(), base, &mut problems);
+    routes::check_katana(&routes, katana_configured, &mut problems);
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
         jwks.as_ref(),
         discovery.as_ref(),
+        metrics.as_ref(),
         &clients,
         &mut problems,
     );
@@ -404,6 +422,7 @@ fn validate(
                         directory: directory_settings.hash_input,
                     },
                     routes,
+                    katana,
                 },
                 tables,
             ))

@@ -260,6 +260,22 @@ pub(super) fn check_signing_keys(
     }
 }
 
+/// A route issuing Katana tickets needs the machineKey of `[katana]`. Reported only when the
+/// section is absent: one that is there but wrong has its own problems.
+pub(super) fn check_katana(routes: &[Built], configured: bool, problems: &mut Vec<Problem>) {
+    if configured {
+        return;
+    }
+    for (i, built) in routes.iter().enumerate() {
+        if built.route.policy().access_format == crate::engine::AccessFormat::KatanaTicket {
+            problems.push(problem(
+                format!("route[{i}].access_token_format"),
+                "\"katana_ticket\" needs the legacy machineKey: add a [katana] section",
+            ));
+        }
+    }
+}
+
 /// No route may take an endpoint's path: routes are matched first, so the endpoint would never
 /// answer. Paths compare as the route matches them (case-insensitively unless
 /// `path_case_sensitive`).
@@ -274,6 +290,7 @@ pub(super) fn check_endpoint_paths(
         ("revocation", &endpoints.revocation_path),
         ("jwks", &endpoints.jwks_path),
         ("discovery", &discovery),
+        ("metrics", &endpoints.metrics_path),
     ];
     for (i, built) in routes.iter().enumerate() {
         for (section, path) in &taken {

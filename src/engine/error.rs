@@ -79,6 +79,8 @@ pub enum Fault {
     Signing(#[source] KeyError),
     #[error("the clock reads an instant that cannot be rounded to seconds")]
     Clock(#[source] chrono::RoundingError),
+    #[error("the route issues Katana tickets, and no [katana] machineKey is configured")]
+    NoKatanaKey,
     #[error("the password verification threads have stopped")]
     HashThreadsStopped,
     #[error("a password verification thread failed")]

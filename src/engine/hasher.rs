@@ -58,6 +58,11 @@ impl std::fmt::Debug for HashPool {
     }
 }
 
+/// Metrics (`/metrics`): verifications queued and not yet taken by a hash thread, and how long
+/// each waited for one.
+pub const QUEUE_DEPTH: &str = "tokengate_password_queue_depth";
+pub const QUEUE_WAIT: &str = "tokengate_password_queue_wait_seconds";
+
 impl HashPool {
     /// Starts `workers` threads, whose jobs may wait at most `max_wait`. They end when the
     /// pool is dropped.
@@ -88,7 +93,7 @@ impl HashPool {
             reply,
         };
         match self.jobs.try_send(job) {
-            Ok(()) => {}
+            Ok(()) => metrics::gauge!(QUEUE_DEPTH).increment(1.0),
             Err(TrySendError::Full(_)) => return Err(GrantError::Overloaded),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(Fault::HashThreadsStopped.into());
@@ -113,6 +118,8 @@ fn work(queue: &Mutex<Receiver<Job>>, max_wait: Duration) {
         let Ok(job) = job else {
             return;
         };
+        metrics::gauge!(QUEUE_DEPTH).decrement(1.0);
+        metrics::histogram!(QUEUE_WAIT).record(job.queued.elapsed().as_secs_f64());
         if job.reply.is_closed() {
             // The request was dropped (its client disconnected): nobody would see the answer.
             continue;

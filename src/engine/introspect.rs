@@ -1,13 +1,15 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009): what the engine knows about a
 //! token a resource server or client presents, and how a client ends one. A token is active
 //! only while it is unexpired, its signature key is live, it is not revoked, its session is not
-//! revoked, and no later login superseded it (the single-active-token marker).
+//! revoked, and no later login superseded it (the single-active-token marker). A Katana ticket
+//! (`[katana]`) is active while its MAC checks under the machineKey, its `.expires` has not
+//! passed and it is not revoked: like the legacy resource server, nothing else is known of it.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Client, ClientAuth, Engine, jti_key, opaque_key};
+use super::{Client, ClientAuth, Engine, jti_key, katana, opaque_key};
 use crate::domain::{
     ClientId, RefreshRecord, RefreshToken, SessionId, StoreError, Subject, UserId,
 };
@@ -54,7 +56,8 @@ impl TokenKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveToken {
     pub kind: TokenKind,
-    pub client_id: String,
+    /// `None` for a Katana ticket that names no client (the template's never do).
+    pub client_id: Option<String>,
     pub sub: String,
     pub username: Option<String>,
     pub role: Option<String>,
@@ -65,7 +68,8 @@ pub struct ActiveToken {
     pub jti: Option<String>,
     pub iss: Option<String>,
     pub aud: Option<String>,
-    pub sid: String,
+    /// `None` for a Katana ticket: it belongs to no session of the gateway's.
+    pub sid: Option<String>,
 }
 
 impl Engine {
@@ -114,10 +118,15 @@ impl Engine {
     ) -> Result<Option<ActiveToken>, StoreError> {
         let claims = match self.keys.verify(token, now) {
             Some(claims) => claims,
-            None => match self.store.get_access(&opaque_key(token), now).await? {
-                Some(record) => record.claims,
-                None => return Ok(None),
-            },
+            None => {
+                if let Some((ticket, expires)) = self.katana_ticket(token, now) {
+                    return self.active_ticket(token, &ticket, expires, now).await;
+                }
+                match self.store.get_access(&opaque_key(token), now).await? {
+                    Some(record) => record.claims,
+                    None => return Ok(None),
+                }
+            }
         };
         if claims.exp <= now.timestamp() || claims.nbf > now.timestamp() {
             return Ok(None);
@@ -150,7 +159,7 @@ impl Engine {
         }
         Ok(Some(ActiveToken {
             kind: TokenKind::Access,
-            client_id: claims.client_id,
+            client_id: Some(claims.client_id),
             sub: claims.sub,
             username: claims.name,
             role: claims.role,
@@ -161,7 +170,64 @@ impl Engine {
             jti: Some(claims.jti),
             iss: Some(claims.iss),
             aud: claims.aud,
-            sid: claims.sid,
+            sid: Some(claims.sid),
+        }))
+    }
+
+    /// The ticket `token` is under `[katana]` and its expiry, unexpired by the bearer
+    /// middleware's rule (`OAuthBearerAuthenticationHandler`: refused once `ExpiresUtc < now`).
+    /// A ticket without `.expires` is not the OAuth server's (it always sets one) and is not
+    /// taken.
+    fn katana_ticket(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(katana::Ticket, DateTime<Utc>)> {
+        let ticket = self.katana.as_ref()?.unprotect(token).ok()?;
+        let expires = ticket.expires()?;
+        (expires >= now).then_some((ticket, expires))
+    }
+
+    /// What a valid ticket says, unless the ticket itself was revoked (by its own text: it
+    /// has no id).
+    async fn active_ticket(
+        &self,
+        token: &str,
+        ticket: &katana::Ticket,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveToken>, StoreError> {
+        if self
+            .store
+            .is_access_revoked(&opaque_key(token), now)
+            .await?
+        {
+            return Ok(None);
+        }
+        let identity = &ticket.identity;
+        let id = identity.first(katana::ticket::NAME_IDENTIFIER_CLAIM_TYPE);
+        let name = identity.name();
+        let Some(sub) = id.or(name) else {
+            return Ok(None);
+        };
+        Ok(Some(ActiveToken {
+            kind: TokenKind::Access,
+            // `as:client_id` is the key the widely copied Katana refresh-token providers set.
+            client_id: ticket
+                .property("client_id")
+                .or_else(|| ticket.property("as:client_id"))
+                .map(str::to_owned),
+            sub: sub.to_owned(),
+            username: name.map(str::to_owned),
+            role: identity.first(&identity.role_claim_type).map(str::to_owned),
+            scope: None,
+            exp: expires.timestamp(),
+            iat: ticket.issued().map(|at| at.timestamp()),
+            nbf: None,
+            jti: None,
+            iss: None,
+            aud: None,
+            sid: None,
         }))
     }
 
@@ -205,7 +271,7 @@ impl Engine {
             .and_then(|id| self.directory.user_by_id(id));
         Ok(Some(ActiveToken {
             kind: TokenKind::Refresh,
-            client_id: record.client.to_string(),
+            client_id: Some(record.client.to_string()),
             sub: record
                 .user
                 .as_ref()
@@ -221,7 +287,7 @@ impl Engine {
             jti: None,
             iss: None,
             aud: None,
-            sid: record.session.to_string(),
+            sid: Some(record.session.to_string()),
         }))
     }
 
@@ -237,20 +303,24 @@ impl Engine {
         privileged: bool,
     ) -> Result<(), EndpointError> {
         let now = self.clock.now();
-        let owned = |client_id: &str| privileged || caller.id.as_str() == client_id;
+        let owned = |client_id: Option<&str>| privileged || client_id == Some(caller.id.as_str());
         let refresh_first = hint == Some(TokenKind::Refresh);
         if refresh_first && self.revoke_refresh(token, now, &owned).await? {
             return Ok(());
         }
         if let Some(active) = self.active_access(token, now).await? {
-            if !owned(&active.client_id) {
+            if !owned(active.client_id.as_deref()) {
                 return Err(EndpointError::TokenNotOwned);
             }
             let until = DateTime::from_timestamp(active.exp, 0).unwrap_or(now);
-            let jti = active.jti.unwrap_or_default();
+            // A ticket has no id: its mark is keyed by its text, as an opaque token's record is.
+            let key = match &active.jti {
+                Some(jti) => jti_key(jti),
+                None => opaque_key(token),
+            };
             return self
                 .store
-                .revoke_access(jti_key(&jti), until, now)
+                .revoke_access(key, until, now)
                 .await
                 .map_err(EndpointError::from);
         }
@@ -265,12 +335,12 @@ impl Engine {
         &self,
         token: &str,
         now: DateTime<Utc>,
-        owned: &dyn Fn(&str) -> bool,
+        owned: &dyn Fn(Option<&str>) -> bool,
     ) -> Result<bool, EndpointError> {
         let Some(record) = self.live_refresh(token, now).await? else {
             return Ok(false);
         };
-        if !owned(record.client.as_str()) {
+        if !owned(Some(record.client.as_str())) {
             return Err(EndpointError::TokenNotOwned);
         }
         self.revoke_session(record.session, now).await?;

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod error;
 pub mod hasher;
 pub mod introspect;
+pub mod katana;
 pub mod keys;
 pub mod password;
 mod refresh;
@@ -112,6 +113,9 @@ pub enum AccessFormat {
     Jwt,
     /// A random reference (256 bits) that resource servers check by introspection.
     Opaque,
+    /// A Katana access ticket protected with the legacy application's machineKey, which its
+    /// resource servers' bearer middleware reads as it read the legacy server's (`katana`).
+    KatanaTicket,
 }
 
 /// The per-route rules a grant is made under. Routes own these; the engine only applies them.
@@ -202,6 +206,9 @@ pub struct EngineParts {
     /// How long a verification may wait for a hash thread before it is `Overloaded`.
     pub hash_queue_wait: std::time::Duration,
     pub throttle: throttle::ThrottleSettings,
+    /// The legacy machineKey's ticket format (`[katana]`): issues `katana_ticket` access
+    /// tokens, and introspection and revocation read tickets with it.
+    pub katana: Option<katana::TicketFormat>,
 }
 
 /// Why an engine could not be built.
@@ -226,6 +233,7 @@ pub struct Engine {
     /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
     /// password and timing does not reveal which names exist.
     decoy_hash: StoredHash,
+    katana: Option<katana::TicketFormat>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -270,6 +278,7 @@ impl Engine {
                 .map_err(EngineError::Threads)?,
             throttle: throttle::Throttle::new(parts.throttle),
             decoy_hash,
+            katana: parts.katana,
         })
     }
 
@@ -446,7 +455,7 @@ impl Engine {
         let jti = self.ids.uuid().hyphenated().to_string();
         let opaque = match policy.access_format {
             AccessFormat::Opaque => Some(self.random_256()),
-            AccessFormat::Jwt => None,
+            AccessFormat::Jwt | AccessFormat::KatanaTicket => None,
         };
         Draws {
             jti,
@@ -551,6 +560,23 @@ impl Engine {
                     .await?;
                 (AccessToken::new(token), jti)
             }
+            AccessFormat::KatanaTicket => {
+                let format = self.katana.as_ref().ok_or(Fault::NoKatanaKey)?;
+                let ticket = katana::access_ticket(
+                    &katana::TicketUser {
+                        id: &claims.sub,
+                        name: claims.name.as_deref().unwrap_or(&claims.sub),
+                        role: claims.role.as_deref(),
+                    },
+                    issued_at,
+                    expires_at,
+                );
+                // The IV is drawn now, after every id of `Draws`.
+                (
+                    AccessToken::new(format.protect(&ticket, &*self.ids)),
+                    claims.jti,
+                )
+            }
         };
         let refresh = match (policy.refresh_token_ttl, refresh, draws.refresh) {
             (_, RefreshPlan::Existing(issued), _) => Some(issued),
@@ -620,7 +646,8 @@ enum RefreshPlan {
 
 /// The random ids an answer carries. A redemption draws them before its store call (the
 /// store must have the new refresh token in the same step as it uses the old one up); they
-/// are drawn in one order everywhere: the `jti`, the opaque reference, the refresh token.
+/// are drawn in one order everywhere: the `jti`, the opaque reference, the refresh token. A
+/// Katana ticket's IV is drawn last, when the ticket is protected.
 struct Draws {
     jti: String,
     opaque: Option<String>,

@@ -22,6 +22,7 @@ use crate::gateway::{Gateway, Target};
 use crate::logging::LineThrottle;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
+mod metrics;
 mod request_id;
 mod tls;
 use request_id::RequestId;
@@ -114,6 +115,7 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         throttle: settings.throttle,
         hash_workers,
         hash_queue_wait: settings.hash_queue_wait,
+        katana: settings.katana,
     })?;
     Ok(Gateway::new(
         Arc::new(engine),
@@ -153,7 +155,9 @@ pub fn configure_with(
     settings: HandlerSettings,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let metrics = web::Data::new(metrics::RouteMetrics::new(gateway.routes()));
         cfg.app_data(web::Data::from(gateway))
+            .app_data(metrics)
             .app_data(settings)
             .default_service(web::to(handle));
     }
@@ -163,6 +167,7 @@ async fn handle(
     request: HttpRequest,
     payload: web::Payload,
     gateway: web::Data<Gateway>,
+    route_metrics: web::Data<metrics::RouteMetrics>,
 ) -> HttpResponse {
     let started = Instant::now();
     let path = request.path();
@@ -171,6 +176,9 @@ async fn handle(
     }
     if path == READY_PATH {
         return health(&gateway, Probe::Ready).await;
+    }
+    if gateway.endpoints().metrics_path.as_deref() == Some(path) {
+        return metrics::answer();
     }
     let Some(target) = gateway.target(path) else {
         if let Some(suppressed) = NO_ROUTE_LINES.admit() {
@@ -226,6 +234,14 @@ async fn handle(
                 }
                 Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
             };
+            if let Some(index) = gateway.routes().iter().position(|r| std::ptr::eq(r, route)) {
+                route_metrics.token_request(
+                    index,
+                    outcome.grant,
+                    outcome.error,
+                    started.elapsed().as_secs_f64(),
+                );
+            }
             log_token_request(
                 route,
                 request.method().as_str(),
@@ -249,6 +265,7 @@ async fn handle(
                 }
                 Err(refusal) => endpoints::refused(refusal),
             };
+            metrics::endpoint_request(endpoint, response.status);
             tracing::info!(
                 endpoint = ?endpoint,
                 method = %request.method(),

@@ -11,7 +11,7 @@ use crate::helpers::{
     Answer, FORM, TestApp, form, gateway_from, golden_instant, repo_path, send, service,
 };
 
-const RESOURCE_SERVER: &str = "demo-confidential:demo-secret";
+pub(crate) const RESOURCE_SERVER: &str = "demo-confidential:demo-secret";
 
 fn basic(credentials: &str) -> String {
     format!(
@@ -21,7 +21,7 @@ fn basic(credentials: &str) -> String {
 }
 
 /// The owin fixture routes plus the RFC endpoints, with demo-confidential as resource server.
-fn config(extra: &str) -> String {
+pub(crate) fn config(extra: &str) -> String {
     let base = std::fs::read_to_string(repo_path("fixtures/owin/config.toml")).expect("config");
     format!(
         "{base}\n[introspection]\npath = \"/oauth2/introspect\"\ncallers = [\"demo-confidential\"]\n\
@@ -37,7 +37,7 @@ macro_rules! app {
     }};
 }
 
-async fn login<S: TestApp>(app: &S, path: &str) -> serde_json::Value {
+pub(crate) async fn login<S: TestApp>(app: &S, path: &str) -> serde_json::Value {
     let body = form(&[
         ("grant_type", "password"),
         ("username", "user@example.com"),
@@ -48,7 +48,7 @@ async fn login<S: TestApp>(app: &S, path: &str) -> serde_json::Value {
     answer.json()
 }
 
-async fn introspect<S: TestApp>(app: &S, token: &str, caller: Option<&str>) -> Answer {
+pub(crate) async fn introspect<S: TestApp>(app: &S, token: &str, caller: Option<&str>) -> Answer {
     let auth = caller.map(basic);
     let mut headers = vec![FORM];
     if let Some(auth) = &auth {
@@ -64,7 +64,12 @@ async fn introspect<S: TestApp>(app: &S, token: &str, caller: Option<&str>) -> A
     .await
 }
 
-async fn revoke<S: TestApp>(app: &S, token: &str, caller: &str, hint: Option<&str>) -> Answer {
+pub(crate) async fn revoke<S: TestApp>(
+    app: &S,
+    token: &str,
+    caller: &str,
+    hint: Option<&str>,
+) -> Answer {
     let auth = basic(caller);
     let mut pairs = vec![("token", token)];
     if let Some(hint) = hint {
@@ -80,7 +85,7 @@ async fn revoke<S: TestApp>(app: &S, token: &str, caller: &str, hint: Option<&st
     .await
 }
 
-fn active(answer: &Answer) -> bool {
+pub(crate) fn active(answer: &Answer) -> bool {
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()["active"].as_bool().expect("active is a bool")
 }

@@ -1,0 +1,134 @@
+//! `[katana]`: the legacy application's `<machineKey>`, for routes whose access tokens are
+//! Katana tickets (`access_token_format = "katana_ticket"`) and for reading the tickets the
+//! legacy server issued. The algorithms default to `<machineKey>`'s own defaults (validation
+//! HMACSHA256, decryption Auto, which is AES); the keys are hex as web.config writes them,
+//! inline, from an environment variable or from a file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::katana::{
+    ACCESS_TOKEN_PURPOSES, Decryption, MachineKey, TicketFormat, Validation,
+};
+
+use super::secrets::resolve_secret;
+use super::{Problem, problem};
+
+/// The one `MachineKey.Protect` scheme implemented (see `engine::katana::machine_key`).
+const FRAMEWORK45: &str = "Framework45";
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawKatana {
+    validation: Option<String>,
+    validation_key: Option<String>,
+    validation_key_env: Option<String>,
+    validation_key_file: Option<PathBuf>,
+    decryption: Option<String>,
+    decryption_key: Option<String>,
+    decryption_key_env: Option<String>,
+    decryption_key_file: Option<PathBuf>,
+    compatibility: Option<String>,
+    purposes: Option<Vec<String>>,
+}
+
+/// The ticket format `[katana]` describes, or `None` (no section, or problems pushed).
+pub(super) fn validate(
+    raw: Option<&RawKatana>,
+    base: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<TicketFormat> {
+    let raw = raw?;
+    let before = problems.len();
+    let validation = Validation::parse(raw.validation.as_deref().unwrap_or("HMACSHA256"))
+        .map_err(|e| problems.push(problem("katana.validation", e.to_string())))
+        .ok();
+    let decryption = Decryption::parse(raw.decryption.as_deref().unwrap_or("Auto"))
+        .map_err(|e| problems.push(problem("katana.decryption", e.to_string())))
+        .ok();
+    match raw.compatibility.as_deref() {
+        None | Some(FRAMEWORK45) => {}
+        Some(other) => problems.push(problem(
+            "katana.compatibility",
+            format!(
+                "{other:?} is not supported: only {FRAMEWORK45}, the scheme of \
+                 MachineKey.Protect, which Katana's MachineKeyDataProtector calls on .NET 4.5 \
+                 whatever <machineKey compatibilityMode> says (the MachineKey.Encode layout of \
+                 Katana's .NET 4.0 build is not implemented)"
+            ),
+        )),
+    }
+    let key = |name: &str, value, env, file, problems: &mut Vec<Problem>| {
+        let at = format!("katana.{name}");
+        match resolve_secret(&at, value, env, file, base) {
+            Ok(Some(secret)) => Some(secret),
+            Ok(None) => {
+                problems.push(problem(
+                    at.clone(),
+                    format!(
+                        "missing: give one of {at}, {at}_env, {at}_file (hex, as in web.config)"
+                    ),
+                ));
+                None
+            }
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        }
+    };
+    let validation_key = key(
+        "validation_key",
+        &raw.validation_key,
+        &raw.validation_key_env,
+        &raw.validation_key_file,
+        problems,
+    )
+    .and_then(|secret| {
+        MachineKey::validation_key(secret.expose())
+            .map_err(|e| problems.push(problem("katana.validation_key", e.to_string())))
+            .ok()
+            .map(|_| secret)
+    });
+    let decryption_key = key(
+        "decryption_key",
+        &raw.decryption_key,
+        &raw.decryption_key_env,
+        &raw.decryption_key_file,
+        problems,
+    )
+    .and_then(|secret| {
+        let decryption = decryption?;
+        MachineKey::decryption_key(decryption, secret.expose())
+            .map_err(|e| problems.push(problem("katana.decryption_key", e.to_string())))
+            .ok()
+            .map(|_| secret)
+    });
+    let purposes = match &raw.purposes {
+        None => ACCESS_TOKEN_PURPOSES.map(String::from).to_vec(),
+        Some(purposes) => {
+            // MachineKey.Protect refuses a blank purpose.
+            for (i, purpose) in purposes.iter().enumerate() {
+                if purpose.trim().is_empty() {
+                    problems.push(problem(
+                        format!("katana.purposes[{i}]"),
+                        "must not be empty or blank (MachineKey.Protect refuses it)",
+                    ));
+                }
+            }
+            purposes.clone()
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    let machine_key = MachineKey::new(
+        validation?,
+        validation_key?.expose(),
+        decryption?,
+        decryption_key?.expose(),
+    )
+    .map_err(|e| problems.push(problem("katana", e.to_string())))
+    .ok()?;
+    Some(TicketFormat::new(&machine_key, purposes))
+}
