@@ -14,7 +14,8 @@
 //!    proof (plain or SHA-1 hex). A request it cannot read is a [`wire::Refusal`].
 //! 3. The [`engine::Engine`] authenticates the client and user, mints the JWT access token and
 //!    issues or rotates the refresh token in the [`store`] (through the [`domain::TokenStore`]
-//!    trait), returning a [`engine::Grant`] or a [`engine::GrantError`].
+//!    trait), returning a [`engine::Grant`] or a [`engine::GrantError`]. Users come from the
+//!    TOML or, through the [`engine::UserDirectory`] trait, a database ([`directory`]).
 //! 4. The dialect renders the outcome as its own bytes: members in the profile's order and
 //!    types, or the row of its error table ([`dialect::Failure`] names the row); [`http`] sends
 //!    the [`wire::WireResponse`] and logs one line (route, dialect, grant, outcome, latency;

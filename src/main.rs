@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokengate::config::{self, Source, StoreBackend};
+use tokengate::config::{self, DirectoryBackend, Source, StoreBackend};
 use tokengate::domain::Secret;
 use tokengate::engine::password::{self, NewHashFormat};
 use tokengate::http::{Application, Runtime};
@@ -50,15 +50,22 @@ enum Command {
     /// Example: route[1].dialect: unknown dialect "vizseak"; known: vizseek, swagger, owin
     /// Environment overrides (TOKENGATE__...) are applied, as `serve` would apply them.
     /// With --connect, also open the store and check that it answers (Redis reachable within
-    /// [store] timeout, the database file writable and not held by another process).
+    /// [store] timeout, the database file writable and not held by another process), and
+    /// check the user directory of [directory] kind = "postgres": reachable, every table and
+    /// column the lookups read present with a type they read (or the custom queries return
+    /// the columns they must), tokengate's upgrades table present when upgrade_to is set.
     #[command(verbatim_doc_comment)]
     Check {
         /// The TOML configuration file; the embedded demo when omitted.
         #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
         config: Option<PathBuf>,
-        /// Also check that the configured store is reachable.
+        /// Also check that the configured store and user directory are reachable and usable.
         #[arg(long)]
         connect: bool,
+        /// With --connect: create tokengate's own upgrades table ([directory] upgrade_to) when
+        /// it is missing. Never touches the legacy tables.
+        #[arg(long, requires = "connect")]
+        create: bool,
     },
     /// Print the effective profile of the route serving ROUTE_PATH, as TOML.
     ///
@@ -161,7 +168,11 @@ fn main() -> ExitCode {
     let named = cli.config;
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config.or(named)),
-        Command::Check { config, connect } => check(config.or(named), connect),
+        Command::Check {
+            config,
+            connect,
+            create,
+        } => check(config.or(named), connect, create),
         Command::Profile { path, config } => profile(&path, config.or(named)),
         Command::HashPassword { format } => hash_password(match format {
             HashFormat::Argon2id => NewHashFormat::Argon2id,
@@ -413,33 +424,55 @@ fn return_memory_after_floods() {
     }
 }
 
-fn check(config: Option<PathBuf>, connect: bool) -> ExitCode {
+fn check(config: Option<PathBuf>, connect: bool, create: bool) -> ExitCode {
     let source = source(config);
     match config::load(&source) {
         Ok(settings) => {
+            let users = match settings.users {
+                DirectoryBackend::Toml => format!("{} user(s)", settings.directory.user_count()),
+                DirectoryBackend::Postgres(_) => "users in the database".to_owned(),
+            };
             println!(
-                "configuration is valid: {} route(s), {} client(s), {} user(s)",
+                "configuration is valid: {} route(s), {} client(s), {users}",
                 settings.routes.len(),
                 settings.directory.client_count(),
-                settings.directory.user_count()
             );
             println!("  listens on {}", settings.bind);
             println!("  store: {}", settings.store.describe());
+            println!("  directory: {}", settings.users.describe());
             for route in &settings.routes {
                 println!("  {} -> {}", route.path(), route.dialect());
             }
             if !connect {
                 return ExitCode::SUCCESS;
             }
+            let mut failed = false;
             match connect_store(&settings.store) {
-                Ok(()) => {
-                    println!("store is reachable: {}", settings.store.describe());
-                    ExitCode::SUCCESS
-                }
+                Ok(()) => println!("store is reachable: {}", settings.store.describe()),
                 Err(e) => {
                     eprintln!("store is not reachable: {e}");
-                    ExitCode::FAILURE
+                    failed = true;
                 }
+            }
+            if let DirectoryBackend::Postgres(_) = settings.users {
+                let report = settings.users.check_connect(create);
+                for note in &report.notes {
+                    println!("{note}");
+                }
+                for problem in &report.problems {
+                    eprintln!("{problem}");
+                }
+                if report.problems.is_empty() {
+                    println!("directory is usable: {}", settings.users.describe());
+                } else {
+                    eprintln!("{} directory problem(s) found", report.problems.len());
+                    failed = true;
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
             }
         }
         Err(errors) => {

@@ -2,17 +2,26 @@
 //! users, routes and `[introspection]` name them; the `Directory` itself is built last (see
 //! `build`). Users' password hashes are recognised by their form (`engine::password`); what each
 //! was computed over is `hash_input`, the user's or `[directory]`'s, and `check_password_proofs`
-//! reports the routes whose clients' proofs cannot be checked against them.
+//! reports the routes whose clients' proofs cannot be checked against them. `[directory] kind`
+//! picks where users come from: the `[[user]]` items, or a database (`crate::directory`), whose
+//! keys are read by `backend`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::directory::{
+    CacheSettings, CustomQueries, DirectoryBackend, Ident, LookupBy, Name, PostgresOptions, Preset,
+    SchemaMap, Table, UpgradeTarget, postgres,
+};
 
 use crate::dialect::profile::PasswordEncoding;
 use crate::domain::{ClientId, GrantType, Role, UserId, Username};
 use crate::engine::{
     AttrValue, Attributes, Client, ClientScopes, Directory, HashInput, InputSetting,
-    ScopeConfigError, StoredHash, User,
+    ScopeConfigError, Standing, StoredHash, User,
 };
 
 use super::read;
@@ -67,6 +76,325 @@ pub(super) struct RawDirectory {
     /// kind's default (`HashKind::default_input`).
     #[serde(default)]
     pub hash_input: Option<HashInput>,
+    /// `toml` (the `[[user]]` items; the default) or `postgres`. Every key below is postgres's.
+    kind: Option<String>,
+    url: Option<String>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    pool_size: Option<usize>,
+    connect_timeout: Option<String>,
+    query_timeout: Option<String>,
+    /// `identity2` or `identity_core` (the default).
+    schema: Option<String>,
+    /// The PostgreSQL schema the tables are in; absent, the connection's search_path.
+    table_schema: Option<String>,
+    lookup: Option<LookupBy>,
+    require_confirmed_email: Option<bool>,
+    query: Option<String>,
+    query_by_id: Option<String>,
+    cache_ttl: Option<String>,
+    cache_entries: Option<u64>,
+    cache_stale_for: Option<String>,
+    upgrade_to: Option<String>,
+    upgrades_table: Option<String>,
+    /// Overrides of the schema mapping's names, table by table.
+    users: Option<BTreeMap<String, String>>,
+    roles: Option<BTreeMap<String, String>>,
+    user_roles: Option<BTreeMap<String, String>>,
+    user_claims: Option<BTreeMap<String, String>>,
+}
+
+impl RawDirectory {
+    fn overrides(&self, table: Table) -> Option<&BTreeMap<String, String>> {
+        match table {
+            Table::Users => self.users.as_ref(),
+            Table::Roles => self.roles.as_ref(),
+            Table::UserRoles => self.user_roles.as_ref(),
+            Table::UserClaims => self.user_claims.as_ref(),
+        }
+    }
+
+    /// The keys that belong to `kind = "postgres"` and are set.
+    fn postgres_keys(&self) -> Vec<&'static str> {
+        let set = [
+            (
+                "url",
+                self.url.is_some() || self.url_env.is_some() || self.url_file.is_some(),
+            ),
+            ("pool_size", self.pool_size.is_some()),
+            ("connect_timeout", self.connect_timeout.is_some()),
+            ("query_timeout", self.query_timeout.is_some()),
+            ("schema", self.schema.is_some()),
+            ("table_schema", self.table_schema.is_some()),
+            ("lookup", self.lookup.is_some()),
+            (
+                "require_confirmed_email",
+                self.require_confirmed_email.is_some(),
+            ),
+            ("query", self.query.is_some()),
+            ("query_by_id", self.query_by_id.is_some()),
+            ("cache_ttl", self.cache_ttl.is_some()),
+            ("cache_entries", self.cache_entries.is_some()),
+            ("cache_stale_for", self.cache_stale_for.is_some()),
+            ("upgrade_to", self.upgrade_to.is_some()),
+            ("upgrades_table", self.upgrades_table.is_some()),
+            ("users", self.users.is_some()),
+            ("roles", self.roles.is_some()),
+            ("user_roles", self.user_roles.is_some()),
+            ("user_claims", self.user_claims.is_some()),
+        ];
+        set.into_iter()
+            .filter_map(|(key, set)| set.then_some(key))
+            .collect()
+    }
+}
+
+/// Where users come from, as `[directory]` says; its problems are pushed with key paths.
+/// `users` is how many `[[user]]` items there are: a database directory reads none.
+pub(super) fn backend(
+    raw: &RawDirectory,
+    users: usize,
+    base: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<DirectoryBackend> {
+    match raw.kind.as_deref().unwrap_or("toml") {
+        "toml" => {
+            for key in raw.postgres_keys() {
+                problems.push(problem(
+                    format!("directory.{key}"),
+                    "applies only to kind = \"postgres\", not \"toml\"",
+                ));
+            }
+            Some(DirectoryBackend::Toml)
+        }
+        "postgres" => {
+            if users > 0 {
+                problems.push(problem(
+                    "user",
+                    format!(
+                        "[directory] kind = \"postgres\" reads users from the database; the \
+                         {users} [[user]] item(s) would never be used: remove them"
+                    ),
+                ));
+            }
+            postgres_options(raw, base, problems)
+                .map(|options| DirectoryBackend::Postgres(Box::new(options)))
+        }
+        other => {
+            problems.push(problem(
+                "directory.kind",
+                format!("unknown directory {other:?}; known: toml, postgres"),
+            ));
+            None
+        }
+    }
+}
+
+/// A positive duration (or zero, where `zero` says it means something), or a problem.
+fn duration(
+    key: &str,
+    text: Option<&str>,
+    default: Duration,
+    zero: bool,
+    problems: &mut Vec<Problem>,
+) -> Duration {
+    let Some(text) = text else {
+        return default;
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() || zero => d,
+        Ok(_) => {
+            problems.push(problem(key, "must be more than zero"));
+            default
+        }
+        Err(e) => {
+            problems.push(problem(
+                key,
+                format!("{text:?} is not a duration ({e}); e.g. \"1s\""),
+            ));
+            default
+        }
+    }
+}
+
+fn ident(key: &str, text: &str, problems: &mut Vec<Problem>) -> Option<Ident> {
+    Ident::new(text)
+        .map_err(|e| problems.push(problem(key, format!("{text:?} {e}"))))
+        .ok()
+}
+
+fn postgres_options(
+    raw: &RawDirectory,
+    base: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<PostgresOptions> {
+    let before = problems.len();
+    let url = match resolve_secret("directory.url", &raw.url, &raw.url_env, &raw.url_file, base) {
+        Ok(Some(url)) => match postgres::parse_url(&url) {
+            Ok(_) => Some(url),
+            Err(e) => {
+                problems.push(problem("directory.url", e));
+                None
+            }
+        },
+        Ok(None) => {
+            problems.push(problem(
+                "directory.url",
+                "missing: kind = \"postgres\" needs url (or url_env, url_file), e.g. \
+                 \"postgres://tokengate@127.0.0.1:5432/identity\"",
+            ));
+            None
+        }
+        Err(p) => {
+            problems.push(p);
+            None
+        }
+    };
+    let preset = match raw.schema.as_deref() {
+        None => Preset::IdentityCore,
+        Some(name) => Preset::from_name(name).unwrap_or_else(|| {
+            problems.push(problem(
+                "directory.schema",
+                format!("unknown schema {name:?}; known: identity2, identity_core"),
+            ));
+            Preset::IdentityCore
+        }),
+    };
+    let mut schema = SchemaMap::new(preset);
+    if let Some(text) = &raw.table_schema {
+        schema.set_table_schema(ident("directory.table_schema", text, problems));
+    }
+    let queries = match (&raw.query, &raw.query_by_id) {
+        (None, None) => None,
+        (Some(by_name), Some(by_id)) => Some(CustomQueries {
+            by_name: by_name.clone(),
+            by_id: by_id.clone(),
+        }),
+        (Some(_), None) => {
+            problems.push(problem(
+                "directory.query_by_id",
+                "missing: with query, refresh grants need query_by_id to find a user by id",
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            problems.push(problem(
+                "directory.query",
+                "missing: query_by_id is given, but not the query by name",
+            ));
+            None
+        }
+    };
+    for table in Table::ALL {
+        let Some(overrides) = raw.overrides(table) else {
+            continue;
+        };
+        if raw.query.is_some() {
+            problems.push(problem(
+                format!("directory.{}", table.prefix()),
+                "the schema mapping is not used with query and query_by_id: remove one or the other",
+            ));
+            continue;
+        }
+        for (key, value) in overrides {
+            let at = format!("directory.{}.{key}", table.prefix());
+            match Name::find(table, key) {
+                Some(name) => {
+                    if let Some(value) = ident(&at, value, problems) {
+                        schema.set(name, value);
+                    }
+                }
+                None => problems.push(problem(
+                    at,
+                    format!("unknown key; known: {}", Name::keys_of(table).join(", ")),
+                )),
+            }
+        }
+    }
+    let upgrade = match raw.upgrade_to.as_deref() {
+        None => {
+            if raw.upgrades_table.is_some() {
+                problems.push(problem(
+                    "directory.upgrades_table",
+                    "applies only with upgrade_to = \"argon2id\"",
+                ));
+            }
+            None
+        }
+        Some("argon2id") => {
+            let table = raw
+                .upgrades_table
+                .as_deref()
+                .unwrap_or(postgres::DEFAULT_UPGRADES_TABLE);
+            ident("directory.upgrades_table", table, problems).map(|table| UpgradeTarget { table })
+        }
+        Some(other) => {
+            problems.push(problem(
+                "directory.upgrade_to",
+                format!("unknown hash {other:?}; known: argon2id"),
+            ));
+            None
+        }
+    };
+    let pool_size = match raw.pool_size {
+        Some(0) => {
+            problems.push(problem("directory.pool_size", "must be at least 1"));
+            postgres::DEFAULT_POOL_SIZE
+        }
+        size => size.unwrap_or(postgres::DEFAULT_POOL_SIZE),
+    };
+    let cache_entries = match raw.cache_entries {
+        Some(0) => {
+            problems.push(problem(
+                "directory.cache_entries",
+                "must be at least 1 (cache_ttl = \"0s\" turns caching off)",
+            ));
+            postgres::DEFAULT_CACHE_ENTRIES
+        }
+        entries => entries.unwrap_or(postgres::DEFAULT_CACHE_ENTRIES),
+    };
+    let options = PostgresOptions {
+        url: url?,
+        pool_size,
+        connect_timeout: duration(
+            "directory.connect_timeout",
+            raw.connect_timeout.as_deref(),
+            postgres::DEFAULT_CONNECT_TIMEOUT,
+            false,
+            problems,
+        ),
+        query_timeout: duration(
+            "directory.query_timeout",
+            raw.query_timeout.as_deref(),
+            postgres::DEFAULT_QUERY_TIMEOUT,
+            false,
+            problems,
+        ),
+        schema,
+        lookup: raw.lookup.unwrap_or_default(),
+        require_confirmed_email: raw.require_confirmed_email.unwrap_or(false),
+        queries,
+        hash_input: raw.hash_input,
+        cache: CacheSettings {
+            ttl: duration(
+                "directory.cache_ttl",
+                raw.cache_ttl.as_deref(),
+                postgres::DEFAULT_CACHE_TTL,
+                true,
+                problems,
+            ),
+            max_entries: cache_entries,
+            stale_for: duration(
+                "directory.cache_stale_for",
+                raw.cache_stale_for.as_deref(),
+                postgres::DEFAULT_CACHE_STALE_FOR,
+                true,
+                problems,
+            ),
+        },
+        upgrade,
+    };
+    (problems.len() == before).then_some(options)
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,6 +549,8 @@ pub(super) fn users(
                 password,
                 clients: raw_user.clients.into_iter().map(ClientId::new).collect(),
                 attributes,
+                standing: Standing::default(),
+                upgrade: None,
             });
         }
     }

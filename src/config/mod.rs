@@ -31,6 +31,7 @@ mod store;
 mod throttle;
 mod tls;
 
+pub use crate::directory::{ConnectReport, DirectoryBackend, OpenError};
 pub use crate::store::{StoreBackend, StoreSettings};
 pub use log::{LogFormat, LogSettings};
 pub use routes::route_from_toml;
@@ -108,7 +109,10 @@ pub struct Settings {
     pub endpoints: EndpointSettings,
     pub throttle: ThrottleSettings,
     pub log: LogSettings,
+    /// The clients, and the `[[user]]` items.
     pub directory: Directory,
+    /// Where users are looked up: the `[[user]]` items or a database.
+    pub users: DirectoryBackend,
     /// `[directory] hash_input`: what stored hashes are over unless a user says otherwise (the
     /// import reads an export's hashes with it).
     pub hash_input: crate::engine::InputSetting,
@@ -331,6 +335,7 @@ fn validate(
     )
     .unwrap_or_default();
     let users = array_section(&mut tree, "user", &mut problems).unwrap_or_default();
+    let backend = directory::backend(&directory_settings, users.len(), base, &mut problems);
     let users = directory::users(users, &directory_settings, &clients, base, &mut problems);
     let dialects = dialects::read(tree.remove("dialect"), base, &mut problems);
     let routes = array_section(&mut tree, "route", &mut problems);
@@ -387,7 +392,7 @@ fn validate(
         signing,
         throttle,
         store,
-        directory,
+        directory.zip(backend),
         log,
         problems.is_empty(),
     ) {
@@ -396,7 +401,7 @@ fn validate(
             Some(signing),
             Some(throttle),
             Some(store),
-            Some(directory),
+            Some((directory, users)),
             Some(log),
             true,
         ) => {
@@ -417,6 +422,7 @@ fn validate(
                     throttle,
                     log,
                     directory,
+                    users,
                     hash_input: crate::engine::InputSetting {
                         user: None,
                         directory: directory_settings.hash_input,

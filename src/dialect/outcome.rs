@@ -82,7 +82,7 @@ pub enum ErrorKind {
     NotAcceptable,
     /// Windows authentication asked for, but no trusted proxy vouched for a principal.
     WindowsAuthUnavailable,
-    /// The token store cannot answer now.
+    /// The token store, or a database user directory, cannot answer now.
     StoreUnavailable,
     /// The token store holds as many tokens as it may.
     StoreFull,
@@ -159,9 +159,10 @@ impl Failure {
                 GrantError::Overloaded => ErrorKind::Overloaded,
                 GrantError::WindowsAuthUnavailable => ErrorKind::WindowsAuthUnavailable,
                 GrantError::Store(crate::domain::StoreError::Full(_)) => ErrorKind::StoreFull,
-                GrantError::Store(crate::domain::StoreError::Unavailable { .. }) => {
-                    ErrorKind::StoreUnavailable
-                }
+                // One outage row: to the client, the user directory is part of the token
+                // service's storage.
+                GrantError::Store(crate::domain::StoreError::Unavailable { .. })
+                | GrantError::Directory(_) => ErrorKind::StoreUnavailable,
                 GrantError::Internal(_) => ErrorKind::Internal,
             },
         }
@@ -193,6 +194,7 @@ impl Failure {
             Failure::Grant(
                 GrantError::Internal(_)
                     | GrantError::Store(crate::domain::StoreError::Unavailable { .. })
+                    | GrantError::Directory(_)
             )
         )
     }

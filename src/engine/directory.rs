@@ -1,12 +1,18 @@
-//! The registered clients and users, immutable once built: lookups on the request path take no
-//! lock. User names match case-insensitively, as ASP.NET Identity normalises them.
+//! The registered clients and the `[[user]]` items, immutable once built: lookups on the
+//! request path take no lock. User names match case-insensitively, as ASP.NET Identity
+//! normalises them. [`TomlUsers`] is the [`UserDirectory`] of the TOML; a database directory
+//! (`crate::directory`) hands out the same [`User`]s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
 use super::error::GrantError;
 use super::password::StoredHash;
 use super::scope::ClientScopes;
+use super::users::{DirectoryStats, DirectoryUnavailable, Lookup, UpgradeTicket, UserDirectory};
 use crate::domain::{ClientId, GrantType, Role, Secret, UserId, Username};
 
 /// A value of a client or user attribute (`redirect_url`, `is_editor`, ...), shown by dialects
@@ -55,16 +61,60 @@ impl Client {
 pub struct User {
     pub id: UserId,
     pub username: Username,
+    /// A database directory's several roles are one, joined by commas (see `crate::directory`).
     pub role: Option<Role>,
     pub password: StoredHash,
     /// Clients this user may sign in through; empty means any.
     pub clients: Vec<ClientId>,
     pub attributes: Attributes,
+    /// What the directory says about whether the user may sign in at all.
+    pub standing: Standing,
+    /// Set when the directory upgrades this user's hash after a sign-in (`upgrade_to`).
+    pub upgrade: Option<UpgradeTicket>,
 }
 
 impl User {
     pub fn may_use(&self, client: &ClientId) -> bool {
         self.clients.is_empty() || self.clients.contains(client)
+    }
+}
+
+/// Why a user who proved their password may still not sign in, as the legacy server held it:
+/// the answer is the route's authentication failure either way, the password checked first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Locked out until then (ASP.NET Identity: `LockoutEnabled` and `LockoutEnd` ahead).
+    pub locked_until: Option<DateTime<Utc>>,
+    /// The directory requires a confirmed e-mail address, and this one is not.
+    pub email_unconfirmed: bool,
+}
+
+/// Why [`Standing::refusal`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Barred {
+    LockedOut,
+    EmailUnconfirmed,
+}
+
+impl Barred {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Barred::LockedOut => "locked out",
+            Barred::EmailUnconfirmed => "e-mail address not confirmed",
+        }
+    }
+}
+
+impl Standing {
+    /// What keeps the user from signing in at `now`, if anything.
+    pub fn refusal(&self, now: DateTime<Utc>) -> Option<Barred> {
+        if self.email_unconfirmed {
+            Some(Barred::EmailUnconfirmed)
+        } else if self.locked_until.is_some_and(|until| until > now) {
+            Some(Barred::LockedOut)
+        } else {
+            None
+        }
     }
 }
 
@@ -83,8 +133,14 @@ pub enum DirectoryError {
 #[derive(Debug)]
 pub struct Directory {
     clients: HashMap<ClientId, Arc<Client>>,
-    users_by_name: HashMap<String, Arc<User>>,
-    users_by_id: HashMap<UserId, Arc<User>>,
+    users: Arc<TomlUsers>,
+}
+
+/// The `[[user]]` items, by lower-cased name and by id.
+#[derive(Debug)]
+pub struct TomlUsers {
+    by_name: HashMap<String, Arc<User>>,
+    by_id: HashMap<UserId, Arc<User>>,
     /// What an unknown user's password is verified against (see [`Directory::decoy_hash`]).
     decoy: StoredHash,
 }
@@ -98,41 +154,32 @@ impl Directory {
             .iter()
             .max_by_key(|user| user.password.estimated_cost_us())
             .map_or_else(StoredHash::default_decoy, |user| user.password.decoy());
-        let mut directory = Directory {
-            clients: HashMap::new(),
-            users_by_name: HashMap::new(),
-            users_by_id: HashMap::new(),
-            decoy,
-        };
+        let mut by_client = HashMap::new();
         for client in clients {
             let id = client.id.clone();
-            if directory
-                .clients
-                .insert(id.clone(), Arc::new(client))
-                .is_some()
-            {
+            if by_client.insert(id.clone(), Arc::new(client)).is_some() {
                 return Err(DirectoryError::DuplicateClient(id.to_string()));
             }
         }
+        let mut toml = TomlUsers {
+            by_name: HashMap::new(),
+            by_id: HashMap::new(),
+            decoy,
+        };
         for user in users {
             let user = Arc::new(user);
             let name = user.username.as_str().to_lowercase();
-            if directory
-                .users_by_name
-                .insert(name.clone(), user.clone())
-                .is_some()
-            {
+            if toml.by_name.insert(name.clone(), user.clone()).is_some() {
                 return Err(DirectoryError::DuplicateUsername(name));
             }
-            if directory
-                .users_by_id
-                .insert(user.id.clone(), user.clone())
-                .is_some()
-            {
+            if toml.by_id.insert(user.id.clone(), user.clone()).is_some() {
                 return Err(DirectoryError::DuplicateUserId(user.id.to_string()));
             }
         }
-        Ok(directory)
+        Ok(Directory {
+            clients: by_client,
+            users: Arc::new(toml),
+        })
     }
 
     pub fn client(&self, id: &ClientId) -> Option<Arc<Client>> {
@@ -140,18 +187,23 @@ impl Directory {
     }
 
     pub fn user(&self, username: &str) -> Option<Arc<User>> {
-        self.users_by_name.get(&username.to_lowercase()).cloned()
+        self.users.user(username)
     }
 
     pub fn user_by_id(&self, id: &UserId) -> Option<Arc<User>> {
-        self.users_by_id.get(id).cloned()
+        self.users.by_id.get(id).cloned()
     }
 
     /// A hash of the directory's most expensive configured kind and parameters over random
     /// values: verified when the user is unknown, so that an unknown name costs what a known
     /// one does and timing does not reveal which names exist.
     pub fn decoy_hash(&self) -> StoredHash {
-        self.decoy.clone()
+        self.users.decoy.clone()
+    }
+
+    /// The `[[user]]` items as a [`UserDirectory`].
+    pub fn users(&self) -> Arc<TomlUsers> {
+        self.users.clone()
     }
 
     pub fn client_count(&self) -> usize {
@@ -159,6 +211,56 @@ impl Directory {
     }
 
     pub fn user_count(&self) -> usize {
-        self.users_by_name.len()
+        self.users.by_name.len()
+    }
+}
+
+impl TomlUsers {
+    fn user(&self, username: &str) -> Option<Arc<User>> {
+        self.by_name.get(&username.to_lowercase()).cloned()
+    }
+}
+
+/// Every answer is ready: a map lookup, as before there was a trait.
+#[async_trait]
+impl UserDirectory for TomlUsers {
+    fn kind(&self) -> &'static str {
+        "toml"
+    }
+
+    fn by_name<'a>(&'a self, name: &'a str) -> Lookup<'a> {
+        Lookup::ready(Ok(self.user(name)))
+    }
+
+    fn by_id<'a>(&'a self, id: &'a UserId) -> Lookup<'a> {
+        Lookup::ready(Ok(self.by_id.get(id).cloned()))
+    }
+
+    fn decoy(&self) -> StoredHash {
+        self.decoy.clone()
+    }
+
+    async fn health(&self) -> Result<(), DirectoryUnavailable> {
+        Ok(())
+    }
+
+    async fn save_upgrade(
+        &self,
+        _user: &UserId,
+        _ticket: UpgradeTicket,
+        _hash: String,
+    ) -> Result<(), DirectoryUnavailable> {
+        // The TOML hands out no tickets: its hashes are the operator's to change.
+        Err(DirectoryUnavailable::because(
+            "the TOML directory does not record upgraded hashes",
+        ))
+    }
+
+    fn user_count(&self) -> Option<usize> {
+        Some(self.by_name.len())
+    }
+
+    fn stats(&self) -> DirectoryStats {
+        DirectoryStats::default()
     }
 }

@@ -7,6 +7,7 @@
 use crate::domain::{GrantType, Sha1HexError, StoreError};
 
 use super::keys::KeyError;
+use super::users::DirectoryUnavailable;
 
 /// A request parameter the engine may find missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,9 @@ pub enum GrantError {
     WindowsAuthUnavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The user directory (a database) did not answer: answered as the store's outage is.
+    #[error(transparent)]
+    Directory(#[from] DirectoryUnavailable),
     #[error(transparent)]
     Internal(#[from] Fault),
 }
@@ -111,6 +115,7 @@ impl GrantError {
             | GrantError::Overloaded
             | GrantError::WindowsAuthUnavailable
             | GrantError::Store(_)
+            | GrantError::Directory(_)
             | GrantError::Internal(_) => None,
         }
     }

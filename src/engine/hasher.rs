@@ -6,8 +6,10 @@
 //! CPU the workers leave; the queue is bounded twice, by length and by waiting time: a job that
 //! waited longer than the pool's bound is answered `Overloaded` and never hashed, so a password
 //! answer never takes more than that bound plus one hash; and a request whose client has gone
-//! away is skipped, not verified.
+//! away is skipped, not verified. The same threads rehash a signed-in user's password when the
+//! directory upgrades hashes (`upgrade_to`), and only when no verification is waiting.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::error::{Fault, GrantError};
-use super::password::StoredHash;
+use super::password::{HashError, StoredHash};
 use crate::domain::PasswordProof;
 
 /// How many verifications may wait per thread: about two seconds of work at argon2's default
@@ -27,17 +29,23 @@ const QUEUE_PER_WORKER: usize = 128;
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 
 struct Job {
-    hash: StoredHash,
-    proof: PasswordProof,
+    work: Work,
     /// When it was queued: real time, not the engine's clock (a test's fixed clock does not
     /// make a queue wait shorter).
     queued: Instant,
     reply: oneshot::Sender<Verdict>,
 }
 
+enum Work {
+    Verify(StoredHash, PasswordProof),
+    /// A new argon2id hash over the SHA-1 hex of the password the proof gives.
+    Upgrade(PasswordProof),
+}
+
 /// What a hash thread answers.
 enum Verdict {
     Verified(bool),
+    Hashed(Result<String, HashError>),
     /// The job waited past the bound and was not hashed.
     Late,
 }
@@ -47,6 +55,8 @@ pub struct HashPool {
     jobs: SyncSender<Job>,
     workers: usize,
     max_wait: Duration,
+    /// Verifications queued or running: an upgrade is queued only when there are none.
+    verifying: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -70,25 +80,63 @@ impl HashPool {
         let workers = workers.max(1);
         let (jobs, queue) = sync_channel::<Job>(workers * QUEUE_PER_WORKER);
         let queue = Arc::new(Mutex::new(queue));
+        let verifying = Arc::new(AtomicUsize::new(0));
         for index in 0..workers {
-            let queue = queue.clone();
+            let (queue, verifying) = (queue.clone(), verifying.clone());
             std::thread::Builder::new()
                 .name(format!("tokengate-hash-{index}"))
-                .spawn(move || work(&queue, max_wait))?;
+                .spawn(move || work(&queue, max_wait, &verifying))?;
         }
         Ok(Self {
             jobs,
             workers,
             max_wait,
+            verifying,
         })
     }
 
     /// Verifies `proof` against `hash` on the pool.
     pub async fn verify(&self, hash: StoredHash, proof: PasswordProof) -> Result<bool, GrantError> {
+        self.verifying.fetch_add(1, Ordering::AcqRel);
+        match self.run(Work::Verify(hash, proof)).await {
+            Ok(Verdict::Verified(verified)) => Ok(verified),
+            Ok(Verdict::Late) => Err(GrantError::Overloaded),
+            Ok(Verdict::Hashed(_)) => Err(Fault::HashThreadsStopped.into()),
+            Err(e) => {
+                // Never reached a thread, which would have counted it down.
+                if matches!(
+                    e,
+                    GrantError::Overloaded | GrantError::Internal(Fault::HashThreadsStopped)
+                ) {
+                    self.verifying.fetch_sub(1, Ordering::AcqRel);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A new argon2id hash of the password `proof` gives, made only while no verification is
+    /// waiting or running (`None` otherwise): an upgrade never makes a sign-in wait.
+    pub async fn upgrade(&self, proof: PasswordProof) -> Result<Option<String>, GrantError> {
+        if self.verifying.load(Ordering::Acquire) > 0 {
+            return Ok(None);
+        }
+        match self.run(Work::Upgrade(proof)).await {
+            Ok(Verdict::Hashed(Ok(hash))) => Ok(Some(hash)),
+            Ok(Verdict::Hashed(Err(e))) => {
+                tracing::warn!(error = %e, "cannot make an argon2id hash");
+                Ok(None)
+            }
+            Ok(Verdict::Late | Verdict::Verified(_)) => Ok(None),
+            Err(GrantError::Overloaded) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn run(&self, work: Work) -> Result<Verdict, GrantError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            hash,
-            proof,
+            work,
             queued: Instant::now(),
             reply,
         };
@@ -99,14 +147,11 @@ impl HashPool {
                 return Err(Fault::HashThreadsStopped.into());
             }
         }
-        match answer.await.map_err(Fault::HashThreadFailed)? {
-            Verdict::Verified(verified) => Ok(verified),
-            Verdict::Late => Err(GrantError::Overloaded),
-        }
+        Ok(answer.await.map_err(Fault::HashThreadFailed)?)
     }
 }
 
-fn work(queue: &Mutex<Receiver<Job>>, max_wait: Duration) {
+fn work(queue: &Mutex<Receiver<Job>>, max_wait: Duration, verifying: &AtomicUsize) {
     crate::sys::lower_thread_priority();
     loop {
         // Holding the lock only to receive: one thread waits on the channel, the others on the
@@ -120,16 +165,23 @@ fn work(queue: &Mutex<Receiver<Job>>, max_wait: Duration) {
         };
         metrics::gauge!(QUEUE_DEPTH).decrement(1.0);
         metrics::histogram!(QUEUE_WAIT).record(job.queued.elapsed().as_secs_f64());
-        if job.reply.is_closed() {
+        let verdict = if job.reply.is_closed() {
             // The request was dropped (its client disconnected): nobody would see the answer.
-            continue;
+            None
+        } else if job.queued.elapsed() > max_wait {
+            Some(Verdict::Late)
+        } else {
+            Some(match &job.work {
+                Work::Verify(hash, proof) => Verdict::Verified(hash.verify(proof)),
+                Work::Upgrade(proof) => Verdict::Hashed(super::password::upgrade_hash(proof)),
+            })
+        };
+        if matches!(job.work, Work::Verify(..)) {
+            verifying.fetch_sub(1, Ordering::AcqRel);
         }
-        if job.queued.elapsed() > max_wait {
-            let _ = job.reply.send(Verdict::Late);
-            continue;
+        if let Some(verdict) = verdict {
+            let _ = job.reply.send(verdict);
         }
-        let verified = job.hash.verify(&job.proof);
-        let _ = job.reply.send(Verdict::Verified(verified));
     }
 }
 

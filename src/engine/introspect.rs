@@ -265,10 +265,18 @@ impl Engine {
         let Some(record) = self.live_refresh(token, now).await? else {
             return Ok(None);
         };
-        let user = record
-            .user
-            .as_ref()
-            .and_then(|id| self.directory.user_by_id(id));
+        // The name and role are extras of the answer: a directory that cannot answer leaves
+        // them out rather than failing the introspection.
+        let user = match &record.user {
+            Some(id) => match self.users.by_id(id).await {
+                Ok(user) => user,
+                Err(e) => {
+                    tracing::warn!(error = %e, "introspection: the user directory did not answer; username and role left out");
+                    None
+                }
+            },
+            None => None,
+        };
         Ok(Some(ActiveToken {
             kind: TokenKind::Refresh,
             client_id: Some(record.client.to_string()),

@@ -14,19 +14,23 @@ pub mod password;
 mod refresh;
 pub mod scope;
 pub mod throttle;
+pub mod users;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 pub use clock::{Clock, FixedClock, IdSource, OsIds, SeededIds, SystemClock};
-pub use directory::{AttrValue, Attributes, Client, Directory, User};
+pub use directory::{AttrValue, Attributes, Barred, Client, Directory, Standing, TomlUsers, User};
 pub use error::{Fault, GrantError, Param};
 pub use introspect::{ActiveToken, EndpointError, TokenKind};
 pub use keys::{Key, Keyring};
 pub use password::{HashError, HashInput, HashKind, InputSetting, StoredHash};
 pub use refresh::RefreshGroup;
 pub use scope::{ClientScopes, ScopeConfigError, ScopePolicy};
+pub use users::{
+    DirectoryStats, DirectoryUnavailable, Found, Lookup, UpgradeTicket, UserDirectory,
+};
 
 use crate::domain::{
     AccessRecord, AccessToken, Claims, ClientId, GrantType, NotBefore, PasswordProof,
@@ -187,7 +191,10 @@ pub struct Grant {
 
 /// Everything the engine is built from.
 pub struct EngineParts {
+    /// The clients (and the `[[user]]` items, which `users` may be).
     pub directory: Directory,
+    /// Where users are looked up: `directory.users()`, or a database directory.
+    pub users: Arc<dyn UserDirectory>,
     pub store: Arc<dyn TokenStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
@@ -221,6 +228,7 @@ pub enum EngineError {
 /// See the module docs.
 pub struct Engine {
     directory: Directory,
+    users: Arc<dyn UserDirectory>,
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -228,11 +236,9 @@ pub struct Engine {
     max_access_ttl: TimeDelta,
     max_refresh_ttl: TimeDelta,
     refresh_groups: Vec<RefreshGroup>,
-    hashes: hasher::HashPool,
+    /// Shared with the upgrade tasks a sign-in may leave behind.
+    hashes: Arc<hasher::HashPool>,
     throttle: throttle::Throttle,
-    /// Verified when the user is unknown, so that an unknown user costs as much as a wrong
-    /// password and timing does not reveal which names exist.
-    decoy_hash: StoredHash,
     katana: Option<katana::TicketFormat>,
 }
 
@@ -240,7 +246,7 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("clients", &self.directory.client_count())
-            .field("users", &self.directory.user_count())
+            .field("users", &self.users.kind())
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
@@ -263,10 +269,9 @@ fn hashed_key(value: &str) -> TokenKey {
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Result<Self, EngineError> {
-        // Of the directory's most expensive kind, over random values: see `decoy_hash`.
-        let decoy_hash = parts.directory.decoy_hash();
         Ok(Self {
             directory: parts.directory,
+            users: parts.users,
             store: parts.store,
             clock: parts.clock,
             ids: parts.ids,
@@ -274,10 +279,11 @@ impl Engine {
             max_access_ttl: parts.max_access_ttl,
             max_refresh_ttl: parts.max_refresh_ttl,
             refresh_groups: parts.refresh_groups,
-            hashes: hasher::HashPool::new(parts.hash_workers, parts.hash_queue_wait)
-                .map_err(EngineError::Threads)?,
+            hashes: Arc::new(
+                hasher::HashPool::new(parts.hash_workers, parts.hash_queue_wait)
+                    .map_err(EngineError::Threads)?,
+            ),
             throttle: throttle::Throttle::new(parts.throttle),
-            decoy_hash,
             katana: parts.katana,
         })
     }
@@ -307,6 +313,11 @@ impl Engine {
     /// Whether the store can serve requests now.
     pub async fn store_health(&self) -> Result<(), StoreError> {
         self.store.health().await
+    }
+
+    /// Where users come from (`/healthz`, `check`).
+    pub fn users(&self) -> &Arc<dyn UserDirectory> {
+        &self.users
     }
 
     /// Handles one token request under a route's policy.
@@ -345,12 +356,17 @@ impl Engine {
                 self.authenticate_user(&username, proof, &client, request.peer)
                     .await?,
             ),
-            GrantKind::Windows { principal } => Some(
-                self.directory
-                    .user(&principal)
-                    .filter(|user| user.may_use(&client.id))
+            GrantKind::Windows { principal } => {
+                // The proxy proved who the user is; the directory still says whether they may
+                // sign in (a locked-out account stays out).
+                let user = self.users.by_name(&principal).await?;
+                Some(
+                    user.filter(|user| {
+                        user.may_use(&client.id) && user.standing.refusal(requested_at).is_none()
+                    })
                     .ok_or(GrantError::AuthenticationFailed)?,
-            ),
+                )
+            }
         };
         let scope = client
             .scopes
@@ -427,22 +443,62 @@ impl Engine {
                 tokio::time::sleep(delay).await;
             }
         }
-        let user = self.directory.user(username);
+        let user = self.users.by_name(username).await?;
         let hash = match &user {
             Some(user) => user.password.clone(),
-            None => self.decoy_hash.clone(),
+            // Of the directory's most expensive kind, over random values: an unknown name
+            // costs as much as a wrong password, and timing does not reveal which names exist.
+            None => self.users.decoy(),
         };
+        // Kept only when a success would be followed by an upgrade of the hash.
+        let upgrade = user
+            .as_ref()
+            .and_then(|user| user.upgrade)
+            .map(|ticket| (ticket, proof.clone()));
         let verified = self.hashes.verify(hash, proof).await?;
+        // A barred user's password is checked all the same (above), so that the refusal
+        // costs what any other failure costs.
+        let barred = user.as_ref().and_then(|user| user.standing.refusal(now));
         match user {
-            Some(user) if verified && user.may_use(&client.id) => {
+            Some(user) if verified && barred.is_none() && user.may_use(&client.id) => {
                 self.throttle.succeeded(&*self.store, &counted).await?;
+                if let Some((ticket, proof)) = upgrade {
+                    self.upgrade(&user, ticket, proof);
+                }
                 Ok(user)
             }
-            _ => {
+            user => {
+                if let (Some(user), Some(barred), true) = (&user, barred, verified) {
+                    tracing::info!(user = %user.id, %peer, why = barred.as_str(), "sign-in refused");
+                }
                 self.throttle.failed(&*self.store, &counted, now).await?;
                 Err(GrantError::AuthenticationFailed)
             }
         }
+    }
+
+    /// Rehashes a signed-in user's password with argon2id on the hash threads, after the
+    /// answer and only when no verification is waiting, and has the directory record it. A
+    /// failure is logged; the next sign-in tries again.
+    fn upgrade(&self, user: &Arc<User>, ticket: UpgradeTicket, proof: PasswordProof) {
+        let (users, hashes, id) = (self.users.clone(), self.hashes.clone(), user.id.clone());
+        tokio::spawn(async move {
+            let hash = match hashes.upgrade(proof).await {
+                Ok(Some(hash)) => hash,
+                // Verifications were waiting: this one is left to a later sign-in.
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(user = %id, error = %e, "password hash upgrade failed");
+                    return;
+                }
+            };
+            match users.save_upgrade(&id, ticket, hash).await {
+                Ok(()) => tracing::info!(user = %id, "password hash upgraded to argon2id"),
+                Err(e) => {
+                    tracing::warn!(user = %id, error = %e, "password hash upgrade not recorded")
+                }
+            }
+        });
     }
 
     fn new_session(&self) -> SessionId {

@@ -226,7 +226,7 @@ impl Engine {
             r.client
                 .scopes
                 .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
-        let user = self.family_user(&record)?;
+        let user = self.family_user(&record).await?;
         self.issue(IssueInput {
             grant_type: GrantType::RefreshToken,
             client: r.client,
@@ -262,11 +262,18 @@ impl Engine {
         Ok(())
     }
 
-    fn family_user(&self, record: &RefreshRecord) -> Result<Option<Arc<super::User>>, GrantError> {
+    /// The user of a family, by id. A database directory answers from its cache while the
+    /// database is down (within its stale bound), so refresh grants outlast an outage; a user
+    /// no longer in the directory ends the family's use.
+    async fn family_user(
+        &self,
+        record: &RefreshRecord,
+    ) -> Result<Option<Arc<super::User>>, GrantError> {
         match &record.user {
             Some(id) => Ok(Some(
-                self.directory
-                    .user_by_id(id)
+                self.users
+                    .by_id(id)
+                    .await?
                     .ok_or(GrantError::InvalidRefreshToken)?,
             )),
             None => Ok(None),

@@ -64,6 +64,8 @@ pub enum StartError {
     Engine(#[from] crate::engine::EngineError),
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot open the user directory: {0}")]
+    Directory(#[from] crate::config::OpenError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -103,7 +105,10 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let users = settings.users.open(&settings.directory)?;
+    tracing::info!(directory = %settings.users.describe(), "user directory ready");
     let engine = Engine::new(EngineParts {
+        users,
         directory: settings.directory,
         store,
         clock: runtime.clock,
@@ -478,10 +483,12 @@ impl From<EarlyAnswer> for actix_http::Response<actix_web::body::BoxBody> {
 struct Unreadable(String);
 
 /// The liveness check: answers 200 while the store answers, and says in its body how full the
-/// store is.
+/// store is and whether the user directory answers (`degraded` when it does not: refresh and
+/// client_credentials grants still work).
 pub const HEALTH_PATH: &str = "/healthz";
-/// The readiness check: the same body, and 503 also when the store is full, so a load balancer
-/// stops sending sign-ins to a gateway that would refuse them.
+/// The readiness check: the same body, and 503 also when the store is full or the user
+/// directory does not answer, so a load balancer stops sending sign-ins to a gateway that
+/// would refuse them.
 pub const READY_PATH: &str = "/readyz";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,10 +515,16 @@ async fn health(gateway: &Gateway, probe: Probe) -> HttpResponse {
     let available = usage.is_ok();
     let usage = usage.unwrap_or_default();
     let fill = usage.fill();
-    let status = match (available, fill) {
-        (false, _) => "unavailable",
-        (true, Fill::Full) => "full",
-        (true, _) => "ok",
+    let users = gateway.engine().users();
+    let directory = users.health().await;
+    if let Err(e) = &directory {
+        tracing::warn!(directory = users.kind(), error = %crate::logging::Chain(e), "health check: user directory unavailable");
+    }
+    let status = match (available, fill, directory.is_ok()) {
+        (false, _, _) => "unavailable",
+        (true, Fill::Full, _) => "full",
+        (true, _, false) => "degraded",
+        (true, _, true) => "ok",
     };
     let as_int = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut body = Vec::with_capacity(160);
@@ -536,8 +549,26 @@ async fn health(gateway: &Gateway, probe: Probe) -> HttpResponse {
                 o.str("tombstone_fill", usage.tombstone_fill().as_str());
             }
         });
+        o.object("directory", |o| {
+            let stats = users.stats();
+            let as_int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            o.str("kind", users.kind())
+                .str(
+                    "status",
+                    if directory.is_ok() {
+                        "ok"
+                    } else {
+                        "unavailable"
+                    },
+                )
+                .int("cache_hits", as_int(stats.hits))
+                .int("queries", as_int(stats.queries))
+                .int("stale_answers", as_int(stats.stale))
+                .int("upgrades", as_int(stats.upgrades));
+        });
     });
-    let refused = !available || (probe == Probe::Ready && fill == Fill::Full);
+    let refused =
+        !available || (probe == Probe::Ready && (fill == Fill::Full || directory.is_err()));
     let mut answer = if refused {
         let mut unavailable = HttpResponse::ServiceUnavailable();
         unavailable.insert_header(("Retry-After", "1"));

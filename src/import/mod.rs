@@ -14,8 +14,8 @@ use sha2::Digest;
 
 use crate::engine::{HashKind, InputSetting, StoredHash};
 
-pub use read::{BadRow, ExportError, ExportFormat, ExportSummary, ExportUser, read_export};
 pub use postgres::PostgresUsers;
+pub use read::{BadRow, ExportError, ExportFormat, ExportSummary, ExportUser, read_export};
 pub use toml_users::TomlUsers;
 
 /// A row that passed every check, with what its hash was recognised as.
@@ -165,10 +165,7 @@ pub fn import(
             Err(bad) => report.skipped.push(bad),
         }
         if batch.len() >= batch_size {
-            flush(&mut batch, &mut report).map_err(|e| {
-                sink_error = Some(e.clone());
-                e
-            })?;
+            flush(&mut batch, &mut report).inspect_err(|e| sink_error = Some(e.clone()))?;
         }
         Ok(())
     });

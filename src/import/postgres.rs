@@ -13,7 +13,8 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{BadRow, CheckedUser, Sink, Written};
-use crate::directory::{Name, PostgresOptions, SchemaMap, Table, normalize_key, parse_url};
+use crate::directory::postgres::parse_url;
+use crate::directory::{Name, PostgresOptions, SchemaMap, Table, normalize_key};
 
 /// One column the import writes: its name in the temporary table, its SQL type there, and the
 /// mapping's name in the users table.
@@ -23,7 +24,7 @@ struct Column {
     name: Name,
 }
 
-const COLUMNS: [Column; 15] = [
+static COLUMNS: [Column; 15] = [
     col("id", Type::TEXT, Name::UserId),
     col("user_name", Type::TEXT, Name::UserName),
     col("normalized_user_name", Type::TEXT, Name::NormalizedUserName),
@@ -34,7 +35,11 @@ const COLUMNS: [Column; 15] = [
     col("security_stamp", Type::TEXT, Name::SecurityStamp),
     col("concurrency_stamp", Type::TEXT, Name::ConcurrencyStamp),
     col("phone_number", Type::TEXT, Name::PhoneNumber),
-    col("phone_number_confirmed", Type::BOOL, Name::PhoneNumberConfirmed),
+    col(
+        "phone_number_confirmed",
+        Type::BOOL,
+        Name::PhoneNumberConfirmed,
+    ),
     col("two_factor_enabled", Type::BOOL, Name::TwoFactorEnabled),
     // timestamptz here; written into a `timestamp` column (Identity 2's UTC one) under
     // TimeZone UTC, so the instant is kept as UTC either way.
@@ -94,62 +99,71 @@ impl PostgresUsers {
             statements,
         })
     }
+}
 
-    async fn write_batch(&mut self, batch: Vec<CheckedUser>) -> Result<Written, String> {
-        let statements = &self.statements;
-        let tx = self.client.transaction().await.map_err(sql_error)?;
-        tx.batch_execute(&statements.create_temp)
-            .await
-            .map_err(sql_error)?;
-        let sink = tx.copy_in(&statements.copy).await.map_err(sql_error)?;
-        let mut types: Vec<Type> = self.columns.iter().map(|c| c.ty.clone()).collect();
-        types.push(Type::INT8);
-        let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
-        for checked in &batch {
-            let values = Values::of(checked);
-            let mut row: Vec<&(dyn ToSql + Sync)> = self
-                .columns
-                .iter()
-                .map(|c| values.get(c.name))
-                .collect();
-            let number = i64::try_from(checked.user.row).unwrap_or(i64::MAX);
-            row.push(&number);
-            writer.as_mut().write(&row).await.map_err(sql_error)?;
-        }
-        writer.finish().await.map_err(sql_error)?;
-        let taken = tx
-            .query(&statements.taken_names, &[])
-            .await
-            .map_err(sql_error)?;
-        let mut written = Written::default();
-        for row in taken {
-            let number: i64 = row.get(0);
-            let id: String = row.get(1);
-            written.skipped.push(BadRow {
-                row: u64::try_from(number).unwrap_or_default(),
-                id: Some(id),
-                reason: "UserName belongs to another Id in the directory".to_owned(),
-            });
-        }
-        let changed = tx.query(&statements.upsert, &[]).await.map_err(sql_error)?;
-        for row in &changed {
-            if row.get::<_, bool>(0) {
-                written.imported += 1;
-            } else {
-                written.updated += 1;
-            }
-        }
-        tx.commit().await.map_err(sql_error)?;
-        written.unchanged = (batch.len() as u64)
-            .saturating_sub(written.skipped.len() as u64 + written.imported + written.updated);
-        Ok(written)
+/// One batch in one transaction; see the module docs.
+async fn write_batch(
+    client: &mut tokio_postgres::Client,
+    columns: &[&'static Column],
+    statements: &Statements,
+    batch: Vec<CheckedUser>,
+) -> Result<Written, String> {
+    let tx = client.transaction().await.map_err(sql_error)?;
+    tx.batch_execute(&statements.create_temp)
+        .await
+        .map_err(sql_error)?;
+    let sink = tx.copy_in(&statements.copy).await.map_err(sql_error)?;
+    let mut types: Vec<Type> = columns.iter().map(|c| c.ty.clone()).collect();
+    types.push(Type::INT8);
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
+    for checked in &batch {
+        let values = Values::of(checked);
+        let mut row: Vec<&(dyn ToSql + Sync)> =
+            columns.iter().map(|c| values.get(c.name)).collect();
+        let number = i64::try_from(checked.user.row).unwrap_or(i64::MAX);
+        row.push(&number);
+        writer.as_mut().write(&row).await.map_err(sql_error)?;
     }
+    writer.finish().await.map_err(sql_error)?;
+    let taken = tx
+        .query(&statements.taken_names, &[])
+        .await
+        .map_err(sql_error)?;
+    let mut written = Written::default();
+    for row in taken {
+        let number: i64 = row.get(0);
+        let id: String = row.get(1);
+        written.skipped.push(BadRow {
+            row: u64::try_from(number).unwrap_or_default(),
+            id: Some(id),
+            reason: "UserName belongs to another Id in the directory".to_owned(),
+        });
+    }
+    let changed = tx.query(&statements.upsert, &[]).await.map_err(sql_error)?;
+    for row in &changed {
+        if row.get::<_, bool>(0) {
+            written.imported += 1;
+        } else {
+            written.updated += 1;
+        }
+    }
+    tx.commit().await.map_err(sql_error)?;
+    written.unchanged = (batch.len() as u64)
+        .saturating_sub(written.skipped.len() as u64 + written.imported + written.updated);
+    Ok(written)
 }
 
 impl Sink for PostgresUsers {
     fn write(&mut self, batch: Vec<CheckedUser>) -> Result<Written, String> {
-        let runtime = tokio::runtime::Handle::clone(self.runtime.handle());
-        runtime.block_on(self.write_batch(batch))
+        // The runtime's own `block_on`: on a current-thread runtime only it drives the
+        // connection's task (a `Handle::block_on` would wait for it forever).
+        let Self {
+            runtime,
+            client,
+            columns,
+            statements,
+        } = self;
+        runtime.block_on(write_batch(client, columns, statements, batch))
     }
 
     /// Every batch was committed as it was written.
@@ -187,7 +201,11 @@ impl Statements {
         );
         let copy = format!(
             "COPY tokengate_import ({}, import_row) FROM STDIN (FORMAT binary)",
-            columns.iter().map(|c| c.temp).collect::<Vec<_>>().join(", ")
+            columns
+                .iter()
+                .map(|c| c.temp)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         // The user name compared as each generation's lookup compares it: the normalized
         // column (Core), or the upper-cased name (Identity 2, whose SQL Server collation was

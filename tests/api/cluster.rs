@@ -7,12 +7,11 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::helpers::{
-    DEMO_PASSWORD_SHA1, FORM, TempDir, form, redis_available, redis_clear, redis_prefix, redis_url,
-    repo_path, send, service, spawn_gateway,
+    DEMO_PASSWORD_SHA1, FORM, Link, TempDir, form, proxy, redis_available, redis_clear,
+    redis_prefix, redis_url, repo_path, send, service, spawn_gateway,
 };
 
 /// A gateway process; killed (SIGKILL) when dropped.
@@ -356,47 +355,6 @@ async fn the_file_store_keeps_every_answered_grant_through_kill_9() {
         "kill -9: {} grants answered before the kill, each redeemed once after",
         answered.len()
     );
-}
-
-/// A TCP proxy in front of the test Redis that the test switches: `Up` forwards, `Down`
-/// closes every connection at once, `Hang` accepts and never answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
-    Up,
-    Down,
-    Hang,
-}
-
-async fn proxy(target: String) -> (u16, watch::Sender<Link>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (switch, link) = watch::channel(Link::Up);
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let mut link = link.clone();
-            let target = target.clone();
-            tokio::spawn(async move {
-                let state = *link.borrow_and_update();
-                match state {
-                    Link::Down => {}
-                    Link::Hang => {
-                        // Hold the socket, silent, until the link changes.
-                        let _ = link.changed().await;
-                    }
-                    Link::Up => {
-                        let Ok(mut server) = TcpStream::connect(target).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = link.changed() => {}
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (port, switch)
 }
 
 #[actix_web::test]

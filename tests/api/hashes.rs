@@ -10,7 +10,7 @@ use tokengate::config::{self, Source};
 use tokengate::domain::{ClientId, PasswordProof, Secret, Sha1Hex, UserId, Username};
 use tokengate::engine::{
     Attributes, Client, ClientScopes, Directory, FixedClock, HashInput, InputSetting, SeededIds,
-    StoredHash, User,
+    Standing, StoredHash, User,
 };
 use tokengate::http::{Runtime, build_gateway};
 
@@ -294,6 +294,8 @@ async fn malformed_hashes_read_at_request_time_are_authentication_failures() {
         password,
         clients: Vec::new(),
         attributes: Attributes::new(),
+        standing: Standing::default(),
+        upgrade: None,
     };
     let mut users = vec![account("good@example.com", good)];
     for (name, text) in &broken {

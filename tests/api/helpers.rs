@@ -306,3 +306,46 @@ pub fn spawn_gateway(mut command: std::process::Command) -> Spawned {
         rest,
     }
 }
+
+/// A TCP proxy in front of a test server (Redis, PostgreSQL) that the test switches: `Up` forwards, `Down`
+/// closes every connection at once, `Hang` accepts and never answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Up,
+    Down,
+    Hang,
+}
+
+pub async fn proxy(target: String) -> (u16, tokio::sync::watch::Sender<Link>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (switch, link) = tokio::sync::watch::channel(Link::Up);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut link = link.clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let state = *link.borrow_and_update();
+                match state {
+                    Link::Down => {}
+                    Link::Hang => {
+                        // Hold the socket, silent, until the link changes.
+                        let _ = link.changed().await;
+                    }
+                    Link::Up => {
+                        let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = link.changed() => {}
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, switch)
+}

@@ -176,7 +176,10 @@ fn import_into(config: &std::path::Path, export: &str) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stdout}{stderr}");
     for hash in export_hashes() {
-        assert!(!stdout.contains(&hash) && !stderr.contains(&hash), "a hash was printed");
+        assert!(
+            !stdout.contains(&hash) && !stderr.contains(&hash),
+            "a hash was printed"
+        );
     }
     stdout
 }
@@ -218,7 +221,10 @@ async fn an_export_goes_into_the_identity_core_tables_once_and_its_users_sign_in
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "CY@EXAMPLE.COM");
     assert_eq!(row.get::<_, String>(1), "CY@EXAMPLE.COM");
-    assert!(row.get::<_, bool>(2), "a new ConcurrencyStamp, as EF Core writes one");
+    assert!(
+        row.get::<_, bool>(2),
+        "a new ConcurrencyStamp, as EF Core writes one"
+    );
     assert_eq!(
         row.get::<_, chrono::DateTime<chrono::Utc>>(3).to_rfc3339(),
         "2099-01-01T00:00:00+00:00"
@@ -259,7 +265,9 @@ async fn an_export_goes_into_the_identity_core_tables_once_and_its_users_sign_in
         "{more}"
     );
     assert!(
-        more.contains("skipped row 1 (Id \"new-1\"): UserName belongs to another Id in the directory"),
+        more.contains(
+            "skipped row 1 (Id \"new-1\"): UserName belongs to another Id in the directory"
+        ),
         "{more}"
     );
 

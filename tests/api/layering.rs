@@ -169,6 +169,7 @@ fn the_layers_below_http_never_name_actix() {
         "wire",
         "engine",
         "store",
+        "directory",
         "dialect",
         "endpoints",
         "gateway",

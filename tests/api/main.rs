@@ -20,6 +20,7 @@
 //! | `redis_stall` | a Redis of the test's own stopped (SIGSTOP) for 1 s, longer than the store timeout: the 32 refreshes in flight answer 503, and each client's retry with the same token gets the successor of the rotation Redis ran on resuming |
 //! | `capacity` | quotas through the HTTP API, `/healthz` and `/readyz` on a full store, `check` of the capacity keys |
 //! | `cluster` | gateway processes: two on one Redis, the file store through `kill -9`, Redis outage and recovery, `check --connect` |
+//! | `postgres` | the PostgreSQL user directory on the real database (an Identity schema per test): every hash kind through every dialect, identity2 and identity_core lookups, lockout, unconfirmed e-mail, roles, claims, the cache's TTL and lookups per grant, an outage through a cut proxy (503 in time, refresh from the cache, /readyz) and recovery, `check --connect` on good and broken schemas, `upgrade_to` |
 //! | `profile_docs` | docs/profiles.md lists every key the profile deserializer accepts (traced from the code), every value name, row and value source |
 //! | `layering` | every module uses only the layers DESIGN.md's table allows (read from the file); nothing below `http` uses actix |
 
@@ -43,6 +44,7 @@ mod katana;
 mod layering;
 mod metrics;
 mod owin;
+mod postgres;
 mod profile_docs;
 mod redis_stall;
 mod refresh;

@@ -359,6 +359,13 @@ pub enum NewHashFormat {
     IdentityV3,
 }
 
+/// The argon2id hash a directory's `upgrade_to = "argon2id"` records after a sign-in: over the
+/// SHA-1 hex of the password `proof` gives, as `tokengate hash-password` makes them, so both
+/// kinds of route verify it. Expensive: run on the hash threads.
+pub fn upgrade_hash(proof: &PasswordProof) -> Result<String, HashError> {
+    argon2id::hash(proof.to_sha1().to_lower_hex().as_bytes())
+}
+
 /// A new stored-hash string for `password`, in `format`, with a random salt.
 pub fn hash_password(password: &Secret, format: NewHashFormat) -> Result<String, HashError> {
     match format {
