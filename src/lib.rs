@@ -33,6 +33,7 @@ pub mod endpoints;
 pub mod engine;
 pub mod gateway;
 pub mod http;
+pub mod import;
 pub mod json;
 pub mod logging;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The `tokengate` command line: `serve` (the default), `check`, `profile` and `hash-password`.
+//! The `tokengate` command line: `serve` (the default), `check`, `profile`, `hash-password` and
+//! `users import`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use tokengate::config::{self, DirectoryBackend, Source, StoreBackend};
 use tokengate::domain::Secret;
 use tokengate::engine::password::{self, NewHashFormat};
 use tokengate::http::{Application, Runtime};
+use tokengate::import;
 
 /// A token gateway that speaks the wire dialects of legacy token endpoints (VizSeek's
 /// /api/Token, ...), so existing clients keep working unchanged.
@@ -100,6 +102,56 @@ enum Command {
         #[arg(long, value_enum, default_value_t = HashFormat::Argon2id)]
         format: HashFormat,
     },
+    /// Manage the users of the configured directory (see `tokengate users import --help`).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+/// `tokengate users ...`.
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Load an AspNetUsers export into the configured user directory.
+    ///
+    /// CSV as SQL Server's export tools write it (a header row naming the columns; NULL or
+    /// nothing for a null) or a JSON array as FOR JSON PATH writes it; Identity 2 and ASP.NET
+    /// Core Identity columns. Every row is checked as the gateway will read it: a password hash
+    /// of no kind tokengate verifies, a repeated Id or user name, a malformed cell is skipped,
+    /// and the report names the row and the reason (never a hash). Idempotent: rerunning the
+    /// same export imports and updates nothing. With [directory] kind = "postgres" the rows go
+    /// into its AspNetUsers table; with the TOML directory, into --out as [[user]] items.
+    ///
+    ///   tokengate users import --config gateway.toml --from AspNetUsers.csv
+    ///   tokengate users import --from users.json --out users.toml
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// The TOML configuration file whose [directory] receives the users; the embedded
+        /// demo's (a TOML directory) when omitted.
+        #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The export to read.
+        #[arg(long, value_name = "EXPORT")]
+        from: PathBuf,
+        /// csv or json; by default json for a .json file, csv otherwise.
+        #[arg(long, value_enum)]
+        format: Option<ExportFormatArg>,
+        /// For a TOML directory: the file of [[user]] items to write (created, or updated in
+        /// place keeping the users the export does not name). Never standard output: the
+        /// items hold password hashes.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Rows per write (one database transaction each).
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        batch: u32,
+    },
+}
+
+/// `users import --format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormatArg {
+    Csv,
+    Json,
 }
 
 /// `hash-password --format`.
@@ -126,6 +178,129 @@ fn main() -> ExitCode {
             HashFormat::Argon2id => NewHashFormat::Argon2id,
             HashFormat::IdentityV3 => NewHashFormat::IdentityV3,
         }),
+        Command::Users {
+            command:
+                UsersCommand::Import {
+                    config,
+                    from,
+                    format,
+                    out,
+                    batch,
+                },
+        } => users_import(UsersImport {
+            config: config.or(named),
+            from,
+            format: format.map(|f| match f {
+                ExportFormatArg::Csv => import::ExportFormat::Csv,
+                ExportFormatArg::Json => import::ExportFormat::Json,
+            }),
+            out,
+            batch: batch as usize,
+        }),
+    }
+}
+
+/// `users import`'s arguments.
+struct UsersImport {
+    config: Option<PathBuf>,
+    from: PathBuf,
+    format: Option<import::ExportFormat>,
+    out: Option<PathBuf>,
+    batch: usize,
+}
+
+fn users_import(args: UsersImport) -> ExitCode {
+    let settings = match config::load(&source(args.config)) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            print_problems(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    let file = match std::fs::File::open(&args.from) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("cannot open {}: {e}", args.from.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let format = args
+        .format
+        .unwrap_or_else(|| import::ExportFormat::of_path(&args.from));
+    let mut sink: Box<dyn import::Sink> = match import_sink(&settings, args.out.as_deref()) {
+        Ok(sink) => sink,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A bar on a terminal, by bytes of the export read; nothing when stderr is a file or a
+    // pipe (a CI log), where the report alone is what is wanted.
+    let bar = if std::io::stderr().is_terminal() {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let bar = indicatif::ProgressBar::new(len);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {msg} ({elapsed}, {eta} left)",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let progress_bar = bar.clone();
+    let mut progress = move |rows: u64| progress_bar.set_message(format!("{rows} rows"));
+    let outcome = import::import(
+        bar.wrap_read(file),
+        format,
+        sink.as_mut(),
+        import::Options {
+            hash_input: settings.hash_input,
+            batch: args.batch,
+            progress: &mut progress,
+        },
+    );
+    bar.finish_and_clear();
+    match outcome {
+        Ok(report) => {
+            print!("{report}");
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{:.1} s, {:.0} rows/s",
+                secs,
+                report.read as f64 / secs.max(1e-9)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("import stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where `users import` writes: the configured directory.
+fn import_sink(
+    settings: &config::Settings,
+    out: Option<&std::path::Path>,
+) -> Result<Box<dyn import::Sink>, String> {
+    match (&settings.users, out) {
+        (DirectoryBackend::Postgres(options), None) => {
+            Ok(Box::new(import::PostgresUsers::connect(options)?))
+        }
+        (DirectoryBackend::Postgres(_), Some(_)) => Err(
+            "--out is for a TOML directory; this configuration's users are in PostgreSQL, \
+             which the import writes to"
+                .to_owned(),
+        ),
+        (DirectoryBackend::Toml, Some(out)) => {
+            Ok(Box::new(import::TomlUsers::open(out, chrono::Utc::now())?))
+        }
+        (DirectoryBackend::Toml, None) => Err(
+            "the directory is the TOML one: name the file of [[user]] items to write with --out"
+                .to_owned(),
+        ),
     }
 }
 

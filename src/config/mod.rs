@@ -113,6 +113,9 @@ pub struct Settings {
     pub directory: Directory,
     /// Where users are looked up: the `[[user]]` items or a database.
     pub users: DirectoryBackend,
+    /// `[directory] hash_input`: what stored hashes are over unless a user says otherwise (the
+    /// import reads an export's hashes with it).
+    pub hash_input: crate::engine::InputSetting,
     pub routes: Vec<TokenRoute>,
     /// `[katana]`: the legacy machineKey's ticket format, when configured.
     pub katana: Option<crate::engine::katana::TicketFormat>,
@@ -420,6 +423,10 @@ fn validate(
                     log,
                     directory,
                     users,
+                    hash_input: crate::engine::InputSetting {
+                        user: None,
+                        directory: directory_settings.hash_input,
+                    },
                     routes,
                     katana,
                 },

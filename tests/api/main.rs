@@ -39,6 +39,7 @@ mod hashes;
 mod helpers;
 mod hostile;
 mod hostile_http;
+mod import;
 mod katana;
 mod layering;
 mod metrics;

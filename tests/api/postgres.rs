@@ -21,7 +21,7 @@ use crate::helpers::{
 };
 
 /// The test database: `TOKENGATE_TEST_POSTGRES`.
-fn postgres_url() -> String {
+pub(crate) fn postgres_url() -> String {
     std::env::var("TOKENGATE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
@@ -46,15 +46,15 @@ fn argon2id(password: &str) -> String {
 
 /// A schema of the test's own in the test database, holding one Identity schema; dropped when
 /// dropped.
-struct TestDb {
+pub(crate) struct TestDb {
     name: String,
-    client: tokio_postgres::Client,
+    pub(crate) client: tokio_postgres::Client,
     preset: &'static str,
 }
 
 impl TestDb {
     /// `None` (and a SKIPPED line) without the database, unless `TOKENGATE_REQUIRE_POSTGRES=1`.
-    async fn create(test: &str, preset: &'static str) -> Option<Self> {
+    pub(crate) async fn create(test: &str, preset: &'static str) -> Option<Self> {
         let url = postgres_url();
         let connected = tokio::time::timeout(
             Duration::from_secs(3),
@@ -99,7 +99,7 @@ impl TestDb {
         })
     }
 
-    async fn exec(&self, sql: &str) {
+    pub(crate) async fn exec(&self, sql: &str) {
         self.client
             .batch_execute(sql)
             .await
@@ -187,7 +187,7 @@ impl TestDb {
     }
 
     /// The `[directory]` keys that point at this schema.
-    fn directory(&self, url: &str, extra: &str) -> String {
+    pub(crate) fn directory(&self, url: &str, extra: &str) -> String {
         format!(
             "kind = \"postgres\"\nurl = \"{url}\"\nschema = \"{}\"\ntable_schema = \"{}\"\n{extra}\n",
             self.preset, self.name
@@ -248,7 +248,7 @@ impl<'a> Account<'a> {
 }
 
 /// Three routes, one per dialect, over the directory `[directory]` describes.
-fn config(directory: &str) -> String {
+pub(crate) fn config(directory: &str) -> String {
     format!(
         r#"[signing]
 secret = "postgres-test-signing-secret-0123456789abcdef"
@@ -290,7 +290,11 @@ macro_rules! app {
 const OWIN_FAILURE: &str =
     r#"{"error":"invalid_grant","error_description":"The user name or password is incorrect."}"#;
 
-async fn owin<S: TestApp>(app: &S, username: &str, password: &str) -> (u16, serde_json::Value) {
+pub(crate) async fn owin<S: TestApp>(
+    app: &S,
+    username: &str,
+    password: &str,
+) -> (u16, serde_json::Value) {
     let body = form(&[
         ("grant_type", "password"),
         ("username", username),
