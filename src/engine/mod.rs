@@ -240,15 +240,31 @@ pub struct Engine {
     hashes: Arc<hasher::HashPool>,
     throttle: throttle::Throttle,
     katana: Option<katana::TicketFormat>,
+    /// `/metrics`: new sessions (refresh families) stored and refused as the store was full, by
+    /// client: who is filling the store.
+    sessions: SessionCounters,
 }
 
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("clients", &self.directory.client_count())
-            .field("users", &self.users.kind())
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
+/// `tokengate_sessions_started_total{client}` and `tokengate_sessions_refused_total{client}`.
+pub const SESSIONS_STARTED: &str = "tokengate_sessions_started_total";
+pub const SESSIONS_REFUSED: &str = "tokengate_sessions_refused_total";
+
+/// The two session counters of each client, made once per client rather than per sign-in.
+/// Clients are registered, so the label's values are bounded by the configuration.
+#[derive(Default)]
+struct SessionCounters(dashmap::DashMap<ClientId, [metrics::Counter; 2]>);
+
+impl SessionCounters {
+    fn counter(&self, client: &ClientId, name: &'static str) -> metrics::Counter {
+        let at = usize::from(name == SESSIONS_REFUSED);
+        if let Some(counters) = self.0.get(client) {
+            return counters[at].clone();
+        }
+        let counters = [SESSIONS_STARTED, SESSIONS_REFUSED]
+            .map(|name| metrics::counter!(name, "client" => client.to_string()));
+        let counter = counters[at].clone();
+        self.0.insert(client.clone(), counters);
+        counter
     }
 }
 
@@ -285,6 +301,7 @@ impl Engine {
             ),
             throttle: throttle::Throttle::new(parts.throttle),
             katana: parts.katana,
+            sessions: SessionCounters::default(),
         })
     }
 
@@ -649,7 +666,26 @@ impl Engine {
                     expires_at,
                 };
                 let key = policy.refresh_group.key(&token);
-                self.store.insert_refresh(key, record, requested_at).await?;
+                match self.store.insert_refresh(key, record, requested_at).await {
+                    Ok(()) => self
+                        .sessions
+                        .counter(&client.id, SESSIONS_STARTED)
+                        .increment(1),
+                    Err(e) => {
+                        if let StoreError::Full(max) = e {
+                            // Who is filling the store: the client whose sign-ins it refuses.
+                            tracing::warn!(
+                                client = %client.id,
+                                max_entries = max,
+                                "store full: a new session of this client was refused"
+                            );
+                            self.sessions
+                                .counter(&client.id, SESSIONS_REFUSED)
+                                .increment(1);
+                        }
+                        return Err(e.into());
+                    }
+                }
                 Some(IssuedRefresh { token, expires_at })
             }
             _ => None,

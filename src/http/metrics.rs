@@ -8,7 +8,9 @@
 //! - `tokengate_endpoint_requests_total{endpoint,status}`: introspection, revocation, JWKS and
 //!   discovery;
 //! - `tokengate_password_queue_depth` and `tokengate_password_queue_wait_seconds`: the hash
-//!   threads' queue (`engine::hasher`).
+//!   threads' queue (`engine::hasher`);
+//! - `tokengate_sessions_started_total{client}` and `tokengate_sessions_refused_total{client}`:
+//!   who is filling the store (`engine`).
 //!
 //! The recorder is the process's one global: several gateways in a process (tests) share it.
 

@@ -126,3 +126,57 @@ fn the_metrics_path_is_checked_like_an_endpoints() {
     );
     assert!(keys("[metrics]\npath = \"\"").is_empty());
 }
+
+#[actix_web::test]
+async fn sessions_are_counted_by_client_and_a_full_store_names_the_client_it_refuses() {
+    let config = r#"
+[signing]
+secret = "metrics-test-signing-secret-0123456789abcdef"
+
+[store]
+kind = "memory"
+max_entries = 1
+
+[[client]]
+id = "metrics-filler"
+
+[[route]]
+dialect = "vizseek"
+path = "/metrics-full/api/Token"
+"#;
+    let clock = Arc::new(FixedClock::new(golden_instant()));
+    let app = service(Arc::new(gateway_from(config, clock))).await;
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "metrics-filler"),
+    ]);
+    // VizSeek gives an app token a refresh token: one session, which fills the store.
+    let first = send(
+        &app,
+        "POST",
+        "/metrics-full/api/Token",
+        &[FORM],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let second = send(&app, "POST", "/metrics-full/api/Token", &[FORM], body).await;
+    assert_eq!(second.status, 503, "{}", second.text());
+    let text = send(&app, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(
+        sample(
+            &text,
+            "tokengate_sessions_started_total{client=\"metrics-filler\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "tokengate_sessions_refused_total{client=\"metrics-filler\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
