@@ -560,8 +560,8 @@ pub(super) fn users(
 /// A route whose clients send the SHA-1 hex of the password cannot sign in a user whose hash is
 /// over the plain password: the digest does not give the password back. Rather than every such
 /// login failing, one line per route names how many users it cannot serve, and a few of them.
-pub(super) fn check_password_proofs(
-    routes: &[super::routes::Built],
+pub(super) fn check_password_proofs<'r>(
+    routes: impl IntoIterator<Item = &'r crate::dialect::TokenRoute>,
     users: &[User],
     problems: &mut Vec<Problem>,
 ) {
@@ -582,8 +582,7 @@ pub(super) fn check_password_proofs(
         named.push(format!("and {} more", unservable.len() - NAMED));
     }
     let named = named.join(", ");
-    for (i, built) in routes.iter().enumerate() {
-        let route = &built.route;
+    for (i, route) in routes.into_iter().enumerate() {
         if route.profile().request.password != PasswordEncoding::Sha1Hex
             || !route.policy().grants.contains(&GrantType::Password)
         {

@@ -384,7 +384,7 @@ fn validate(
     if let Some(signing) = &signing {
         routes::check_signing_keys(&routes, signing, &mut problems);
     }
-    directory::check_password_proofs(&routes, &users, &mut problems);
+    directory::check_password_proofs(routes.iter().map(|b| &b.route), &users, &mut problems);
     let directory = directory::build(clients, users, &mut problems);
 
     match (

@@ -3,29 +3,17 @@
 //! normalises them. [`TomlUsers`] is the [`UserDirectory`] of the TOML; a database directory
 //! (`crate::directory`) hands out the same [`User`]s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use super::error::GrantError;
 use super::password::StoredHash;
 use super::scope::ClientScopes;
+pub use super::users::{AttrValue, Attributes, Barred, Standing, User};
 use super::users::{DirectoryStats, DirectoryUnavailable, Lookup, UpgradeTicket, UserDirectory};
-use crate::domain::{ClientId, GrantType, Role, Secret, UserId, Username};
-
-/// A value of a client or user attribute (`redirect_url`, `is_editor`, ...), shown by dialects
-/// that have a field for it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    Str(String),
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-}
-
-pub type Attributes = BTreeMap<String, AttrValue>;
+use crate::domain::{ClientId, GrantType, Secret, UserId};
 
 /// A registered client.
 #[derive(Debug)]
@@ -52,68 +40,6 @@ impl Client {
             (None, _) => Ok(()),
             (Some(expected), Some(presented)) if expected.ct_eq(presented) => Ok(()),
             (Some(_), _) => Err(GrantError::InvalidClientSecret),
-        }
-    }
-}
-
-/// A registered user.
-#[derive(Debug)]
-pub struct User {
-    pub id: UserId,
-    pub username: Username,
-    /// A database directory's several roles are one, joined by commas (see `crate::directory`).
-    pub role: Option<Role>,
-    pub password: StoredHash,
-    /// Clients this user may sign in through; empty means any.
-    pub clients: Vec<ClientId>,
-    pub attributes: Attributes,
-    /// What the directory says about whether the user may sign in at all.
-    pub standing: Standing,
-    /// Set when the directory upgrades this user's hash after a sign-in (`upgrade_to`).
-    pub upgrade: Option<UpgradeTicket>,
-}
-
-impl User {
-    pub fn may_use(&self, client: &ClientId) -> bool {
-        self.clients.is_empty() || self.clients.contains(client)
-    }
-}
-
-/// Why a user who proved their password may still not sign in, as the legacy server held it:
-/// the answer is the route's authentication failure either way, the password checked first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Standing {
-    /// Locked out until then (ASP.NET Identity: `LockoutEnabled` and `LockoutEnd` ahead).
-    pub locked_until: Option<DateTime<Utc>>,
-    /// The directory requires a confirmed e-mail address, and this one is not.
-    pub email_unconfirmed: bool,
-}
-
-/// Why [`Standing::refusal`] refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Barred {
-    LockedOut,
-    EmailUnconfirmed,
-}
-
-impl Barred {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Barred::LockedOut => "locked out",
-            Barred::EmailUnconfirmed => "e-mail address not confirmed",
-        }
-    }
-}
-
-impl Standing {
-    /// What keeps the user from signing in at `now`, if anything.
-    pub fn refusal(&self, now: DateTime<Utc>) -> Option<Barred> {
-        if self.email_unconfirmed {
-            Some(Barred::EmailUnconfirmed)
-        } else if self.locked_until.is_some_and(|until| until > now) {
-            Some(Barred::LockedOut)
-        } else {
-            None
         }
     }
 }
