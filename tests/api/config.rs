@@ -7,7 +7,7 @@ use std::process::Command;
 
 use tokengate::config::{ProfileError, Source, effective_profile_with_env, load_with_env};
 
-use crate::helpers::repo_path;
+use crate::helpers::{repo_path, tokengate};
 
 #[test]
 fn the_embedded_demo_config_loads_with_every_dialect_route() {
@@ -259,14 +259,6 @@ fn paths_are_checked_as_routes_match_them() {
         keys(&format!("[jwks]\npath = \"/healthz\"\n{route}")),
         ["jwks.path"]
     );
-}
-
-fn tokengate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(args)
-        .env_remove("TOKENGATE_CONFIG")
-        .output()
-        .expect("runs")
 }
 
 fn printed_profile(output: &std::process::Output) -> toml::Table {

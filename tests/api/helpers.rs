@@ -349,3 +349,12 @@ pub async fn proxy(target: String) -> (u16, tokio::sync::watch::Sender<Link>) {
     });
     (port, switch)
 }
+
+/// The built binary with `args`, `TOKENGATE_CONFIG` removed (a test names its file itself).
+pub fn tokengate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(args)
+        .env_remove("TOKENGATE_CONFIG")
+        .output()
+        .expect("runs")
+}

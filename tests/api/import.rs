@@ -4,36 +4,37 @@
 //! signing in through the legacy `/Token` with their ASP.NET Identity hashes, and reruns that
 //! change nothing.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use tokengate::engine::FixedClock;
 
-use crate::helpers::{FORM, TempDir, form, gateway_from, golden_instant, repo_path, send, service};
+use crate::helpers::{
+    FORM, TempDir, form, gateway_from, golden_instant, repo_path, send, service, tokengate,
+};
 use crate::postgres::{TestDb, config as postgres_config, owin as postgres_owin, postgres_url};
 
-fn tokengate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(args)
-        .env_remove("TOKENGATE_CONFIG")
-        .output()
-        .expect("runs")
-}
-
-fn import(export: &str, out: &std::path::Path) -> (String, String) {
+/// `users import --from EXPORT` with `target` (`--out FILE` or `--config FILE`): it must
+/// succeed and print no hash of the sample export; its report.
+fn run_import(export: &str, target: [&str; 2]) -> String {
     let export = repo_path(export);
-    let output = tokengate(&[
-        "users",
-        "import",
-        "--from",
-        export.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let mut args = vec!["users", "import", "--from", export.to_str().unwrap()];
+    args.extend(target);
+    let output = tokengate(&args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stdout}{stderr}");
-    (stdout, stderr)
+    for hash in export_hashes() {
+        assert!(
+            !stdout.contains(&hash) && !stderr.contains(&hash),
+            "a hash was printed"
+        );
+    }
+    stdout
+}
+
+/// Into a TOML directory's `[[user]]` file.
+fn import(export: &str, out: &std::path::Path) -> String {
+    run_import(export, ["--out", out.to_str().unwrap()])
 }
 
 /// Every hash of the sample export, which no output may show.
@@ -50,7 +51,8 @@ fn export_hashes() -> Vec<String> {
 fn a_csv_export_is_checked_row_by_row_and_a_rerun_changes_nothing() {
     let dir = TempDir::new("import");
     let out = dir.path().join("users.toml");
-    let (stdout, stderr) = import("fixtures/import/AspNetUsers.csv", &out);
+    // Every run also checks that no hash of the export is printed (`run_import`).
+    let stdout = import("fixtures/import/AspNetUsers.csv", &out);
     let report: Vec<&str> = stdout.lines().filter(|l| !l.ends_with("rows/s")).collect();
     assert_eq!(
         report,
@@ -65,12 +67,6 @@ fn a_csv_export_is_checked_row_by_row_and_a_rerun_changes_nothing() {
         ],
         "{stdout}"
     );
-    for hash in export_hashes() {
-        assert!(
-            !stdout.contains(&hash) && !stderr.contains(&hash),
-            "a hash was printed"
-        );
-    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -78,7 +74,7 @@ fn a_csv_export_is_checked_row_by_row_and_a_rerun_changes_nothing() {
         assert_eq!(mode & 0o777, 0o600, "the [[user]] file holds hashes");
     }
     let written = std::fs::read_to_string(&out).unwrap();
-    let (again, _) = import("fixtures/import/AspNetUsers.csv", &out);
+    let again = import("fixtures/import/AspNetUsers.csv", &out);
     assert!(
         again.starts_with("rows read 7, imported 0, updated 0, unchanged 2, skipped 5\n"),
         "{again}"
@@ -86,7 +82,7 @@ fn a_csv_export_is_checked_row_by_row_and_a_rerun_changes_nothing() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), written);
     // The JSON export of the same users, as FOR JSON PATH writes it (nulls left out), is the
     // same two users, unchanged.
-    let (json, _) = import("fixtures/import/AspNetUsers.json", &out);
+    let json = import("fixtures/import/AspNetUsers.json", &out);
     assert!(
         json.starts_with("rows read 4, imported 0, updated 0, unchanged 2, skipped 2\n"),
         "{json}"
@@ -161,27 +157,22 @@ fn an_unreadable_export_stops_with_one_line_and_writes_nothing() {
     assert!(!out.exists());
 }
 
-/// `users import --config` into a postgres directory of `preset` in a schema of the test's own.
+/// Into the postgres directory `config` names.
 fn import_into(config: &std::path::Path, export: &str) -> String {
-    let export = repo_path(export);
-    let output = tokengate(&[
-        "users",
-        "import",
-        "--config",
-        config.to_str().unwrap(),
-        "--from",
-        export.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stdout}{stderr}");
-    for hash in export_hashes() {
-        assert!(
-            !stdout.contains(&hash) && !stderr.contains(&hash),
-            "a hash was printed"
-        );
-    }
-    stdout
+    run_import(export, ["--config", config.to_str().unwrap()])
+}
+
+/// A schema of `preset` of the test's own, and a gateway configuration over it in a file.
+async fn postgres_directory(
+    test: &str,
+    preset: &'static str,
+) -> Option<(TestDb, TempDir, String, std::path::PathBuf)> {
+    let db = TestDb::create(test, preset).await?;
+    let dir = TempDir::new(test);
+    let text = postgres_config(&db.directory(&postgres_url(), ""));
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, &text).unwrap();
+    Some((db, dir, text, config))
 }
 
 fn first_line(report: &str) -> &str {
@@ -190,13 +181,10 @@ fn first_line(report: &str) -> &str {
 
 #[actix_web::test]
 async fn an_export_goes_into_the_identity_core_tables_once_and_its_users_sign_in() {
-    let Some(db) = TestDb::create("import-core", "identity_core").await else {
+    let Some((db, dir, text, config)) = postgres_directory("import-core", "identity_core").await
+    else {
         return;
     };
-    let dir = TempDir::new("import-pg");
-    let text = postgres_config(&db.directory(&postgres_url(), ""));
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(&config, &text).unwrap();
 
     let report = import_into(&config, "fixtures/import/AspNetUsers.csv");
     // The locked-out user and the one without a password are kept, as the legacy table had
@@ -284,13 +272,9 @@ async fn an_export_goes_into_the_identity_core_tables_once_and_its_users_sign_in
 
 #[actix_web::test]
 async fn an_export_goes_into_identity2_tables_without_normalized_columns() {
-    let Some(db) = TestDb::create("import-2", "identity2").await else {
+    let Some((db, _dir, text, config)) = postgres_directory("import-2", "identity2").await else {
         return;
     };
-    let dir = TempDir::new("import-pg2");
-    let text = postgres_config(&db.directory(&postgres_url(), ""));
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(&config, &text).unwrap();
     let report = import_into(&config, "fixtures/import/AspNetUsers.csv");
     assert_eq!(
         first_line(&report),
