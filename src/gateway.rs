@@ -18,7 +18,7 @@ static NO_ECHO: Echo = Echo {
 };
 use crate::domain::GrantType;
 use crate::endpoints::{Endpoint, EndpointSettings};
-use crate::engine::Engine;
+use crate::engine::{Engine, GrantKind, GrantRequest};
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 /// What one token request came to, for the request log.
@@ -29,6 +29,68 @@ pub struct Outcome {
     /// What the request's log line says about a failure beyond its name (never a secret),
     /// whatever the wire said.
     pub diagnosis: Option<String>,
+    /// What the test kit saw of the request, when it looks (`[control]`).
+    pub intercepted: Option<Box<Interception>>,
+}
+
+/// Looks at each parsed token request before the engine does, and may force its answer: the
+/// test kit's faults (`crate::testkit`). Gateways without `[control]` have none.
+pub trait Intercept: Send + Sync {
+    fn intercept(&self, route: &TokenRoute, request: &GrantRequest) -> Interception;
+}
+
+/// What an [`Intercept`] made of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Interception {
+    /// The grant type, client id and user name the request named, as sent.
+    pub tags: RequestTags,
+    /// The fault that applied, if one did.
+    pub fired: Option<Fired>,
+}
+
+/// The request's identifying parameters (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestTags {
+    pub grant_type: Option<GrantType>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+}
+
+impl RequestTags {
+    pub fn of(request: &GrantRequest) -> Self {
+        let grant = request.grant.as_ref().ok();
+        Self {
+            grant_type: grant.map(GrantKind::grant_type),
+            client_id: request.client.id.as_ref().map(|id| id.as_str().to_owned()),
+            username: match grant {
+                Some(GrantKind::Password { username, .. }) => Some(username.clone()),
+                Some(GrantKind::Windows { principal }) => Some(principal.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A fault that applied to a request: its id and what it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub fault: u64,
+    pub action: Forced,
+}
+
+/// What a fault does to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forced {
+    /// The route's own error row, in the dialect's shape, without asking the engine.
+    Row { kind: ErrorKind, detail: String },
+    /// Exactly this answer.
+    Answer(WireResponse),
+    /// The normal answer, after a delay.
+    Delay(std::time::Duration),
+    /// No answer: the connection is closed.
+    Drop,
+    /// The normal answer, its body sent slowly over the duration.
+    SlowBody(std::time::Duration),
 }
 
 /// What a request path leads to.
@@ -135,11 +197,12 @@ impl Gateway {
         resolved
     }
 
-    /// Handles one token request on `route`.
+    /// Handles one token request on `route`, shown first to `intercept` when there is one.
     pub async fn handle(
         &self,
         route: &TokenRoute,
         request: &WireRequest<'_>,
+        intercept: Option<&dyn Intercept>,
     ) -> (WireResponse, Outcome) {
         let rendering = match route.rendering(request.headers) {
             Ok(rendering) => rendering,
@@ -158,17 +221,51 @@ impl Gateway {
             Err(refusal) => return self.fail(route, &rendering, None, refusal.into(), &NO_ECHO),
         };
         let grant_type = request.grant.as_ref().ok().map(|kind| kind.grant_type());
-        match self.engine.grant(request, route.policy()).await {
-            Ok(grant) => (
-                route.render_grant(&grant, &echo, &rendering),
+        let interception =
+            intercept.map(|intercept| Box::new(intercept.intercept(route, &request)));
+        let forced = interception
+            .as_ref()
+            .and_then(|seen| seen.fired.as_ref())
+            .map(|fired| &fired.action);
+        let (response, outcome) = match forced {
+            Some(Forced::Row { kind, detail }) => (
+                route.render_row(*kind, || detail.clone(), &echo, &rendering),
                 Outcome {
-                    grant: Some(grant.grant_type),
-                    error: None,
-                    diagnosis: None,
+                    grant: grant_type,
+                    error: Some(*kind),
+                    diagnosis: Some("forced by a test-kit fault".to_owned()),
+                    intercepted: None,
                 },
             ),
-            Err(error) => self.fail(route, &rendering, grant_type, error.into(), &echo),
-        }
+            Some(Forced::Answer(answer)) => (
+                answer.clone(),
+                Outcome {
+                    grant: grant_type,
+                    error: None,
+                    diagnosis: Some("forced by a test-kit fault".to_owned()),
+                    intercepted: None,
+                },
+            ),
+            _ => match self.engine.grant(request, route.policy()).await {
+                Ok(grant) => (
+                    route.render_grant(&grant, &echo, &rendering),
+                    Outcome {
+                        grant: Some(grant.grant_type),
+                        error: None,
+                        diagnosis: None,
+                        intercepted: None,
+                    },
+                ),
+                Err(error) => self.fail(route, &rendering, grant_type, error.into(), &echo),
+            },
+        };
+        (
+            response,
+            Outcome {
+                intercepted: interception,
+                ..outcome
+            },
+        )
     }
 
     /// The answer for a request refused before the dialect read it (a body over the limit, an
@@ -205,6 +302,7 @@ impl Gateway {
                 grant,
                 error: Some(kind),
                 diagnosis: failure.diagnosis(),
+                intercepted: None,
             },
         )
     }

@@ -38,4 +38,5 @@ pub mod json;
 pub mod logging;
 pub mod store;
 pub mod sys;
+pub mod testkit;
 pub mod wire;

@@ -44,6 +44,11 @@ enum Command {
         /// The TOML configuration file (see fixtures/demo.toml for a complete example).
         #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Deterministic mode ([testing] deterministic = true with this seed): seeded ids, a
+        /// signing key derived from the seed when none is configured, the clock frozen at
+        /// [testing] start, so the same requests get byte-identical answers run after run.
+        #[arg(long, value_name = "SEED")]
+        deterministic: Option<u64>,
     },
     /// Validate a configuration and print every problem with its key path; exit 1 if any.
     ///
@@ -166,8 +171,14 @@ fn main() -> ExitCode {
     // A bare `tokengate` is `serve`: it must serve the file TOKENGATE_CONFIG or --config names,
     // never the demo (whose secrets are published) in its place.
     let named = cli.config;
-    match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Serve { config } => serve(config.or(named)),
+    match cli.command.unwrap_or(Command::Serve {
+        config: None,
+        deterministic: None,
+    }) {
+        Command::Serve {
+            config,
+            deterministic,
+        } => serve(config.or(named), deterministic),
         Command::Check {
             config,
             connect,
@@ -308,7 +319,7 @@ fn source(config: Option<PathBuf>) -> Source {
     config.map_or(Source::Demo, Source::File)
 }
 
-fn serve(config: Option<PathBuf>) -> ExitCode {
+fn serve(config: Option<PathBuf>, deterministic: Option<u64>) -> ExitCode {
     let source = source(config);
     // Read before the log exists, since `[log]` says what it looks like; reading logs nothing,
     // and an invalid configuration's problems go to a log of the default layout.
@@ -328,7 +339,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
              demo-confidential; user user@example.com); pass --config FILE for your own"
         ),
     }
-    let settings = match loaded {
+    let mut settings = match loaded {
         Ok(settings) => settings,
         Err(errors) => {
             for problem in &errors.0 {
@@ -346,7 +357,10 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
         // when this store is the one in use.
         tokengate::sys::map_large_allocations();
     }
-    let mut settings = settings;
+    if let Some(seed) = deterministic {
+        settings.testing.deterministic = true;
+        settings.testing.seed = seed;
+    }
     open_connection_limits(&mut settings.connections);
     return_memory_after_floods();
     let bind = settings.bind;

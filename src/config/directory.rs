@@ -26,7 +26,7 @@ use crate::engine::{
 
 use super::read;
 use super::secrets::resolve_secret;
-use super::{Problem, problem};
+use super::{ConfigErrors, Problem, problem};
 
 /// The `[[client]]` items, validated, and the ids of those that could not be read.
 pub(super) struct Clients {
@@ -640,4 +640,54 @@ fn attributes(key: &str, table: toml::Table, problems: &mut Vec<Problem>) -> Att
         out.insert(name, value);
     }
     out
+}
+
+/// One `[[client]]` item read on its own, as the test kit's `PUT /clients/{id}` gives it: the
+/// same keys and checks as in the file (secrets by `secret_env` and `secret_file` too).
+pub fn client_from_toml(item: toml::Value) -> Result<Client, ConfigErrors> {
+    let mut problems = Vec::new();
+    let mut read = clients(vec![item], None, &mut problems);
+    match read.read.pop() {
+        Some(client) if problems.is_empty() => Ok(client),
+        _ => Err(item_problems("client[0]", problems)),
+    }
+}
+
+/// One `[[user]]` item read on its own, as the test kit's `PUT /users/{name}` gives it, its hash
+/// read with the directory's `hash_input`; `known_clients` are the ids its `clients` may name.
+pub fn user_from_toml(
+    item: toml::Value,
+    hash_input: Option<HashInput>,
+    known_clients: Vec<String>,
+) -> Result<User, ConfigErrors> {
+    let mut problems = Vec::new();
+    let directory = RawDirectory {
+        hash_input,
+        ..RawDirectory::default()
+    };
+    let known = Clients {
+        read: Vec::new(),
+        unreadable: known_clients,
+    };
+    let mut read = users(vec![item], &directory, &known, None, &mut problems);
+    match read.pop() {
+        Some(user) if problems.is_empty() => Ok(user),
+        _ => Err(item_problems("user[0]", problems)),
+    }
+}
+
+/// `problems` of one item read alone, their keys without the item's place in an array.
+fn item_problems(prefix: &str, problems: Vec<Problem>) -> ConfigErrors {
+    let unplaced = |key: String| match key.strip_prefix(prefix) {
+        Some(rest) => rest.trim_start_matches('.').to_owned(),
+        None => key,
+    };
+    let mut problems: Vec<_> = problems
+        .into_iter()
+        .map(|p| problem(unplaced(p.key), p.message))
+        .collect();
+    if problems.is_empty() {
+        problems.push(problem("", "the item could not be read"));
+    }
+    ConfigErrors(problems)
 }

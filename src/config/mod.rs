@@ -17,6 +17,7 @@ use crate::endpoints::EndpointSettings;
 use crate::engine::Directory;
 use crate::engine::throttle::ThrottleSettings;
 
+mod control;
 mod dialects;
 mod directory;
 mod endpoints;
@@ -33,6 +34,8 @@ mod tls;
 
 pub use crate::directory::{ConnectReport, DirectoryBackend, OpenError};
 pub use crate::store::{StoreBackend, StoreSettings};
+pub use control::{ControlSettings, TestingSettings};
+pub use directory::{client_from_toml, user_from_toml};
 pub use log::{LogFormat, LogSettings};
 pub use routes::route_from_toml;
 pub use server::ConnectionSettings;
@@ -84,6 +87,8 @@ const SECTIONS: &[&str] = &[
     "discovery",
     "metrics",
     "katana",
+    "control",
+    "testing",
     "directory",
     "client",
     "user",
@@ -119,6 +124,9 @@ pub struct Settings {
     pub routes: Vec<TokenRoute>,
     /// `[katana]`: the legacy machineKey's ticket format, when configured.
     pub katana: Option<crate::engine::katana::TicketFormat>,
+    /// `[control]`: the test kit's listener, when configured.
+    pub control: Option<ControlSettings>,
+    pub testing: TestingSettings,
 }
 
 /// Where a configuration comes from.
@@ -365,6 +373,18 @@ fn validate(
         endpoints::default_metrics,
         &mut problems,
     );
+    let control = tree
+        .remove("control")
+        .and_then(|value| read::section::<control::RawControl>("control", value, &mut problems))
+        .and_then(|raw| control::validate(&raw, base, &mut problems));
+    let testing = table_section(
+        &mut tree,
+        "testing",
+        control::RawTesting::default,
+        &mut problems,
+    )
+    .map(|raw| control::validate_testing(&raw))
+    .unwrap_or_default();
     let raw_katana = tree.remove("katana");
     let katana_configured = raw_katana.is_some();
     let raw_katana = raw_katana
@@ -429,6 +449,8 @@ fn validate(
                     },
                     routes,
                     katana,
+                    control,
+                    testing,
                 },
                 tables,
             ))

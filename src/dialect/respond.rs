@@ -4,7 +4,7 @@
 
 use super::negotiate;
 use super::negotiated::Rendering;
-use super::outcome::Failure;
+use super::outcome::{ErrorKind, Failure};
 use super::profile::ResponseFormat;
 use super::render;
 use super::route::TokenRoute;
@@ -81,7 +81,18 @@ impl TokenRoute {
         echo: &Echo,
         rendering: &Rendering,
     ) -> WireResponse {
-        let kind = outcome.kind();
+        self.render_row(outcome.kind(), || outcome.detail(), echo, rendering)
+    }
+
+    /// The answer of the error-table row `kind`, its `{detail}` filled by `detail` (also for a
+    /// row the test kit forces, with no outcome behind it).
+    pub fn render_row(
+        &self,
+        kind: ErrorKind,
+        detail: impl Fn() -> String,
+        echo: &Echo,
+        rendering: &Rendering,
+    ) -> WireResponse {
         let Some(compiled) = self.errors.get(&kind) else {
             // `compile` refuses a profile without a row for every outcome its route can
             // produce, so this is a gap between `producible` and the code: say so loudly.
@@ -93,7 +104,7 @@ impl TokenRoute {
             return self.response(500, &[], Vec::new(), rendering);
         };
         let entry = &compiled.entry;
-        let description = value::describe(&entry.description, || outcome.detail(), echo);
+        let description = value::describe(&entry.description, &detail, echo);
         let values = Values {
             grant: None,
             error: Some((&entry.error, &description)),
@@ -106,7 +117,7 @@ impl TokenRoute {
         };
         let body = render::body(rendering.format, xml, fields, |source| values.get(source));
         if entry.headers.iter().any(|(_, v)| v.contains('{')) {
-            let detail = outcome.detail();
+            let detail = detail();
             let headers: Vec<_> = entry
                 .headers
                 .iter()
@@ -115,6 +126,15 @@ impl TokenRoute {
             return self.response(entry.status, &headers, body, rendering);
         }
         self.response(entry.status, &entry.headers, body, rendering)
+    }
+
+    /// The rows of this route's error table, in the table's order of kinds.
+    pub fn error_rows(&self) -> Vec<ErrorKind> {
+        ErrorKind::ALL
+            .iter()
+            .copied()
+            .filter(|kind| self.errors.contains_key(kind))
+            .collect()
     }
 
     fn response(

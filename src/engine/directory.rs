@@ -1,11 +1,12 @@
-//! The registered clients and the `[[user]]` items, immutable once built: lookups on the
-//! request path take no lock. User names match case-insensitively, as ASP.NET Identity
+//! The registered clients and the `[[user]]` items. Lookups on the request path take no lock:
+//! the tables are swapped whole when the test kit changes them. User names match case-insensitively, as ASP.NET Identity
 //! normalises them. [`TomlUsers`] is the [`UserDirectory`] of the TOML; a database directory
 //! (`crate::directory`) hands out the same [`User`]s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
 use super::error::GrantError;
@@ -58,17 +59,50 @@ pub enum DirectoryError {
 /// See the module docs.
 #[derive(Debug)]
 pub struct Directory {
-    clients: HashMap<ClientId, Arc<Client>>,
+    clients: ArcSwap<Clients>,
+    /// The clients as configured, which [`Directory::restore`] goes back to.
+    configured: Arc<Clients>,
     users: Arc<TomlUsers>,
 }
 
-/// The `[[user]]` items, by lower-cased name and by id.
+type Clients = HashMap<ClientId, Arc<Client>>;
+
+/// The `[[user]]` items. The test kit may change them while the gateway runs, so the tables are
+/// swapped whole (a lookup loads a pointer and takes no lock).
 #[derive(Debug)]
 pub struct TomlUsers {
+    tables: ArcSwap<UserTables>,
+    configured: Arc<UserTables>,
+}
+
+/// The users by lower-cased name and by id.
+#[derive(Debug, Clone)]
+struct UserTables {
     by_name: HashMap<String, Arc<User>>,
     by_id: HashMap<UserId, Arc<User>>,
     /// What an unknown user's password is verified against (see [`Directory::decoy_hash`]).
     decoy: StoredHash,
+}
+
+impl UserTables {
+    fn insert(&mut self, user: Arc<User>) -> Result<(), DirectoryError> {
+        let name = user.username.as_str().to_lowercase();
+        if self.by_name.contains_key(&name) {
+            return Err(DirectoryError::DuplicateUsername(name));
+        }
+        if self.by_id.contains_key(&user.id) {
+            return Err(DirectoryError::DuplicateUserId(user.id.to_string()));
+        }
+        self.by_name.insert(name, user.clone());
+        self.by_id.insert(user.id.clone(), user);
+        Ok(())
+    }
+
+    fn remove(&mut self, username: &str) -> Option<Arc<User>> {
+        let user = self.by_name.remove(&username.to_lowercase())?;
+        self.by_id.remove(&user.id);
+        Some(user)
+    }
 }
 
 impl Directory {
@@ -87,29 +121,28 @@ impl Directory {
                 return Err(DirectoryError::DuplicateClient(id.to_string()));
             }
         }
-        let mut toml = TomlUsers {
+        let mut tables = UserTables {
             by_name: HashMap::new(),
             by_id: HashMap::new(),
             decoy,
         };
         for user in users {
-            let user = Arc::new(user);
-            let name = user.username.as_str().to_lowercase();
-            if toml.by_name.insert(name.clone(), user.clone()).is_some() {
-                return Err(DirectoryError::DuplicateUsername(name));
-            }
-            if toml.by_id.insert(user.id.clone(), user.clone()).is_some() {
-                return Err(DirectoryError::DuplicateUserId(user.id.to_string()));
-            }
+            tables.insert(Arc::new(user))?;
         }
+        let configured = Arc::new(tables);
+        let by_client = Arc::new(by_client);
         Ok(Directory {
-            clients: by_client,
-            users: Arc::new(toml),
+            clients: ArcSwap::new(by_client.clone()),
+            configured: by_client,
+            users: Arc::new(TomlUsers {
+                tables: ArcSwap::new(configured.clone()),
+                configured,
+            }),
         })
     }
 
     pub fn client(&self, id: &ClientId) -> Option<Arc<Client>> {
-        self.clients.get(id).cloned()
+        self.clients.load().get(id).cloned()
     }
 
     pub fn user(&self, username: &str) -> Option<Arc<User>> {
@@ -117,14 +150,14 @@ impl Directory {
     }
 
     pub fn user_by_id(&self, id: &UserId) -> Option<Arc<User>> {
-        self.users.by_id.get(id).cloned()
+        self.users.tables.load().by_id.get(id).cloned()
     }
 
     /// A hash of the directory's most expensive configured kind and parameters over random
     /// values: verified when the user is unknown, so that an unknown name costs what a known
     /// one does and timing does not reveal which names exist.
     pub fn decoy_hash(&self) -> StoredHash {
-        self.users.decoy.clone()
+        self.users.tables.load().decoy.clone()
     }
 
     /// The `[[user]]` items as a [`UserDirectory`].
@@ -133,17 +166,101 @@ impl Directory {
     }
 
     pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.clients.load().len()
     }
 
     pub fn user_count(&self) -> usize {
-        self.users.by_name.len()
+        self.users.tables.load().by_name.len()
+    }
+
+    /// Every client, in id order.
+    pub fn clients(&self) -> Vec<Arc<Client>> {
+        let mut clients: Vec<_> = self.clients.load().values().cloned().collect();
+        clients.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        clients
+    }
+
+    /// Adds `client`, or replaces the one with its id (the test kit, for the running process
+    /// only); true when it replaced one.
+    pub fn put_client(&self, client: Client) -> bool {
+        let client = Arc::new(client);
+        let mut replaced = false;
+        self.clients.rcu(|clients| {
+            let mut clients = Clients::clone(clients);
+            replaced = clients.insert(client.id.clone(), client.clone()).is_some();
+            clients
+        });
+        replaced
+    }
+
+    /// Removes the client `id`; false when there was none.
+    pub fn remove_client(&self, id: &ClientId) -> bool {
+        let mut removed = false;
+        self.clients.rcu(|clients| {
+            let mut clients = Clients::clone(clients);
+            removed = clients.remove(id).is_some();
+            clients
+        });
+        removed
+    }
+
+    /// Back to the clients and users of the configuration.
+    pub fn restore(&self) {
+        self.clients.store(self.configured.clone());
+        self.users.tables.store(self.users.configured.clone());
     }
 }
 
 impl TomlUsers {
     fn user(&self, username: &str) -> Option<Arc<User>> {
-        self.by_name.get(&username.to_lowercase()).cloned()
+        self.tables
+            .load()
+            .by_name
+            .get(&username.to_lowercase())
+            .cloned()
+    }
+
+    /// Every user, in name order.
+    pub fn list(&self) -> Vec<Arc<User>> {
+        let mut users: Vec<_> = self.tables.load().by_name.values().cloned().collect();
+        users.sort_by(|a, b| a.username.as_str().cmp(b.username.as_str()));
+        users
+    }
+
+    /// Adds `user`, or replaces the one of its name (the test kit, for the running process
+    /// only): true when it replaced one. Another user holding its id is an error.
+    pub fn put_user(&self, user: User) -> Result<bool, DirectoryError> {
+        let user = Arc::new(user);
+        let mut outcome = Ok(false);
+        self.tables.rcu(|tables| {
+            let mut next = UserTables::clone(tables);
+            let replaced = next.remove(user.username.as_str()).is_some();
+            match next.insert(user.clone()) {
+                Ok(()) => {
+                    if user.password.estimated_cost_us() > next.decoy.estimated_cost_us() {
+                        next.decoy = user.password.decoy();
+                    }
+                    outcome = Ok(replaced);
+                    Arc::new(next)
+                }
+                Err(error) => {
+                    outcome = Err(error);
+                    Arc::clone(tables)
+                }
+            }
+        });
+        outcome
+    }
+
+    /// Removes the user `username`; false when there was none.
+    pub fn remove_user(&self, username: &str) -> bool {
+        let mut removed = false;
+        self.tables.rcu(|tables| {
+            let mut tables = UserTables::clone(tables);
+            removed = tables.remove(username).is_some();
+            tables
+        });
+        removed
     }
 }
 
@@ -159,11 +276,11 @@ impl UserDirectory for TomlUsers {
     }
 
     fn by_id<'a>(&'a self, id: &'a UserId) -> Lookup<'a> {
-        Lookup::ready(Ok(self.by_id.get(id).cloned()))
+        Lookup::ready(Ok(self.tables.load().by_id.get(id).cloned()))
     }
 
     fn decoy(&self) -> StoredHash {
-        self.decoy.clone()
+        self.tables.load().decoy.clone()
     }
 
     async fn health(&self) -> Result<(), DirectoryUnavailable> {
@@ -183,7 +300,7 @@ impl UserDirectory for TomlUsers {
     }
 
     fn user_count(&self) -> Option<usize> {
-        Some(self.by_name.len())
+        Some(self.tables.load().by_name.len())
     }
 
     fn stats(&self) -> DirectoryStats {

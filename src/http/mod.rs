@@ -18,10 +18,12 @@ use crate::dialect::value::IpText;
 use crate::domain::{Secret, StoreError};
 use crate::endpoints;
 use crate::engine::{Clock, Engine, EngineParts, IdSource, Key, Keyring, OsIds, SystemClock};
-use crate::gateway::{Gateway, Target};
+use crate::gateway::{Forced, Gateway, Target};
 use crate::logging::LineThrottle;
+use crate::testkit::TestKit;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
+mod faulted;
 mod metrics;
 mod request_id;
 mod tls;
@@ -72,6 +74,16 @@ pub enum StartError {
 
 /// Builds the gateway (engine, store, routes) from validated settings.
 pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, StartError> {
+    let store = settings.store.open()?;
+    assemble(settings, runtime, store)
+}
+
+/// The gateway over `store`, opened by the caller.
+fn assemble(
+    settings: Settings,
+    runtime: Runtime,
+    store: Arc<dyn crate::domain::TokenStore>,
+) -> Result<Gateway, StartError> {
     let keys = match settings.signing {
         SigningKey::Keys(keys) => keys,
         SigningKey::Ephemeral => {
@@ -99,7 +111,6 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
             refresh_groups.push(policy.refresh_group.clone());
         }
     }
-    let store = settings.store.open()?;
     tracing::info!(store = %settings.store.describe(), "store opened");
     let hash_workers = match settings.hash_workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -130,10 +141,63 @@ pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, St
     ))
 }
 
+/// The gateway, and the test kit when `[control]` asks for one: then time is the kit's clock
+/// and a memory store is one the kit can empty. `[testing] deterministic` seeds the ids (and so
+/// the signing key, when none is configured) and starts the clock frozen.
+pub fn build_with_kit(
+    settings: Settings,
+    mut runtime: Runtime,
+) -> Result<(Gateway, Option<Arc<TestKit>>), StartError> {
+    use crate::engine::clock::ControlledClock;
+    let testing = settings.testing;
+    let clock = if testing.deterministic {
+        runtime.ids = Arc::new(crate::engine::SeededIds::new(testing.seed));
+        tracing::warn!(
+            seed = testing.seed,
+            start = %testing.start,
+            "deterministic mode: seeded ids, a key derived from the seed, the clock frozen"
+        );
+        Some(Arc::new(ControlledClock::frozen(testing.start)))
+    } else {
+        None
+    };
+    let Some(control) = settings.control.clone() else {
+        if let Some(clock) = clock {
+            runtime.clock = clock;
+        }
+        return Ok((build_gateway(settings, runtime)?, None));
+    };
+    let clock = clock.unwrap_or_else(|| Arc::new(ControlledClock::new()));
+    runtime.clock = clock.clone();
+    let (store, resettable) = match &settings.store.backend {
+        crate::store::StoreBackend::Memory { .. } => {
+            let store_settings = settings.store.clone();
+            let resettable = Arc::new(crate::store::resettable::Resettable::new(Box::new(
+                move || store_settings.open(),
+            ))?);
+            (
+                resettable.clone() as Arc<dyn crate::domain::TokenStore>,
+                Some(resettable),
+            )
+        }
+        _ => (settings.store.open()?, None),
+    };
+    let hash_input = settings.hash_input.directory;
+    let gateway = assemble(settings, runtime, store)?;
+    let kit = TestKit::new(
+        clock,
+        control.capture,
+        resettable,
+        control.token,
+        hash_input,
+    );
+    Ok((gateway, Some(Arc::new(kit))))
+}
+
 /// Adds the gateway's one handler to an actix `App` (also used in-process by tests), with the
 /// default body deadline and request ids.
 pub fn configure(gateway: Arc<Gateway>) -> impl FnOnce(&mut web::ServiceConfig) {
-    configure_with(gateway, HandlerSettings::default())
+    configure_with(gateway, HandlerSettings::default(), None)
 }
 
 /// What the handler does beyond the gateway's routes.
@@ -154,17 +218,21 @@ impl Default for HandlerSettings {
     }
 }
 
-/// [`configure`], with `settings`.
+/// [`configure`], with `settings`, and the test kit when there is one.
 pub fn configure_with(
     gateway: Arc<Gateway>,
     settings: HandlerSettings,
+    kit: Option<Arc<TestKit>>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let metrics = web::Data::new(metrics::RouteMetrics::new(gateway.routes()));
         cfg.app_data(web::Data::from(gateway))
             .app_data(metrics)
-            .app_data(settings)
-            .default_service(web::to(handle));
+            .app_data(settings);
+        if let Some(kit) = kit {
+            cfg.app_data(web::Data::from(kit));
+        }
+        cfg.default_service(web::to(handle));
     }
 }
 
@@ -228,17 +296,48 @@ async fn handle(
     }
     let response = match target {
         Target::Token(route) => {
+            let kit = request.app_data::<web::Data<TestKit>>();
+            let intercept = kit.map(|kit| &***kit as &dyn crate::gateway::Intercept);
             let (response, outcome) = match &body {
                 Ok(body) => {
                     gateway
                         .handle(
                             route,
                             &wire(&request, &headers, peer, from_trusted_proxy, body),
+                            intercept,
                         )
                         .await
                 }
                 Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
             };
+            let forced = kit.map(|kit| {
+                kit.capture.record(
+                    crate::testkit::capture::Seen {
+                        route: route.path(),
+                        method: request.method().as_str(),
+                        path: request.path(),
+                        headers: request
+                            .headers()
+                            .iter()
+                            .map(|(name, value)| {
+                                (
+                                    name.as_str().to_owned(),
+                                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                                )
+                            })
+                            .collect(),
+                        body: body.as_deref().unwrap_or_default(),
+                        at: gateway.engine().now(),
+                    },
+                    &response,
+                    &outcome,
+                );
+                outcome
+                    .intercepted
+                    .as_ref()
+                    .and_then(|seen| seen.fired.as_ref())
+                    .map(|fired| fired.action.clone())
+            });
             if let Some(index) = gateway.routes().iter().position(|r| std::ptr::eq(r, route)) {
                 route_metrics.token_request(
                     index,
@@ -256,6 +355,12 @@ async fn handle(
                 response.status,
                 started,
             );
+            match forced.flatten() {
+                Some(Forced::Delay(delay)) => actix_web::rt::time::sleep(delay).await,
+                Some(Forced::Drop) => return faulted::dropped(),
+                Some(Forced::SlowBody(over)) => return faulted::slow(to_actix(response), over),
+                _ => {}
+            }
             response
         }
         Target::Endpoint(endpoint) => {
@@ -625,6 +730,8 @@ fn header_name(name: &str) -> Result<HeaderName, actix_web::http::header::Invali
 /// A bound, not yet running gateway server.
 pub struct Application {
     port: u16,
+    /// The test kit's control listener's port, with `[control]`.
+    control_port: Option<u16>,
     server: actix_server::Server,
     signals: Signals,
     /// With `[server.tls]`: what SIGHUP reloads.
@@ -732,7 +839,33 @@ impl Application {
             TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
         let local = listener.local_addr()?;
         let port = local.port();
-        let gateway = Arc::new(build_gateway(settings, runtime)?);
+        let control = settings.control.clone();
+        let control_listener = match &control {
+            Some(control) => {
+                let listener =
+                    TcpListener::bind(control.bind).map_err(|source| StartError::Bind {
+                        addr: control.bind,
+                        source,
+                    })?;
+                Some(listener)
+            }
+            None => None,
+        };
+        let (gateway, kit) = build_with_kit(settings, runtime)?;
+        let gateway = Arc::new(gateway);
+        let control_port = match (&control_listener, &kit) {
+            (Some(listener), Some(kit)) => {
+                let at = listener.local_addr()?;
+                tracing::warn!(
+                    address = %at,
+                    capture = kit.capture.enabled(),
+                    "test-kit control API listening: the clock, faults and users of this \
+                     gateway can be changed by whoever holds the control token"
+                );
+                Some(at.port())
+            }
+            _ => None,
+        };
         for route in gateway.routes() {
             tracing::info!(
                 path = route.path(),
@@ -754,10 +887,11 @@ impl Application {
         // A macro, not a closure: the HTTP/1 service's type names its transport (a TCP
         // stream, or a TLS stream over one), so each listener builds its own.
         macro_rules! service {
-            ($gateway:expr) => {{
+            ($gateway:expr, $kit:expr) => {{
                 let gateway = $gateway.clone();
+                let kit = $kit.clone();
                 let app = App::new()
-                    .configure(configure_with(gateway.clone(), handler))
+                    .configure(configure_with(gateway.clone(), handler, kit.clone()))
                     .into_factory()
                     .map_err(|e: actix_web::Error| e.error_response());
                 actix_http::HttpService::build()
@@ -778,9 +912,13 @@ impl Application {
             .max_concurrent_connections(cap.per_worker)
             .shutdown_timeout(shutdown)
             .disable_signals();
+        let tls_off = tls.is_none();
         let (server, tls) = match tls {
             None => (
-                server.listen("tokengate", listener, move || service!(gateway).tcp())?,
+                {
+                    let (gateway, kit) = (gateway.clone(), kit.clone());
+                    server.listen("tokengate", listener, move || service!(gateway, kit).tcp())?
+                },
                 None,
             ),
             Some(settings) => {
@@ -790,14 +928,40 @@ impl Application {
                     cert_file = %certificates.cert_file().display(),
                     "serving HTTPS; SIGHUP reloads the certificate"
                 );
+                let (gateway, kit) = (gateway.clone(), kit.clone());
                 let server = server.listen("tokengate", listener, move || {
-                    service!(gateway).rustls_0_23(config.clone())
+                    service!(gateway, kit).rustls_0_23(config.clone())
                 })?;
                 (server, Some(certificates))
             }
         };
+        let server = match (control_listener, kit) {
+            (Some(listener), Some(kit)) => {
+                let control = Arc::new(crate::testkit::api::Control {
+                    kit,
+                    gateway: gateway.clone(),
+                    gateway_addr: tls_off.then_some(local),
+                });
+                server.listen("tokengate-control", listener, move || {
+                    let app = App::new()
+                        .configure(crate::testkit::api::configure(control.clone()))
+                        .into_factory()
+                        .map_err(|e: actix_web::Error| e.error_response());
+                    actix_http::HttpService::build()
+                        .keep_alive(actix_http::KeepAlive::Timeout(connections.keep_alive))
+                        .client_request_timeout(connections.header_timeout)
+                        .local_addr(local)
+                        .h1(actix_service::map_config(app, |_| {
+                            actix_web::dev::AppConfig::default()
+                        }))
+                        .tcp()
+                })?
+            }
+            _ => server,
+        };
         Ok(Self {
             port,
+            control_port,
             server: server.run(),
             signals,
             tls,
@@ -806,6 +970,10 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn control_port(&self) -> Option<u16> {
+        self.control_port
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight (up to the configured

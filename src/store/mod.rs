@@ -11,6 +11,7 @@ mod counters;
 pub mod file;
 pub mod memory;
 pub mod redis;
+pub mod resettable;
 
 use chrono::{DateTime, Utc};
 
