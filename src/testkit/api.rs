@@ -406,31 +406,31 @@ fn user_json(user: &crate::engine::User) -> Value {
     })
 }
 
-/// The TOML directory, or the answer that there is none to change.
-fn toml_users(control: &Control) -> Result<Arc<crate::engine::TomlUsers>, HttpResponse> {
+/// The TOML directory, `None` when users come from a database.
+fn toml_users(control: &Control) -> Option<Arc<crate::engine::TomlUsers>> {
     let engine = control.gateway.engine();
-    if engine.users().kind() == "toml" {
-        Ok(engine.directory().users())
-    } else {
-        Err(problem(
-            StatusCode::CONFLICT,
-            "not_toml_directory",
-            "users are changed by the test kit only on [directory] kind = \"toml\"",
-        ))
-    }
+    (engine.users().kind() == "toml").then(|| engine.directory().users())
+}
+
+fn not_toml() -> HttpResponse {
+    problem(
+        StatusCode::CONFLICT,
+        "not_toml_directory",
+        "users are changed by the test kit only on [directory] kind = \"toml\"",
+    )
 }
 
 async fn users_list(request: HttpRequest, control: web::Data<Control>) -> HttpResponse {
     authorized!(request, control);
     match toml_users(&control) {
-        Ok(users) => HttpResponse::Ok().json(
+        Some(users) => HttpResponse::Ok().json(
             users
                 .list()
                 .iter()
                 .map(|user| user_json(user))
                 .collect::<Vec<_>>(),
         ),
-        Err(refused) => refused,
+        None => not_toml(),
     }
 }
 
@@ -441,9 +441,8 @@ async fn user_put(
     body: web::Json<Value>,
 ) -> HttpResponse {
     authorized!(request, control);
-    let users = match toml_users(&control) {
-        Ok(users) => users,
-        Err(refused) => return refused,
+    let Some(users) = toml_users(&control) else {
+        return not_toml();
     };
     let mut body = body.into_inner();
     // A plain password is hashed as `tokengate hash-password` does, so either proof signs in.
@@ -524,13 +523,13 @@ async fn user_remove(
 ) -> HttpResponse {
     authorized!(request, control);
     match toml_users(&control) {
-        Ok(users) if users.remove_user(&username) => HttpResponse::NoContent().finish(),
-        Ok(_) => problem(
+        Some(users) if users.remove_user(&username) => HttpResponse::NoContent().finish(),
+        Some(_) => problem(
             StatusCode::NOT_FOUND,
             "unknown_user",
             "no user has this name",
         ),
-        Err(refused) => refused,
+        None => not_toml(),
     }
 }
 
