@@ -146,7 +146,7 @@ fn benches(c: &mut Criterion) {
     });
 
     c.bench_function("gateway/vizseek_client_credentials", |b| {
-        b.iter(|| runtime.block_on(gateway.handle(route, black_box(&wire))))
+        b.iter(|| runtime.block_on(gateway.handle(route, black_box(&wire), None)))
     });
 
     swagger(c, &runtime, &gateway);

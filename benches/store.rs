@@ -167,7 +167,7 @@ async fn post(gateway: &Gateway, body: &[u8]) -> (u16, Vec<u8>) {
         from_trusted_proxy: false,
         body,
     };
-    let response = gateway.handle(route, &request).await.0;
+    let response = gateway.handle(route, &request, None).await.0;
     (response.status, response.body)
 }
 

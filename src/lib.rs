@@ -38,5 +38,6 @@ pub mod json;
 pub mod logging;
 pub mod store;
 pub mod sys;
+pub mod testing;
 pub mod testkit;
 pub mod wire;

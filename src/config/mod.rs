@@ -34,7 +34,7 @@ mod tls;
 
 pub use crate::directory::{ConnectReport, DirectoryBackend, OpenError};
 pub use crate::store::{StoreBackend, StoreSettings};
-pub use control::{ControlSettings, TestingSettings};
+pub use control::{ControlSettings, DEFAULT_CAPTURE, TestingSettings};
 pub use directory::{client_from_toml, user_from_toml};
 pub use log::{LogFormat, LogSettings};
 pub use routes::route_from_toml;

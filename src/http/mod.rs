@@ -733,7 +733,10 @@ pub struct Application {
     /// The test kit's control listener's port, with `[control]`.
     control_port: Option<u16>,
     server: actix_server::Server,
-    signals: Signals,
+    /// `None` for an embedded server, which its owner stops through [`Application::handle`].
+    signals: Option<Signals>,
+    gateway: Arc<Gateway>,
+    kit: Option<Arc<TestKit>>,
     /// With `[server.tls]`: what SIGHUP reloads.
     tls: Option<Arc<tls::Certificates>>,
 }
@@ -816,6 +819,20 @@ pub fn max_connections_for(fd_limit: u64) -> usize {
 impl Application {
     /// Binds the listener first, so `bind = "127.0.0.1:0"` works and the port is known.
     pub fn build(settings: Settings, runtime: Runtime) -> Result<Self, StartError> {
+        Self::build_with(settings, runtime, true)
+    }
+
+    /// [`Application::build`] for a server inside another program (a test): no signal
+    /// handlers, which would outlive it and take SIGINT and SIGTERM from the whole process.
+    pub fn build_embedded(settings: Settings, runtime: Runtime) -> Result<Self, StartError> {
+        Self::build_with(settings, runtime, false)
+    }
+
+    fn build_with(
+        settings: Settings,
+        runtime: Runtime,
+        with_signals: bool,
+    ) -> Result<Self, StartError> {
         use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _};
         let addr = settings.bind;
         let workers = match settings.workers {
@@ -853,6 +870,7 @@ impl Application {
         };
         let (gateway, kit) = build_with_kit(settings, runtime)?;
         let gateway = Arc::new(gateway);
+        let kit_kept = kit.clone();
         let control_port = match (&control_listener, &kit) {
             (Some(listener), Some(kit)) => {
                 let at = listener.local_addr()?;
@@ -883,7 +901,11 @@ impl Application {
             keep_alive = %humantime::format_duration(connections.keep_alive),
             "connection limits"
         );
-        let signals = Signals::register()?;
+        let signals = if with_signals {
+            Some(Signals::register()?)
+        } else {
+            None
+        };
         // A macro, not a closure: the HTTP/1 service's type names its transport (a TCP
         // stream, or a TLS stream over one), so each listener builds its own.
         macro_rules! service {
@@ -964,6 +986,8 @@ impl Application {
             control_port,
             server: server.run(),
             signals,
+            gateway,
+            kit: kit_kept,
             tls,
         })
     }
@@ -976,15 +1000,32 @@ impl Application {
         self.control_port
     }
 
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// The test kit, with `[control]`.
+    pub fn kit(&self) -> Option<&Arc<TestKit>> {
+        self.kit.as_ref()
+    }
+
+    /// Stops the server from outside (an embedding test), as a signal would.
+    pub fn handle(&self) -> actix_server::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight (up to the configured
     /// shutdown timeout) and returns. SIGHUP reloads the TLS certificate, if any.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let Self {
             server,
-            mut signals,
+            signals,
             tls,
             ..
         } = self;
+        let Some(mut signals) = signals else {
+            return server.await;
+        };
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         loop {

@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::store::MemoryStore;
 
-    #[actix_web::rt::test]
+    #[tokio::test]
     async fn a_reset_store_holds_nothing_it_held_before() {
         let store = Resettable::new(Box::new(|| Ok(Arc::new(MemoryStore::default())))).unwrap();
         let subject = Subject {

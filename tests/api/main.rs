@@ -51,6 +51,7 @@ mod refresh;
 mod server;
 mod store;
 mod swagger;
+mod testkit;
 mod tls;
 mod tokens;
 mod vizseek;

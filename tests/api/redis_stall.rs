@@ -157,7 +157,7 @@ async fn post(gateway: &Gateway, body: String) -> (u16, serde_json::Value) {
         from_trusted_proxy: false,
         body: body.as_bytes(),
     };
-    let answer = gateway.handle(route, &request).await.0;
+    let answer = gateway.handle(route, &request, None).await.0;
     let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
     (answer.status, json)
 }

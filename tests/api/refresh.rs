@@ -121,7 +121,7 @@ fn two_hundred_concurrent_redemptions_of_one_token_yield_exactly_one_success() {
                         from_trusted_proxy: false,
                         body: body.as_bytes(),
                     };
-                    gateway.handle(route, &request).await.0.status
+                    gateway.handle(route, &request, None).await.0.status
                 }));
             }
             let mut successes = 0;

@@ -178,7 +178,7 @@ async fn post_from(
         from_trusted_proxy: false,
         body: body.as_bytes(),
     };
-    let (answer, _) = gateway.handle(route, &request).await;
+    let (answer, _) = gateway.handle(route, &request, None).await;
     let json = serde_json::from_slice(&answer.body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&answer.body)));
     Reply {
