@@ -48,7 +48,8 @@ let finished = false;
 async function fail(message) {
   if (finished) return;
   finished = true;
-  console.error("FAIL " + message);
+  // Playwright's messages quote the address, which holds the control token.
+  console.error("FAIL " + String(message).split(token).join("[token]"));
   if (page) {
     try {
       const said = await page.getByTestId("banner").textContent({ timeout: 2000 });
@@ -60,7 +61,9 @@ async function fail(message) {
       console.error("the page at the failure: " + screenshot);
     } catch (_) { /* the failure itself is what matters */ }
   }
-  try { if (browser) await browser.close(); } catch (_) { /* exiting anyway */ }
+  // A browser that hangs on close must not hold the exit.
+  const closed = browser ? browser.close().catch(() => {}) : Promise.resolve();
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
   process.exit(1);
 }
 
