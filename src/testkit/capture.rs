@@ -72,6 +72,9 @@ pub struct Query {
     pub client: Option<String>,
     pub username: Option<String>,
     pub since: Option<DateTime<Utc>>,
+    /// Only exchanges with a greater id: a poller's cursor, which the clock (moved back by a
+    /// test) cannot be.
+    pub after: Option<u64>,
     pub limit: Option<usize>,
 }
 
@@ -205,6 +208,7 @@ impl Capture {
                             .is_some_and(|name| name.eq_ignore_ascii_case(want))
                     })
                     && query.since.is_none_or(|since| exchange.instant >= since)
+                    && query.after.is_none_or(|after| exchange.id > after)
             })
             .cloned()
             .collect();

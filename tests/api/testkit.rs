@@ -371,6 +371,16 @@ async fn captured_exchanges_hold_no_secret_password_digest_or_token() {
     assert_eq!(by_client.as_array().unwrap().len(), 2);
     let (_, later) = control.get("/exchanges?since=2999-01-01T00:00:00Z").await;
     assert_eq!(later, json!([]));
+    let first = by_client.as_array().unwrap()[0]["id"].as_u64().unwrap();
+    let (_, after) = control.get(&format!("/exchanges?after={first}")).await;
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"].as_u64().unwrap() > first)
+    );
+    assert_eq!(after.as_array().unwrap().len(), 1);
     let (status, _) = control
         .call(reqwest::Method::DELETE, "/exchanges", None)
         .await;
