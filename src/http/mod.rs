@@ -311,27 +311,30 @@ async fn handle(
                 Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
             };
             let forced = kit.map(|kit| {
-                kit.capture.record(
-                    crate::testkit::capture::Seen {
-                        route: route.path(),
-                        method: request.method().as_str(),
-                        path: request.path(),
-                        headers: request
-                            .headers()
-                            .iter()
-                            .map(|(name, value)| {
-                                (
-                                    name.as_str().to_owned(),
-                                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                                )
-                            })
-                            .collect(),
-                        body: body.as_deref().unwrap_or_default(),
-                        at: gateway.engine().now(),
-                    },
-                    &response,
-                    &outcome,
-                );
+                // The copy of the headers is made only for a capture that keeps it.
+                if kit.capture.enabled() {
+                    kit.capture.record(
+                        crate::testkit::capture::Seen {
+                            route: route.path(),
+                            method: request.method().as_str(),
+                            path: request.path(),
+                            headers: request
+                                .headers()
+                                .iter()
+                                .map(|(name, value)| {
+                                    (
+                                        name.as_str().to_owned(),
+                                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                                    )
+                                })
+                                .collect(),
+                            body: body.as_deref().unwrap_or_default(),
+                            at: gateway.engine().now(),
+                        },
+                        &response,
+                        &outcome,
+                    );
+                }
                 outcome
                     .intercepted
                     .as_ref()

@@ -46,31 +46,10 @@ pub fn configure(control: Arc<Control>) -> impl FnOnce(&mut web::ServiceConfig) 
             .app_data(
                 web::JsonConfig::default()
                     .limit(BODY_LIMIT)
-                    .error_handler(|error, _| {
-                        let message = error.to_string();
-                        actix_web::error::InternalError::from_response(
-                            error,
-                            problem(StatusCode::BAD_REQUEST, "invalid_body", &message),
-                        )
-                        .into()
-                    }),
+                    .error_handler(refused("invalid_body")),
             )
-            .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                let message = error.to_string();
-                actix_web::error::InternalError::from_response(
-                    error,
-                    problem(StatusCode::BAD_REQUEST, "invalid_query", &message),
-                )
-                .into()
-            }))
-            .app_data(web::PathConfig::default().error_handler(|error, _| {
-                let message = error.to_string();
-                actix_web::error::InternalError::from_response(
-                    error,
-                    problem(StatusCode::BAD_REQUEST, "invalid_path", &message),
-                )
-                .into()
-            }))
+            .app_data(web::QueryConfig::default().error_handler(refused("invalid_query")))
+            .app_data(web::PathConfig::default().error_handler(refused("invalid_path")))
             .route("/", web::get().to(console))
             .route("/openapi.json", web::get().to(openapi))
             .route("/clock", web::get().to(clock_get))
@@ -100,6 +79,21 @@ pub fn configure(control: Arc<Control>) -> impl FnOnce(&mut web::ServiceConfig) 
                     "no such operation (GET /openapi.json lists them)",
                 )
             }));
+    }
+}
+
+/// A request actix could not read (body, query or path) answered as the API's other errors are.
+fn refused<E>(code: &'static str) -> impl Fn(E, &HttpRequest) -> actix_web::Error + Send + Sync
+where
+    E: std::fmt::Debug + std::fmt::Display + 'static,
+{
+    move |error, _| {
+        let message = error.to_string();
+        actix_web::error::InternalError::from_response(
+            error,
+            problem(StatusCode::BAD_REQUEST, code, &message),
+        )
+        .into()
     }
 }
 
