@@ -4,7 +4,7 @@
 //! `AspNetRoles`) and claims (`AspNetUserClaims`) aggregated into arrays, and, with
 //! `upgrade_to`, the upgraded hash from tokengate's own table. In front of it a bounded cache
 //! ([`moka`]): a fresh entry (younger than `cache_ttl`) answers without the database, so a
-//! password grant costs at most one query and a changed password, stamp, lockout or role takes
+//! password grant costs at most one query and a changed password, lockout or role takes
 //! effect within the TTL. Unknown names are cached too: a stream of made-up names costs one
 //! query per name and TTL, and the cache's admission policy keeps them from pushing out
 //! users who sign in often.
