@@ -297,6 +297,7 @@ fn record(i: u64) -> (TokenKey, RefreshRecord) {
         scope: None,
         session_started: now,
         expires_at: now + TimeDelta::days(14),
+        stamp: None,
     };
     (key, record)
 }

@@ -551,6 +551,7 @@ pub(super) fn users(
                 attributes,
                 standing: Standing::default(),
                 upgrade: None,
+                stamp: None,
             });
         }
     }

@@ -4,8 +4,9 @@
 //! `AspNetRoles`) and claims (`AspNetUserClaims`) aggregated into arrays, and, with
 //! `upgrade_to`, the upgraded hash from tokengate's own table. In front of it a bounded cache
 //! ([`moka`]): a fresh entry (younger than `cache_ttl`) answers without the database, so a
-//! password grant costs at most one query and a changed password, lockout or role takes
-//! effect within the TTL. Unknown names are cached too: a stream of made-up names costs one
+//! password grant costs at most one query and a changed password, lockout, role or security
+//! stamp takes effect within the TTL (the stamp is kept only as a fingerprint, which a session's
+//! refresh tokens carry: `engine::refresh` ends a session whose user's stamp changed). Unknown names are cached too: a stream of made-up names costs one
 //! query per name and TTL, and the cache's admission policy keeps them from pushing out
 //! users who sign in often.
 //!
@@ -34,7 +35,7 @@ use tokio_postgres::types::Type;
 
 use super::OpenError;
 use super::schema::{Ident, Name, SchemaMap, Table, normalize_key};
-use crate::domain::{Role, Secret, UserId, Username};
+use crate::domain::{Role, Secret, StampDigest, UserId, Username};
 use crate::engine::{
     AttrValue, Attributes, DirectoryStats, DirectoryUnavailable, Found, HashInput, HashKind,
     InputSetting, Lookup, Standing, StoredHash, UpgradeTicket, User, UserDirectory,
@@ -200,9 +201,10 @@ pub mod columns {
     pub const CLAIM_VALUES: &str = "claim_values";
     pub const UPGRADED_HASH: &str = "upgraded_hash";
     pub const UPGRADED_FROM: &str = "upgraded_from";
+    pub const SECURITY_STAMP: &str = "security_stamp";
 
     pub const REQUIRED: [&str; 3] = [ID, USER_NAME, PASSWORD_HASH];
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         ID,
         USER_NAME,
         PASSWORD_HASH,
@@ -214,6 +216,7 @@ pub mod columns {
         CLAIM_VALUES,
         UPGRADED_HASH,
         UPGRADED_FROM,
+        SECURITY_STAMP,
     ];
 }
 
@@ -253,6 +256,9 @@ pub(super) fn needed(options: &PostgresOptions) -> Vec<Name> {
         LookupBy::Email if map.get(Name::NormalizedEmail).is_some() => Name::NormalizedEmail,
         LookupBy::Email => Name::Email,
     });
+    if map.get(Name::SecurityStamp).is_some() {
+        names.push(Name::SecurityStamp);
+    }
     names.extend([
         Name::Roles,
         Name::RoleId,
@@ -351,6 +357,15 @@ impl Sql {
             claims_of(Name::ClaimType),
             claims_of(Name::ClaimValue),
         );
+        // Read only for its fingerprint (`User::stamp`); a mapping without the column reads none.
+        select.push_str(&match map.get(Name::SecurityStamp) {
+            Some(stamp) => format!(
+                ", u.{}::text AS {}",
+                stamp.quoted(),
+                columns::SECURITY_STAMP
+            ),
+            None => format!(", NULL::text AS {}", columns::SECURITY_STAMP),
+        });
         let mut from = format!(" FROM {users} u");
         if let Some(target) = &options.upgrade {
             select.push_str(&format!(
@@ -795,6 +810,7 @@ impl Inner {
             get(row, columns::CLAIM_VALUES).map_err(bad)?;
         let upgraded: Option<String> = get(row, columns::UPGRADED_HASH).map_err(bad)?;
         let upgraded_from: Option<Vec<u8>> = get(row, columns::UPGRADED_FROM).map_err(bad)?;
+        let stamp: Option<String> = get(row, columns::SECURITY_STAMP).map_err(bad)?;
 
         let legacy = legacy.unwrap_or_default();
         let fingerprint: [u8; 32] = {
@@ -863,6 +879,7 @@ impl Inner {
                 email_unconfirmed: self.require_confirmed_email && !confirmed.unwrap_or(false),
             },
             upgrade,
+            stamp: stamp.as_deref().map(StampDigest::of),
         })
     }
 
@@ -1232,6 +1249,7 @@ fn types_read(name: Name) -> Option<&'static [&'static str]> {
         ]),
         Name::UserName
         | Name::PasswordHash
+        | Name::SecurityStamp
         | Name::RoleName
         | Name::ClaimType
         | Name::ClaimValue => Some(TEXT),

@@ -16,5 +16,5 @@ pub use ids::{ClientId, Role, Scope, SessionId, UserId, Username};
 pub use secret::{AccessToken, PasswordProof, RefreshToken, Secret, Sha1Hex, Sha1HexError};
 pub use store::{
     AccessRecord, CounterKey, FailureWindow, Fill, NotBefore, RefreshRecord, Rotation, SealedToken,
-    StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
+    StampDigest, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
 };

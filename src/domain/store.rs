@@ -38,6 +38,43 @@ pub struct RefreshRecord {
     pub session_started: DateTime<Utc>,
     /// When the refresh token expires.
     pub expires_at: DateTime<Utc>,
+    /// The user's security stamp at sign-in, where the directory has one: a refresh after the
+    /// legacy application changed it (a password change, "sign out everywhere") is refused.
+    pub stamp: Option<StampDigest>,
+}
+
+/// A fingerprint of a user's security stamp (ASP.NET Identity's `SecurityStamp`): the first 32
+/// bits of its SHA-256. That is enough to notice that the value changed, since nobody picks the
+/// new stamp to collide with the old (the legacy application draws it at random), and it fits
+/// the memory store's record in 4 bytes. The stamp itself is never kept: ASP.NET also keys its
+/// one-time codes with it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StampDigest(std::num::NonZeroU32);
+
+impl StampDigest {
+    /// The fingerprint of `stamp` (0, which marks "none" in packed records, becomes 1).
+    pub fn of(stamp: &str) -> Self {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(stamp.as_bytes());
+        let bits = u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]);
+        Self(std::num::NonZeroU32::new(bits).unwrap_or(std::num::NonZeroU32::MIN))
+    }
+
+    /// A fingerprint as stored; 0 is none.
+    pub fn from_bits(bits: u32) -> Option<Self> {
+        std::num::NonZeroU32::new(bits).map(Self)
+    }
+
+    /// The fingerprint as stored: never 0.
+    pub fn bits(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for StampDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StampDigest({:08x})", self.0)
+    }
 }
 
 /// What a rotation found its parent to be (see [`TokenStore::rotate_refresh`]).

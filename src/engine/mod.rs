@@ -664,6 +664,7 @@ impl Engine {
                     scope: family_scope,
                     session_started,
                     expires_at,
+                    stamp: user.as_ref().and_then(|user| user.stamp),
                 };
                 let key = policy.refresh_group.key(&token);
                 match self.store.insert_refresh(key, record, requested_at).await {

@@ -96,6 +96,13 @@ fn unseal(parent: &RefreshToken, sealed: &SealedToken) -> Option<RefreshToken> {
     String::from_utf8(bytes).ok().map(RefreshToken::new)
 }
 
+/// Whether the user's security stamp is not the one the family began with. A family that
+/// recorded none (a directory without stamps, or a token stored before stamps were kept) has
+/// nothing to compare: it goes on as before.
+fn stamp_changed(record: &RefreshRecord, user: &super::User) -> bool {
+    record.stamp.is_some() && record.stamp != user.stamp
+}
+
 impl Engine {
     /// Redeems a refresh token: the new token is drawn first, so that the store can use the
     /// old one up and store the new one in one step ([`TokenStore::rotate_refresh`]); the
@@ -227,6 +234,15 @@ impl Engine {
                 .scopes
                 .for_refresh(r.scope, record.scope.as_ref(), policy.scope_policy)?;
         let user = self.family_user(&record).await?;
+        if let Some(user) = &user
+            && stamp_changed(&record, user)
+        {
+            // The legacy application's "sign out everywhere": the family ends, its access
+            // tokens with it at introspection.
+            self.revoke_session(record.session, r.requested_at).await?;
+            tracing::warn!(session = %record.session, user = %user.id, "security stamp changed since sign-in; session revoked");
+            return Err(GrantError::InvalidRefreshToken);
+        }
         self.issue(IssueInput {
             grant_type: GrantType::RefreshToken,
             client: r.client,

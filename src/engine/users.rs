@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ClientId, Role, UserId, Username};
+use crate::domain::{ClientId, Role, StampDigest, UserId, Username};
 
 /// A value of a client or user attribute (`redirect_url`, `is_editor`, ...), shown by dialects
 /// that have a field for it.
@@ -44,6 +44,9 @@ pub struct User {
     pub standing: Standing,
     /// Set when the directory upgrades this user's hash after a sign-in (`upgrade_to`).
     pub upgrade: Option<UpgradeTicket>,
+    /// The fingerprint of the security stamp, where the directory has one: kept with the
+    /// session's refresh tokens, which a changed stamp ends (see `engine::refresh`).
+    pub stamp: Option<StampDigest>,
 }
 
 impl User {

@@ -6,13 +6,17 @@
 //!
 //! | value | layout |
 //! |---|---|
-//! | live refresh token | `L` session(16) expires(12) session_started(12) client user? scope? |
+//! | live refresh token | `L` session(16) expires(12) session_started(12) client user? scope? stamp(4)? |
 //! | used refresh token | `U` session(16) expires(12) used_at(12) successor? |
 //! | instant | seconds (i64, big-endian) nanoseconds (u32, big-endian) |
 //! | not-before marker | at(12) session(16) |
 //! | failure window | failures (u32, big-endian) ends_at(12) |
 //! | string, bytes | length (LEB128) bytes; optional: `0` none, `1` then the string or bytes |
 //! | opaque access token | its claims as JSON |
+//!
+//! The security stamp's fingerprint (big-endian, never 0) is written only when the record has
+//! one, so a record without it is byte for byte what was written before it existed, and decodes
+//! as having none.
 //!
 //! A used marker of only 29 bytes (`U` session expires) was written before markers recorded
 //! when they were taken; it still decodes, as taken at the Unix epoch with no successor, so a
@@ -23,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     AccessRecord, ClientId, FailureWindow, NotBefore, RefreshRecord, Scope, SealedToken, SessionId,
-    Subject, UserId,
+    StampDigest, Subject, UserId,
 };
 
 /// The tag of a live refresh token's value.
@@ -198,6 +202,9 @@ pub fn encode_live(record: &RefreshRecord) -> Vec<u8> {
     put_str(&mut out, record.client.as_str());
     put_opt(&mut out, record.user.as_ref().map(UserId::as_str));
     put_opt(&mut out, record.scope.as_ref().map(Scope::as_str));
+    if let Some(stamp) = record.stamp {
+        out.extend_from_slice(&stamp.bits().to_be_bytes());
+    }
     out
 }
 
@@ -251,6 +258,14 @@ pub fn decode_slot(bytes: &[u8]) -> Result<Slot, DecodeError> {
             let client = ClientId::new(reader.str()?);
             let user = reader.opt()?.map(UserId::new);
             let scope = reader.opt()?.map(Scope::new);
+            let stamp = match reader.0 {
+                [] => None,
+                [a, b, c, d] => Some(
+                    StampDigest::from_bits(u32::from_be_bytes([*a, *b, *c, *d]))
+                        .ok_or(DecodeError("stamp"))?,
+                ),
+                _ => return Err(DecodeError("stamp")),
+            };
             Ok(Slot::Live(RefreshRecord {
                 session,
                 client,
@@ -258,6 +273,7 @@ pub fn decode_slot(bytes: &[u8]) -> Result<Slot, DecodeError> {
                 scope,
                 session_started,
                 expires_at,
+                stamp,
             }))
         }
         _ => Err(DecodeError("refresh tag")),
@@ -337,6 +353,7 @@ mod tests {
             scope: scope.map(Scope::new),
             session_started: at - TimeDelta::hours(1),
             expires_at: at,
+            stamp: None,
         }
     }
 
@@ -369,6 +386,28 @@ mod tests {
         }
         // A GUID client id, no user, no scope: 41 fixed bytes, 37 for the client, 2 for "none".
         assert_eq!(encode_live(&record(None, None)).len(), 80);
+    }
+
+    #[test]
+    fn a_stamp_is_four_trailing_bytes_and_a_record_without_one_is_unchanged() {
+        let bare = record(Some("614a1d03"), Some("read"));
+        let stamped = RefreshRecord {
+            stamp: Some(StampDigest::of("3f1a-stamp")),
+            ..bare.clone()
+        };
+        let (bare_bytes, stamped_bytes) = (encode_live(&bare), encode_live(&stamped));
+        assert_eq!(stamped_bytes.len(), bare_bytes.len() + 4);
+        assert_eq!(&stamped_bytes[..bare_bytes.len()], &bare_bytes[..]);
+        assert_eq!(decode_slot(&stamped_bytes), Ok(Slot::Live(stamped)));
+        assert_eq!(decode_slot(&bare_bytes), Ok(Slot::Live(bare)));
+        // A partial or zero fingerprint is damage, not "no stamp".
+        for cut in 1..4 {
+            let damaged = &stamped_bytes[..stamped_bytes.len() - cut];
+            assert!(decode_slot(damaged).is_err(), "cut {cut}");
+        }
+        let mut zero = bare_bytes.clone();
+        zero.extend_from_slice(&[0; 4]);
+        assert!(decode_slot(&zero).is_err());
     }
 
     #[test]

@@ -296,6 +296,7 @@ async fn malformed_hashes_read_at_request_time_are_authentication_failures() {
         attributes: Attributes::new(),
         standing: Standing::default(),
         upgrade: None,
+        stamp: None,
     };
     let mut users = vec![account("good@example.com", good)];
     for (name, text) in &broken {

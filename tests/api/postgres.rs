@@ -186,6 +186,16 @@ impl TestDb {
             .expect("update");
     }
 
+    async fn set_stamp(&self, id: &str, stamp: &str) {
+        self.client
+            .execute(
+                r#"UPDATE "AspNetUsers" SET "SecurityStamp" = $2 WHERE "Id" = $1"#,
+                &[&id, &stamp],
+            )
+            .await
+            .expect("update");
+    }
+
     /// The `[directory]` keys that point at this schema.
     pub(crate) fn directory(&self, url: &str, extra: &str) -> String {
         format!(
@@ -657,6 +667,49 @@ async fn an_outage_is_503_in_time_refresh_survives_it_and_the_gateway_recovers()
     let ready = send(&app, "GET", "/readyz", &[], "").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
     assert_eq!(ready.json()["directory"]["status"], "ok");
+}
+
+/// The legacy application changes a user's security stamp on a password change or a "sign out
+/// everywhere": once the directory's cache holds the new stamp, a refresh of a session begun
+/// before is refused (the dialect's invalid_grant) and the session ends, while another user's
+/// unchanged stamp refreshes as before and a new sign-in starts a session that refreshes.
+#[actix_web::test]
+async fn a_changed_security_stamp_ends_the_session_once_the_cache_sees_it() {
+    let Some(db) = TestDb::create("postgres::stamp", "identity2").await else {
+        return;
+    };
+    db.add(&Account::new("s-1", "sybil", V3_SHA256)).await;
+    db.add(&Account::new("s-2", "sam", V3_SHA256)).await;
+    let app = app!(config(
+        &db.directory(&postgres_url(), "cache_ttl = \"100ms\"")
+    ));
+    let refresh_of = |json: &serde_json::Value| {
+        json["refresh_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no refresh token: {json}"))
+            .to_owned()
+    };
+    let (status, json) = swagger(&app, "sybil", PASSWORD).await;
+    assert_eq!(status, 200, "{json}");
+    let sybil = refresh_of(&json);
+    let (status, json) = swagger(&app, "sam", PASSWORD).await;
+    assert_eq!(status, 200, "{json}");
+    let sam = refresh_of(&json);
+
+    db.set_stamp("s-1", "a new stamp").await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, json) = swagger_refresh(&app, &sam).await;
+    assert_eq!(status, 200, "an unchanged stamp refreshes: {json}");
+    let (status, json) = swagger_refresh(&app, &sybil).await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(json["error"], "invalid_grant", "{json}");
+    let (status, json) = swagger(&app, "sybil", PASSWORD).await;
+    assert_eq!(status, 200, "{json}");
+    let (status, json) = swagger_refresh(&app, &refresh_of(&json)).await;
+    assert_eq!(
+        status, 200,
+        "a session begun with the new stamp refreshes: {json}"
+    );
 }
 
 async fn swagger_refresh<S: TestApp>(app: &S, token: &str) -> (u16, serde_json::Value) {

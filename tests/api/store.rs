@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokengate::domain::{
     AccessRecord, Claims, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation,
-    Scope, SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore,
-    UserId,
+    Scope, SealedToken, SessionId, StampDigest, StoreError, StoreLimits, Subject, Taken, TokenKey,
+    TokenStore, UserId,
 };
 use tokengate::store::{FileOptions, FileStore, MemoryStore, RedisOptions, RedisStore};
 
@@ -228,6 +228,8 @@ fn record(session_no: u128, expires_at: DateTime<Utc>) -> RefreshRecord {
         scope: Some(Scope::new("read write")),
         session_started: expires_at - TimeDelta::hours(1) + TimeDelta::nanoseconds(123),
         expires_at,
+        // Odd sessions carry a security stamp, even ones none: every backend keeps both.
+        stamp: (session_no % 2 == 1).then(|| StampDigest::of("7e1c9a40-5b2d-4f6e-8a31-stamp")),
     }
 }
 

@@ -8,14 +8,14 @@
 //! # Refresh tokens: layout and byte budget
 //!
 //! Refresh tokens are nearly all of the state on a busy gateway (one per sign-in and refresh,
-//! each kept for the refresh TTL), so they are held compactly: the budget is 160 resident bytes
-//! per live token (ten million in 1.6 GiB), and the memory goes back to the OS once they expire.
+//! each kept for the refresh TTL), so they are held compactly: the budget is 170 resident bytes
+//! per live token (ten million in 1.7 GiB), and the memory goes back to the OS once they expire.
 //!
-//! - The `tokens` table maps a 16-byte [`Key16`] (half of the token's SHA-256) to a 44-byte
+//! - The `tokens` table maps a 16-byte [`Key16`] (half of the token's SHA-256) to a 48-byte
 //!   [`Packed`] record held inline: session id 16, session start and expiry as i64 nanoseconds
-//!   8 + 8, and three u32 ids (client, user, scope) 12, the used and has-a-successor flags
-//!   being the client id's top two bits. A bucket is 60 bytes plus hashbrown's control byte,
-//!   and there is no per-token heap allocation.
+//!   8 + 8, three u32 ids (client, user, scope) 12, the used and has-a-successor flags
+//!   being the client id's top two bits, and the security stamp's 4-byte fingerprint. A bucket
+//!   is 64 bytes plus hashbrown's control byte, and there is no per-token heap allocation.
 //! - Client and user ids are interned in [`Names`], which the configured directory bounds.
 //!   Scopes are whatever clients ask for, so [`Scopes`] counts the live tokens holding each
 //!   distinct string and drops it with the last one; tokens with the same scope share one copy.
@@ -60,8 +60,9 @@
 //! leaves the parent live.
 //!
 //! hashbrown doubles a table when it is 7/8 full, so a table is between 7/16 and 7/8 full and a
-//! bucket costs between 70 and 139 bytes per live token; with the wheel at a steady grant rate
-//! that is 88 to 157 bytes (`cargo bench --bench load -- memory`, at 48% full, measures 146).
+//! bucket costs between 74 and 149 bytes per live token; with the wheel at a steady grant rate
+//! that is 92 to 166 bytes (`cargo bench --bench load -- memory`, at 48% full, measured 146
+//! before the stamp's 4 bytes, which add 8 at that fill).
 //! Records are inline rather than boxed although a box would make the worst case smaller
 //! (25 bytes a bucket plus a 64-byte malloc chunk): boxes freed by the sweep are reused by the
 //! tokens issued meanwhile, which end up scattered over every page the old tokens used, so those
@@ -90,8 +91,8 @@ use dashmap::DashMap;
 use super::counters::{Counters, DEFAULT_MAX_COUNTERS};
 use crate::domain::{
     AccessRecord, ClientId, CounterKey, FailureWindow, NotBefore, RefreshRecord, Rotation, Scope,
-    SealedToken, SessionId, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,
-    UserId,
+    SealedToken, SessionId, StampDigest, StoreError, StoreLimits, Subject, Taken, TokenKey,
+    TokenStore, Usage, UserId,
 };
 
 mod intern;
@@ -569,6 +570,7 @@ impl MemoryStore {
             client,
             user,
             scope,
+            stamp: record.stamp.map_or(0, StampDigest::bits),
         })
     }
 
@@ -587,6 +589,7 @@ impl MemoryStore {
             scope: scope.map(Scope::new),
             session_started: from_nanos(packed.session_started),
             expires_at: from_nanos(packed.expires_at),
+            stamp: StampDigest::from_bits(packed.stamp),
         })
     }
 }
@@ -974,6 +977,7 @@ mod tests {
             scope: None,
             session_started: expires_at - TimeDelta::hours(1),
             expires_at,
+            stamp: None,
         }
     }
 
@@ -987,6 +991,7 @@ mod tests {
             scope: Some(Scope::new("read write")),
             session_started: expires_at - TimeDelta::nanoseconds(3_600_000_000_123),
             expires_at,
+            stamp: Some(StampDigest::of("e3b0c442-stamp")),
         }
     }
 

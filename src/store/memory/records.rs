@@ -105,8 +105,8 @@ pub(super) const NO_USER: u32 = u32::MAX;
 pub(super) const NO_SCOPE: u32 = 0;
 
 /// A refresh token's record as the table holds it; see the [parent module](super)'s docs. Packed
-/// to 4-byte alignment so that with its key a bucket is 60 bytes: i64 alignment would pad it to
-/// 64.
+/// to 4-byte alignment so that with its key a bucket is 64 bytes: i64 alignment would pad it to
+/// 72.
 #[derive(Clone, Copy)]
 #[repr(C, packed(4))]
 pub(super) struct Packed {
@@ -123,9 +123,12 @@ pub(super) struct Packed {
     /// A [`Scopes`](super::intern::Scopes) id holding one reference, or [`NO_SCOPE`]; a used
     /// token lets go of its scope, as only its session is needed to recognise a replay.
     pub(super) scope: u32,
+    /// The security stamp's fingerprint ([`StampDigest::bits`](crate::domain::StampDigest)),
+    /// or 0 for none.
+    pub(super) stamp: u32,
 }
 
-const _: () = assert!(size_of::<(Key16, Packed)>() == 60);
+const _: () = assert!(size_of::<(Key16, Packed)>() == 64);
 
 impl Packed {
     pub(super) fn is_expired(&self, now: i64) -> bool {
