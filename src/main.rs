@@ -469,7 +469,7 @@ fn check(config: Option<PathBuf>, connect: bool, create: bool) -> ExitCode {
                 }
             }
             if let DirectoryBackend::Postgres(_) = settings.users {
-                let report = settings.users.check_connect(create);
+                let report = config::check_directory(&settings, create);
                 for note in &report.notes {
                     println!("{note}");
                 }

@@ -13,14 +13,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::directory::{
-    CacheSettings, CustomQueries, DirectoryBackend, Ident, LookupBy, Name, PostgresOptions, Preset,
-    SchemaMap, Table, UpgradeTarget, postgres,
+    CacheSettings, CustomQueries, DirectoryBackend, HashCensus, Ident, LookupBy, Name,
+    PostgresOptions, Preset, SchemaMap, Table, UpgradeTarget, postgres,
 };
 
 use crate::dialect::profile::PasswordEncoding;
 use crate::domain::{ClientId, GrantType, Role, UserId, Username};
 use crate::engine::{
-    AttrValue, Attributes, Client, ClientScopes, Directory, HashInput, InputSetting,
+    AttrValue, Attributes, Client, ClientScopes, Directory, HashInput, HashKind, InputSetting,
     ScopeConfigError, Standing, StoredHash, User,
 };
 
@@ -583,28 +583,89 @@ pub(super) fn check_password_proofs<'r>(
         named.push(format!("and {} more", unservable.len() - NAMED));
     }
     let named = named.join(", ");
-    for (i, route) in routes.into_iter().enumerate() {
-        if route.profile().request.password != PasswordEncoding::Sha1Hex
-            || !route.policy().grants.contains(&GrantType::Password)
-        {
-            continue;
-        }
-        let count = match unservable.len() {
-            1 => "1 user's hash is".to_owned(),
-            n => format!("{n} users' hashes are"),
-        };
+    for (i, route) in sha1_proof_routes(routes) {
         problems.push(problem(
             format!("route[{i}]"),
-            format!(
-                "{} {:?} takes the SHA-1 hex of the password (request.password = \"sha1_hex\"), \
-                 but {count} over the plain password, which a digest cannot be checked against: \
-                 {named}; set hash_input = \"sha1_hex\" (on the user or in [directory]) only if \
-                 those hashes were computed over the SHA-1 hex digest",
-                route.dialect(),
-                route.path(),
+            proof_message(
+                route,
+                unservable.len() as i64,
+                &named,
+                "on the user or in [directory]",
             ),
         ));
     }
+}
+
+/// [`check_password_proofs`] for a database directory, from what `check --connect` counted
+/// there: one line per route that takes SHA-1 hex proofs, naming how many stored hashes, by
+/// kind, are over the plain password with the directory's `hash_input`.
+pub fn check_census_proofs<'r>(
+    routes: impl IntoIterator<Item = &'r crate::dialect::TokenRoute>,
+    hash_input: Option<HashInput>,
+    census: &HashCensus,
+) -> Vec<String> {
+    // What each kind's hashes are read as: the directory's `hash_input`, else the kind's
+    // default (`HashKind::default_input`: argon2id over the SHA-1 hex, the others plain).
+    let over_plain = |kind: HashKind, count: i64| {
+        (hash_input.unwrap_or(kind.default_input()) == HashInput::Plain && count > 0)
+            .then_some((kind, count))
+    };
+    let kinds: Vec<(HashKind, i64)> = [
+        over_plain(HashKind::IdentityV2, census.identity_v2),
+        over_plain(HashKind::IdentityV3, census.identity_v3),
+        over_plain(HashKind::Bcrypt, census.bcrypt),
+        over_plain(HashKind::Argon2id, census.argon2id),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let count: i64 = kinds.iter().map(|(_, n)| n).sum();
+    if count == 0 {
+        return Vec::new();
+    }
+    let named = kinds
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sha1_proof_routes(routes)
+        .map(|(i, route)| {
+            format!(
+                "route[{i}]: {}",
+                proof_message(route, count, &named, "in [directory]")
+            )
+        })
+        .collect()
+}
+
+/// The routes, with their index, whose password grant takes the SHA-1 hex of the password.
+fn sha1_proof_routes<'r>(
+    routes: impl IntoIterator<Item = &'r crate::dialect::TokenRoute>,
+) -> impl Iterator<Item = (usize, &'r crate::dialect::TokenRoute)> {
+    routes.into_iter().enumerate().filter(|(_, route)| {
+        route.profile().request.password == PasswordEncoding::Sha1Hex
+            && route.policy().grants.contains(&GrantType::Password)
+    })
+}
+
+fn proof_message(
+    route: &crate::dialect::TokenRoute,
+    count: i64,
+    named: &str,
+    where_to_set: &str,
+) -> String {
+    let count = match count {
+        1 => "1 user's hash is".to_owned(),
+        n => format!("{n} users' hashes are"),
+    };
+    format!(
+        "{} {:?} takes the SHA-1 hex of the password (request.password = \"sha1_hex\"), \
+         but {count} over the plain password, which a digest cannot be checked against: \
+         {named}; set hash_input = \"sha1_hex\" ({where_to_set}) only if \
+         those hashes were computed over the SHA-1 hex digest",
+        route.dialect(),
+        route.path(),
+    )
 }
 
 /// The directory of `clients` and `users`. Its problems (an id or a name registered twice) have

@@ -137,6 +137,18 @@ pub enum Source {
     Text(String),
 }
 
+/// `tokengate check --connect`'s directory half: what the database shows
+/// ([`DirectoryBackend::check_connect`]), and the routes whose SHA-1 hex proofs the stored
+/// hashes it counted cannot serve.
+pub fn check_directory(settings: &Settings, create: bool) -> ConnectReport {
+    let mut report = settings.users.check_connect(create);
+    if let (DirectoryBackend::Postgres(options), Some(census)) = (&settings.users, &report.census) {
+        let problems = directory::check_census_proofs(&settings.routes, options.hash_input, census);
+        report.problems.extend(problems);
+    }
+    report
+}
+
 /// Loads, layers and validates a configuration. Environment variables named
 /// `TOKENGATE__SECTION__KEY` override keys of tables (not of `[[route]]` array items, which
 /// the `config` crate cannot address, nor of `[dialect.NAME]`, whose names it would lowercase:

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use crate::engine::{Directory, UserDirectory};
 
 pub use postgres::{
-    CacheSettings, ConnectReport, CustomQueries, LookupBy, PgDirectory, PostgresOptions,
-    UpgradeTarget,
+    CacheSettings, ConnectReport, CustomQueries, HashCensus, LookupBy, PgDirectory,
+    PostgresOptions, UpgradeTarget,
 };
 pub use schema::{Ident, IdentError, Name, Preset, SchemaMap, Table, normalize_key};
 

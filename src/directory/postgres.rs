@@ -1079,8 +1079,93 @@ impl UserDirectory for PgDirectory {
 pub struct ConnectReport {
     /// One line each, with its key path; empty: the directory can serve.
     pub problems: Vec<String>,
-    /// What it did (`--create`).
+    /// What it did (`--create`), and what it counted.
     pub notes: Vec<String>,
+    /// The stored hashes by kind, counted when the schema mapping (not a custom query) reads
+    /// them: `config` compares it with the routes' password proofs.
+    pub census: Option<HashCensus>,
+}
+
+/// The users' password hashes by the kind their stored value shows (its prefix only: a value
+/// that looks like a kind may still not parse), users with an upgraded hash left out.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HashCensus {
+    pub identity_v2: i64,
+    pub identity_v3: i64,
+    pub bcrypt: i64,
+    pub argon2id: i64,
+    pub sha1_hex: i64,
+    /// No hash (external logins only) or one of no kind tokengate reads.
+    pub other: i64,
+}
+
+impl HashCensus {
+    /// `identity v3 900, bcrypt 2`: the kinds present, for one line.
+    pub fn describe(&self) -> String {
+        let kinds = [
+            (HashKind::IdentityV2.name(), self.identity_v2),
+            (HashKind::IdentityV3.name(), self.identity_v3),
+            (HashKind::Bcrypt.name(), self.bcrypt),
+            (HashKind::Argon2id.name(), self.argon2id),
+            (HashKind::Sha1Hex.name(), self.sha1_hex),
+            ("none or of no kind read", self.other),
+        ];
+        let present: Vec<String> = kinds
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        if present.is_empty() {
+            "no users".to_owned()
+        } else {
+            present.join(", ")
+        }
+    }
+}
+
+/// Counts the hashes by kind in one pass over the users table. The prefixes are those
+/// `StoredHash::parse` tells kinds by: ASP.NET Identity's base64 starts `A` followed by `A`-`P`
+/// for the v2 marker byte 0x00 and `Q` for v3's 0x01.
+async fn census(
+    client: &tokio_postgres::Client,
+    options: &PostgresOptions,
+) -> Result<HashCensus, String> {
+    let map = &options.schema;
+    let (id, hash) = (name(map, Name::UserId), name(map, Name::PasswordHash));
+    let mut from = format!("{} u", map.qualified(Table::Users));
+    if let Some(target) = &options.upgrade {
+        from.push_str(&format!(
+            " LEFT JOIN {} g ON g.user_id = u.{id}::text WHERE g.user_id IS NULL",
+            upgrades_table(options, target)
+        ));
+    }
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE h ~ '^A[A-P]'), count(*) FILTER (WHERE h LIKE 'AQ%'), \
+         count(*) FILTER (WHERE h LIKE '$2%'), count(*) FILTER (WHERE h LIKE '$argon2%'), \
+         count(*) FILTER (WHERE h ~ '^[0-9A-Fa-f]{{40}}$'), count(*) \
+         FROM (SELECT btrim(coalesce(u.{hash}::text, '')) AS h FROM {from}) t"
+    );
+    // One pass over every user: a million rows take a second or two, not a lookup's timeout.
+    let row = tokio::time::timeout(Duration::from_secs(120), client.query_one(&sql, &[]))
+        .await
+        .map_err(|_| "not counted within 120 s".to_owned())?
+        .map_err(|e| db_message(&e))?;
+    let at = |i: usize| row.try_get::<_, i64>(i).map_err(|e| e.to_string());
+    let mut census = HashCensus {
+        identity_v2: at(0)?,
+        identity_v3: at(1)?,
+        bcrypt: at(2)?,
+        argon2id: at(3)?,
+        sha1_hex: at(4)?,
+        other: 0,
+    };
+    census.other = at(5)?
+        - census.identity_v2
+        - census.identity_v3
+        - census.bcrypt
+        - census.argon2id
+        - census.sha1_hex;
+    Ok(census)
 }
 
 /// `tokengate check --connect`: connects, and checks that every table and column the
@@ -1179,6 +1264,20 @@ async fn check_on(options: &PostgresOptions, create: bool, report: &mut ConnectR
                             "directory: the lookup {what} does not prepare: {e}"
                         ));
                     }
+                }
+            }
+            if report.problems.is_empty() {
+                match census(&client, options).await {
+                    Ok(census) => {
+                        report.notes.push(format!(
+                            "directory: password hashes by kind: {}",
+                            census.describe()
+                        ));
+                        report.census = Some(census);
+                    }
+                    Err(e) => report
+                        .problems
+                        .push(format!("directory: cannot count the password hashes: {e}")),
                 }
             }
         }

@@ -827,6 +827,63 @@ async fn check_connect_reports_each_problem_of_the_schema_on_its_own_line() {
     assert!(!text.contains("hunter2"), "the password leaked: {text}");
 }
 
+/// A route whose clients send the SHA-1 hex of the password (VizSeek's) cannot sign in users
+/// whose hashes are over the plain password: `check --connect` counts the database's hashes by
+/// kind and says so in one line for the route, instead of every such login failing; a database
+/// whose hashes a digest can be checked against, or a `hash_input` that says so, passes.
+#[actix_web::test]
+async fn check_connect_names_a_sha1_proof_route_the_stored_hashes_cannot_serve() {
+    let Some(db) = TestDb::create("postgres::proofs", "identity2").await else {
+        return;
+    };
+    let dir = TempDir::new("pg-proofs");
+    let url = postgres_url();
+    db.add(&Account::new("p-1", "sha1", sha1_hex(PASSWORD)))
+        .await;
+    db.add(&Account::new("p-2", "argon", argon2id(PASSWORD)))
+        .await;
+    let (ok, text) = check(&dir, "digests.toml", &config(&db.directory(&url, "")), &[]);
+    assert!(
+        ok,
+        "SHA-1 digests and argon2id over the digest serve SHA-1 proofs: {text}"
+    );
+    assert!(
+        text.contains("directory: password hashes by kind: argon2id 1, SHA-1 hex digest 1"),
+        "{text}"
+    );
+
+    db.add(&Account::new("p-3", "v2", V2)).await;
+    db.add(&Account::new("p-4", "v3", V3_SHA256)).await;
+    db.add(&Account::new("p-5", "v3b", V3_SHA512)).await;
+    let (ok, text) = check(&dir, "plain.toml", &config(&db.directory(&url, "")), &[]);
+    assert!(!ok, "{text}");
+    let line = "route[1]: vizseek \"/api/Token\" takes the SHA-1 hex of the password \
+                (request.password = \"sha1_hex\"), but 3 users' hashes are over the plain \
+                password, which a digest cannot be checked against: ASP.NET Identity v2 1, ASP.NET Identity v3 2;";
+    assert!(text.contains(line), "{line}\n{text}");
+    assert_eq!(text.matches("takes the SHA-1 hex").count(), 1, "{text}");
+
+    // The operator says every hash was computed over the digest: argon2id's default too.
+    let (ok, text) = check(
+        &dir,
+        "declared.toml",
+        &config(&db.directory(&url, "hash_input = \"sha1_hex\"")),
+        &[],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = check(
+        &dir,
+        "argon-plain.toml",
+        &config(&db.directory(&url, "hash_input = \"plain\"")),
+        &[],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("but 4 users' hashes are over the plain password"),
+        "{text}"
+    );
+}
+
 /// `upgrade_to = "argon2id"`: after a sign-in the password is rehashed off the request path and
 /// written to tokengate's own table, never the legacy column; the lookup then prefers it (a
 /// VizSeek route, whose SHA-1 hex proof cannot verify the legacy v3 hash, now signs the user
