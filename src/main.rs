@@ -366,7 +366,11 @@ fn serve(config: Option<PathBuf>, deterministic: Option<u64>) -> ExitCode {
     let bind = settings.bind;
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
-        let app = Application::build(settings, Runtime::default())?;
+        let app = match source {
+            // SIGHUP reads the file again; the embedded demo has nothing to re-read.
+            Source::File(_) => Application::build_reloadable(settings, Runtime::default(), source)?,
+            _ => Application::build(settings, Runtime::default())?,
+        };
         tracing::info!(
             address = %format!("{}:{}", bind.ip(), app.port()),
             "listening; /healthz answers when ready"

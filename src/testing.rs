@@ -80,7 +80,7 @@ impl TestGateway {
                             let parts = (
                                 app.port(),
                                 app.control_port(),
-                                app.gateway().clone(),
+                                app.gateway(),
                                 app.kit().cloned(),
                                 app.handle(),
                             );

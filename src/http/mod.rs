@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 
-use crate::config::{ConnectionSettings, Settings, SigningKey};
+use crate::config::{ConnectionSettings, Settings, SigningKey, Source};
 use crate::dialect::ErrorKind;
 use crate::dialect::value::IpText;
 use crate::domain::{Secret, StoreError};
@@ -24,9 +24,11 @@ use crate::testkit::TestKit;
 use crate::wire::{Headers, Refusal, WireRequest, WireResponse};
 
 mod faulted;
+mod live;
 mod metrics;
 mod request_id;
 mod tls;
+use live::{Live, Reloader};
 use request_id::RequestId;
 
 struct ActixHeaders<'a>(&'a HeaderMap);
@@ -38,6 +40,7 @@ impl Headers for ActixHeaders<'_> {
 }
 
 /// Injected nondeterminism; tests pass a fixed clock and seeded ids.
+#[derive(Clone)]
 pub struct Runtime {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
@@ -74,26 +77,122 @@ pub enum StartError {
 
 /// Builds the gateway (engine, store, routes) from validated settings.
 pub fn build_gateway(settings: Settings, runtime: Runtime) -> Result<Gateway, StartError> {
-    let store = settings.store.open()?;
-    assemble(settings, runtime, store)
+    Ok(build(settings, runtime)?.gateway)
 }
 
-/// The gateway over `store`, opened by the caller.
+/// The gateway, and the test kit when `[control]` asks for one: then time is the kit's clock
+/// and a memory store is one the kit can empty. `[testing] deterministic` seeds the ids (and so
+/// the signing key, when none is configured) and starts the clock frozen.
+pub fn build_with_kit(
+    settings: Settings,
+    runtime: Runtime,
+) -> Result<(Gateway, Option<Arc<TestKit>>), StartError> {
+    let built = build(settings, runtime)?;
+    Ok((built.gateway, built.kit))
+}
+
+/// A gateway as built, with what a reload reuses: the store, the runtime, the signing secret
+/// drawn when none is configured.
+struct Built {
+    gateway: Gateway,
+    kit: Option<Arc<TestKit>>,
+    store: Arc<dyn crate::domain::TokenStore>,
+    ephemeral: Option<Secret>,
+    runtime: Runtime,
+}
+
+fn build(settings: Settings, mut runtime: Runtime) -> Result<Built, StartError> {
+    use crate::engine::clock::ControlledClock;
+    let testing = settings.testing;
+    let clock = if testing.deterministic {
+        runtime.ids = Arc::new(crate::engine::SeededIds::new(testing.seed));
+        tracing::warn!(
+            seed = testing.seed,
+            start = %testing.start,
+            "deterministic mode: seeded ids, a key derived from the seed, the clock frozen"
+        );
+        Some(Arc::new(ControlledClock::frozen(testing.start)))
+    } else {
+        None
+    };
+    let Some(control) = settings.control.clone() else {
+        if let Some(clock) = clock {
+            runtime.clock = clock;
+        }
+        let store = settings.store.open()?;
+        let ephemeral = ephemeral_secret(&settings, &runtime);
+        let gateway = assemble(settings, runtime.clone(), store.clone(), ephemeral.as_ref())?;
+        return Ok(Built {
+            gateway,
+            kit: None,
+            store,
+            ephemeral,
+            runtime,
+        });
+    };
+    let clock = clock.unwrap_or_else(|| Arc::new(ControlledClock::new()));
+    runtime.clock = clock.clone();
+    let (store, resettable) = match &settings.store.backend {
+        crate::store::StoreBackend::Memory { .. } => {
+            let store_settings = settings.store.clone();
+            let resettable = Arc::new(crate::store::resettable::Resettable::new(Box::new(
+                move || store_settings.open(),
+            ))?);
+            (
+                resettable.clone() as Arc<dyn crate::domain::TokenStore>,
+                Some(resettable),
+            )
+        }
+        _ => (settings.store.open()?, None),
+    };
+    let hash_input = settings.hash_input.directory;
+    let ephemeral = ephemeral_secret(&settings, &runtime);
+    let gateway = assemble(settings, runtime.clone(), store.clone(), ephemeral.as_ref())?;
+    let kit = TestKit::new(
+        clock,
+        control.capture,
+        resettable,
+        control.token,
+        hash_input,
+    );
+    Ok(Built {
+        gateway,
+        kit: Some(Arc::new(kit)),
+        store,
+        ephemeral,
+        runtime,
+    })
+}
+
+/// The signing secret of a configuration without `[signing]` keys: random (or from the seed, in
+/// deterministic mode), drawn once per process so that a reload keeps the tokens valid.
+fn ephemeral_secret(settings: &Settings, runtime: &Runtime) -> Option<Secret> {
+    matches!(settings.signing, SigningKey::Ephemeral).then(|| draw_secret(runtime))
+}
+
+fn draw_secret(runtime: &Runtime) -> Secret {
+    let mut bytes = [0u8; 32];
+    runtime.ids.fill(&mut bytes);
+    Secret::new(hex::encode(bytes))
+}
+
+/// The gateway over `store`, opened by the caller; `ephemeral` is the secret to sign with when
+/// the configuration names no key (a new one is drawn if there is none).
 fn assemble(
     settings: Settings,
     runtime: Runtime,
     store: Arc<dyn crate::domain::TokenStore>,
+    ephemeral: Option<&Secret>,
 ) -> Result<Gateway, StartError> {
     let keys = match settings.signing {
         SigningKey::Keys(keys) => keys,
         SigningKey::Ephemeral => {
-            let mut bytes = [0u8; 32];
-            runtime.ids.fill(&mut bytes);
+            let secret = ephemeral.cloned().unwrap_or_else(|| draw_secret(&runtime));
             tracing::warn!(
                 "no [signing] key configured: using a random one, so tokens will not verify \
                  after a restart or on another instance"
             );
-            Keyring::single(Key::hs256(&Secret::new(hex::encode(bytes)), None)?)
+            Keyring::single(Key::hs256(&secret, None)?)
         }
     };
     let policies = || settings.routes.iter().map(|route| route.policy());
@@ -141,59 +240,6 @@ fn assemble(
     ))
 }
 
-/// The gateway, and the test kit when `[control]` asks for one: then time is the kit's clock
-/// and a memory store is one the kit can empty. `[testing] deterministic` seeds the ids (and so
-/// the signing key, when none is configured) and starts the clock frozen.
-pub fn build_with_kit(
-    settings: Settings,
-    mut runtime: Runtime,
-) -> Result<(Gateway, Option<Arc<TestKit>>), StartError> {
-    use crate::engine::clock::ControlledClock;
-    let testing = settings.testing;
-    let clock = if testing.deterministic {
-        runtime.ids = Arc::new(crate::engine::SeededIds::new(testing.seed));
-        tracing::warn!(
-            seed = testing.seed,
-            start = %testing.start,
-            "deterministic mode: seeded ids, a key derived from the seed, the clock frozen"
-        );
-        Some(Arc::new(ControlledClock::frozen(testing.start)))
-    } else {
-        None
-    };
-    let Some(control) = settings.control.clone() else {
-        if let Some(clock) = clock {
-            runtime.clock = clock;
-        }
-        return Ok((build_gateway(settings, runtime)?, None));
-    };
-    let clock = clock.unwrap_or_else(|| Arc::new(ControlledClock::new()));
-    runtime.clock = clock.clone();
-    let (store, resettable) = match &settings.store.backend {
-        crate::store::StoreBackend::Memory { .. } => {
-            let store_settings = settings.store.clone();
-            let resettable = Arc::new(crate::store::resettable::Resettable::new(Box::new(
-                move || store_settings.open(),
-            ))?);
-            (
-                resettable.clone() as Arc<dyn crate::domain::TokenStore>,
-                Some(resettable),
-            )
-        }
-        _ => (settings.store.open()?, None),
-    };
-    let hash_input = settings.hash_input.directory;
-    let gateway = assemble(settings, runtime, store)?;
-    let kit = TestKit::new(
-        clock,
-        control.capture,
-        resettable,
-        control.token,
-        hash_input,
-    );
-    Ok((gateway, Some(Arc::new(kit))))
-}
-
 /// Adds the gateway's one handler to an actix `App` (also used in-process by tests), with the
 /// default body deadline and request ids.
 pub fn configure(gateway: Arc<Gateway>) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -224,11 +270,17 @@ pub fn configure_with(
     settings: HandlerSettings,
     kit: Option<Arc<TestKit>>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
+    configure_live(Arc::new(Live::new(gateway)), settings, kit)
+}
+
+/// [`configure_with`] over the gateway a reload may replace.
+fn configure_live(
+    live: Arc<Live>,
+    settings: HandlerSettings,
+    kit: Option<Arc<TestKit>>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let metrics = web::Data::new(metrics::RouteMetrics::new(gateway.routes()));
-        cfg.app_data(web::Data::from(gateway))
-            .app_data(metrics)
-            .app_data(settings);
+        cfg.app_data(web::Data::from(live)).app_data(settings);
         if let Some(kit) = kit {
             cfg.app_data(web::Data::from(kit));
         }
@@ -239,16 +291,18 @@ pub fn configure_with(
 async fn handle(
     request: HttpRequest,
     payload: web::Payload,
-    gateway: web::Data<Gateway>,
-    route_metrics: web::Data<metrics::RouteMetrics>,
+    live: web::Data<Live>,
 ) -> HttpResponse {
     let started = Instant::now();
+    // This request's configuration, to its end, whatever a reload does meanwhile.
+    let snapshot = live.load();
+    let (gateway, route_metrics) = (&*snapshot.gateway, &snapshot.metrics);
     let path = request.path();
     if path == HEALTH_PATH {
-        return health(&gateway, Probe::Health).await;
+        return health(gateway, Probe::Health).await;
     }
     if path == READY_PATH {
-        return health(&gateway, Probe::Ready).await;
+        return health(gateway, Probe::Ready).await;
     }
     if gateway.endpoints().metrics_path.as_deref() == Some(path) {
         return metrics::answer();
@@ -518,11 +572,13 @@ async fn read_body(
 /// the body: a declared length over the route's limit is answered there, so the body is never
 /// sent (RFC 9110 §10.1.1: a server may answer with a final status instead of 100).
 async fn expect(
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
     request: actix_http::Request,
 ) -> Result<actix_http::Request, EarlyAnswer> {
     use actix_http::HttpMessage as _;
     let started = Instant::now();
+    let snapshot = live.load();
+    let gateway = &*snapshot.gateway;
     let Some(target) = gateway.target(request.path()) else {
         return Ok(request);
     };
@@ -738,9 +794,11 @@ pub struct Application {
     server: actix_server::Server,
     /// `None` for an embedded server, which its owner stops through [`Application::handle`].
     signals: Option<Signals>,
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
     kit: Option<Arc<TestKit>>,
-    /// With `[server.tls]`: what SIGHUP reloads.
+    /// What SIGHUP reads the configuration again with ([`Application::build_reloadable`]).
+    reloader: Option<Reloader>,
+    /// With `[server.tls]`: the certificate SIGHUP reloads.
     tls: Option<Arc<tls::Certificates>>,
 }
 
@@ -822,19 +880,30 @@ pub fn max_connections_for(fd_limit: u64) -> usize {
 impl Application {
     /// Binds the listener first, so `bind = "127.0.0.1:0"` works and the port is known.
     pub fn build(settings: Settings, runtime: Runtime) -> Result<Self, StartError> {
-        Self::build_with(settings, runtime, true)
+        Self::build_with(settings, runtime, true, None)
+    }
+
+    /// [`Application::build`] for `tokengate serve`: SIGHUP also reads `source` again and, when
+    /// it is valid, serves new requests with it (see [`live`]).
+    pub fn build_reloadable(
+        settings: Settings,
+        runtime: Runtime,
+        source: Source,
+    ) -> Result<Self, StartError> {
+        Self::build_with(settings, runtime, true, Some(source))
     }
 
     /// [`Application::build`] for a server inside another program (a test): no signal
     /// handlers, which would outlive it and take SIGINT and SIGTERM from the whole process.
     pub fn build_embedded(settings: Settings, runtime: Runtime) -> Result<Self, StartError> {
-        Self::build_with(settings, runtime, false)
+        Self::build_with(settings, runtime, false, None)
     }
 
     fn build_with(
         settings: Settings,
         runtime: Runtime,
         with_signals: bool,
+        source: Option<Source>,
     ) -> Result<Self, StartError> {
         use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _};
         let addr = settings.bind;
@@ -871,8 +940,24 @@ impl Application {
             }
             None => None,
         };
-        let (gateway, kit) = build_with_kit(settings, runtime)?;
-        let gateway = Arc::new(gateway);
+        let fixed = live::Fixed::of(&settings);
+        let deterministic = settings.testing.deterministic;
+        let built = build(settings, runtime)?;
+        let kit = built.kit;
+        let gateway = Arc::new(built.gateway);
+        let live = Arc::new(Live::new(gateway.clone()));
+        // The test kit's state belongs to the gateway it started with, and a deterministic
+        // run's to its seed: those reload by a restart.
+        let reloader = match source {
+            Some(source) if kit.is_none() && !deterministic => Some(Reloader::new(
+                source,
+                built.runtime,
+                built.store,
+                built.ephemeral,
+                fixed,
+            )),
+            _ => None,
+        };
         let kit_kept = kit.clone();
         let control_port = match (&control_listener, &kit) {
             (Some(listener), Some(kit)) => {
@@ -912,11 +997,11 @@ impl Application {
         // A macro, not a closure: the HTTP/1 service's type names its transport (a TCP
         // stream, or a TLS stream over one), so each listener builds its own.
         macro_rules! service {
-            ($gateway:expr, $kit:expr) => {{
-                let gateway = $gateway.clone();
+            ($live:expr, $kit:expr) => {{
+                let live = $live.clone();
                 let kit = $kit.clone();
                 let app = App::new()
-                    .configure(configure_with(gateway.clone(), handler, kit.clone()))
+                    .configure(configure_live(live.clone(), handler, kit.clone()))
                     .into_factory()
                     .map_err(|e: actix_web::Error| e.error_response());
                 actix_http::HttpService::build()
@@ -925,7 +1010,7 @@ impl Application {
                     .client_disconnect_timeout(Duration::from_secs(1))
                     .local_addr(local)
                     .expect(actix_service::fn_service(move |request| {
-                        expect(gateway.clone(), request)
+                        expect(live.clone(), request)
                     }))
                     .h1(actix_service::map_config(app, |_| {
                         actix_web::dev::AppConfig::default()
@@ -941,8 +1026,8 @@ impl Application {
         let (server, tls) = match tls {
             None => (
                 {
-                    let (gateway, kit) = (gateway.clone(), kit.clone());
-                    server.listen("tokengate", listener, move || service!(gateway, kit).tcp())?
+                    let (live, kit) = (live.clone(), kit.clone());
+                    server.listen("tokengate", listener, move || service!(live, kit).tcp())?
                 },
                 None,
             ),
@@ -953,9 +1038,9 @@ impl Application {
                     cert_file = %certificates.cert_file().display(),
                     "serving HTTPS; SIGHUP reloads the certificate"
                 );
-                let (gateway, kit) = (gateway.clone(), kit.clone());
+                let (live, kit) = (live.clone(), kit.clone());
                 let server = server.listen("tokengate", listener, move || {
-                    service!(gateway, kit).rustls_0_23(config.clone())
+                    service!(live, kit).rustls_0_23(config.clone())
                 })?;
                 (server, Some(certificates))
             }
@@ -989,8 +1074,9 @@ impl Application {
             control_port,
             server: server.run(),
             signals,
-            gateway,
+            live,
             kit: kit_kept,
+            reloader,
             tls,
         })
     }
@@ -1003,8 +1089,9 @@ impl Application {
         self.control_port
     }
 
-    pub fn gateway(&self) -> &Arc<Gateway> {
-        &self.gateway
+    /// The gateway new requests are served by (a reload replaces it).
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.live.load().gateway.clone()
     }
 
     /// The test kit, with `[control]`.
@@ -1018,12 +1105,15 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight (up to the configured
-    /// shutdown timeout) and returns. SIGHUP reloads the TLS certificate, if any.
+    /// shutdown timeout) and returns. SIGHUP reloads the configuration (when built reloadable)
+    /// and the TLS certificate, if any.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let Self {
             server,
             signals,
             tls,
+            live,
+            reloader,
             ..
         } = self;
         let Some(mut signals) = signals else {
@@ -1035,10 +1125,15 @@ impl Application {
             tokio::select! {
                 result = &mut server => return result,
                 signalled = signals.next() => match signalled {
-                    Signalled::Reload => match &tls {
-                        Some(certificates) => certificates.reload(),
-                        None => tracing::info!("SIGHUP: nothing to reload (no [server.tls])"),
-                    },
+                    Signalled::Reload => {
+                        match &reloader {
+                            Some(reloader) => reloader.reload(&live),
+                            None => tracing::info!("SIGHUP: the configuration is not reloaded (the embedded demo, [control], or a deterministic run)"),
+                        }
+                        if let Some(certificates) = &tls {
+                            certificates.reload();
+                        }
+                    }
                     Signalled::Stop(signal) => {
                         tracing::info!(signal, "stopping: finishing requests in flight");
                         // The stop completes only while the server future is polled: run it

@@ -265,6 +265,15 @@ pub struct Spawned {
     pub rest: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 }
 
+/// Sends SIGHUP to a gateway the test started.
+pub fn hangup(child: &std::process::Child) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with a child's pid and a valid signal touches no memory of ours.
+    #[allow(unsafe_code)]
+    let sent = unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert_eq!(sent, 0);
+}
+
 /// Starts the built binary with `command`'s arguments and environment, stdout piped, and waits
 /// for the `address=IP:PORT` line (`"address":"IP:PORT"` in a JSON log).
 pub fn spawn_gateway(mut command: std::process::Command) -> Spawned {

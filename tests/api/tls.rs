@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 
-use crate::helpers::{DEMO_PASSWORD_SHA1, Spawned, TempDir, form, repo_path, spawn_gateway};
+use crate::helpers::{
+    DEMO_PASSWORD_SHA1, Spawned, TempDir, form, hangup, repo_path, spawn_gateway,
+};
 
 fn client_config() -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -191,14 +193,6 @@ fn every_dialect_answers_over_https_and_sighup_swaps_the_certificate() {
     assert_eq!((status.as_str(), presented), ("HTTP/1.1 200 OK", renewed));
     child.kill().ok();
     child.wait().ok();
-}
-
-fn hangup(child: &std::process::Child) {
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill(2) with a child's pid and a valid signal touches no memory of ours.
-    #[allow(unsafe_code)]
-    let sent = unsafe { libc::kill(pid, libc::SIGHUP) };
-    assert_eq!(sent, 0);
 }
 
 #[test]
