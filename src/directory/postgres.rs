@@ -236,6 +236,83 @@ fn name(map: &SchemaMap, name: Name) -> String {
         .map_or_else(|| format!("\"<{} unset>\"", name.path()), Ident::quoted)
 }
 
+/// How a lookup by name compares the column [`lookup_key`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    /// With the input's normalized form (`normalize_key`): ASP.NET Core Identity's columns.
+    Normalized,
+    /// Upper case with upper case: Identity 2 had no normalized columns (and SQL Server's
+    /// collation was case-insensitive).
+    Upper,
+}
+
+/// The column a lookup by name compares, and how.
+fn lookup_key(options: &PostgresOptions) -> (Name, Compare) {
+    let map = &options.schema;
+    match options.lookup {
+        LookupBy::Username if map.get(Name::NormalizedUserName).is_some() => {
+            (Name::NormalizedUserName, Compare::Normalized)
+        }
+        LookupBy::Username => (Name::UserName, Compare::Upper),
+        LookupBy::Email if map.get(Name::NormalizedEmail).is_some() => {
+            (Name::NormalizedEmail, Compare::Normalized)
+        }
+        LookupBy::Email => (Name::Email, Compare::Upper),
+    }
+}
+
+/// A warning when no index of the users table serves the lookup by name, so that every sign-in
+/// the cache does not answer scans the whole table: a straight migration from SQL Server keeps
+/// Identity 2's index on `UserName`, which served its case-insensitive collation and does not
+/// serve `upper("UserName")` in PostgreSQL. The DDL to make one is in the line.
+async fn lookup_index(
+    client: &tokio_postgres::Client,
+    options: &PostgresOptions,
+) -> Result<Option<String>, String> {
+    let map = &options.schema;
+    let (key, compare) = lookup_key(options);
+    let (Some(table), Some(column)) = (map.get(Name::Users), map.get(key)) else {
+        return Ok(None);
+    };
+    let schema = map.table_schema().map(|s| s.as_str().to_owned());
+    let rows = client
+        .query(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = coalesce($1::text, current_schema()::text) \
+             AND tablename = $2::text",
+            &[&schema, &table.as_str()],
+        )
+        .await
+        .map_err(|e| db_message(&e))?;
+    // pg_indexes quotes a name only where it must: both spellings are looked for.
+    let spellings = [column.quoted(), column.as_str().to_owned()];
+    let served = rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, String>(0).ok())
+        .any(|def| {
+            spellings.iter().any(|name| match compare {
+                Compare::Upper => {
+                    def.contains(&format!("upper(({name})"))
+                        || def.contains(&format!("upper({name})"))
+                }
+                Compare::Normalized => {
+                    def.contains(&format!("({name})")) || def.contains(&format!("({name},"))
+                }
+            })
+        });
+    if served {
+        return Ok(None);
+    }
+    let expression = match compare {
+        Compare::Upper => format!("upper({})", column.quoted()),
+        Compare::Normalized => column.quoted(),
+    };
+    Ok(Some(format!(
+        "directory: warning: no index serves the lookup by {expression}: every sign-in the cache \
+         does not answer scans {table}; create one: CREATE INDEX ON {} ({expression})",
+        map.qualified(Table::Users)
+    )))
+}
+
 /// The names the built-in queries read, each of which must be in the database.
 pub(super) fn needed(options: &PostgresOptions) -> Vec<Name> {
     let map = &options.schema;
@@ -248,14 +325,7 @@ pub(super) fn needed(options: &PostgresOptions) -> Vec<Name> {
         Name::LockoutEnabled,
         Name::LockoutEnd,
     ];
-    names.push(match options.lookup {
-        LookupBy::Username if map.get(Name::NormalizedUserName).is_some() => {
-            Name::NormalizedUserName
-        }
-        LookupBy::Username => Name::UserName,
-        LookupBy::Email if map.get(Name::NormalizedEmail).is_some() => Name::NormalizedEmail,
-        LookupBy::Email => Name::Email,
-    });
+    names.push(lookup_key(options).0);
     if map.get(Name::SecurityStamp).is_some() {
         names.push(Name::SecurityStamp);
     }
@@ -378,16 +448,9 @@ impl Sql {
                 upgrades_table(options, target)
             ));
         }
-        // Identity 2 had no normalized columns: its store compared upper case with upper case.
-        let filter = match options.lookup {
-            LookupBy::Username => match map.get(Name::NormalizedUserName) {
-                Some(normalized) => format!("u.{normalized} = $2"),
-                None => format!("upper(u.{}) = upper($1)", n(Name::UserName)),
-            },
-            LookupBy::Email => match map.get(Name::NormalizedEmail) {
-                Some(normalized) => format!("u.{normalized} = $2"),
-                None => format!("upper(u.{}) = upper($1)", n(Name::Email)),
-            },
+        let filter = match lookup_key(options) {
+            (key, Compare::Upper) => format!("upper(u.{}) = upper($1)", n(key)),
+            (key, Compare::Normalized) => format!("u.{} = $2", n(key)),
         };
         Self {
             by_name: format!("{select}{from} WHERE {filter} LIMIT 2"),
@@ -1267,6 +1330,12 @@ async fn check_on(options: &PostgresOptions, create: bool, report: &mut ConnectR
                 }
             }
             if report.problems.is_empty() {
+                match lookup_index(&client, options).await {
+                    Ok(warning) => report.notes.extend(warning),
+                    Err(e) => report
+                        .problems
+                        .push(format!("directory: cannot read the indexes: {e}")),
+                }
                 match census(&client, options).await {
                     Ok(census) => {
                         report.notes.push(format!(

@@ -851,6 +851,24 @@ async fn check_connect_names_a_sha1_proof_route_the_stored_hashes_cannot_serve()
         text.contains("directory: password hashes by kind: argon2id 1, SHA-1 hex digest 1"),
         "{text}"
     );
+    // Identity 2's own index (on "UserName", case-insensitive under SQL Server's collation)
+    // does not serve upper("UserName"): without the expression index the schema file adds,
+    // the check says so, with the DDL.
+    let warning = "directory: warning: no index serves the lookup by upper(\"UserName\")";
+    assert!(!text.contains(warning), "{text}");
+    db.exec(&format!(
+        "DROP INDEX \"{}\".\"tokengate_AspNetUsers_upper_UserName\"",
+        db.name
+    ))
+    .await;
+    let (ok, text) = check(
+        &dir,
+        "unindexed.toml",
+        &config(&db.directory(&url, "")),
+        &[],
+    );
+    assert!(ok && text.contains(warning), "{text}");
+    assert!(text.contains("CREATE INDEX ON"), "{text}");
 
     db.add(&Account::new("p-3", "v2", V2)).await;
     db.add(&Account::new("p-4", "v3", V3_SHA256)).await;

@@ -1,6 +1,7 @@
 //! The configuration reference covers the configuration model (issue 16): every key a section
 //! reads, as `check` lists them when it meets a key it does not know, is named in the section
 //! of the reference that documents it. A key added to the model and not to the docs fails here.
+//! And the README's configuration sample is one `check` accepts.
 
 use crate::helpers::{TempDir, repo_path, tokengate};
 
@@ -153,5 +154,38 @@ fn every_key_of_the_configuration_model_is_in_the_reference() {
         missing.is_empty(),
         "keys the configuration reads and the reference does not name:\n{}",
         missing.join("\n")
+    );
+}
+
+/// The README's configuration sample passes `check` as printed, given the variables it names.
+#[test]
+fn the_readme_configuration_sample_passes_check() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
+    let section = &readme[readme.find("\n## Configuration").expect("the section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let sample = &section[start..start + section[start..].find("\n```").expect("its end")];
+    assert!(sample.contains("[[route]]"), "{sample}");
+    let dir = TempDir::new("readme-sample");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, sample).expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_remove("TOKENGATE_CONFIG")
+        .env(
+            "TOKENGATE_SIGNING_SECRET",
+            "a-signing-secret-of-at-least-32-bytes",
+        )
+        .env("MOBILE_APP_SECRET", "mobile-secret")
+        .env("RESOURCE_SERVER_SECRET", "resource-secret")
+        .env("LEGACY_VALIDATION_KEY", "ab".repeat(32))
+        .env("LEGACY_DECRYPTION_KEY", "cd".repeat(32))
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
