@@ -1,9 +1,11 @@
-//! The gateway being served, swapped whole when SIGHUP reloads the configuration: a request
+//! The gateway being served, swapped whole when SIGHUP reloads the configuration (and whether
+//! the server is draining for a stop): a request
 //! takes the snapshot current when it arrives and finishes on it, so a reload changes no request
 //! midway and drops none. What a snapshot cannot change (the listener, the store, the test kit)
 //! stays with the process; [`Reloader`] says which keys those are when a reload changes them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -29,13 +31,24 @@ impl Snapshot {
 /// See the module docs.
 pub struct Live {
     current: ArcSwap<Snapshot>,
+    /// Set when a stop begins: `/readyz` answers 503 while requests in flight finish.
+    draining: AtomicBool,
 }
 
 impl Live {
     pub fn new(gateway: Arc<Gateway>) -> Self {
         Self {
             current: ArcSwap::from_pointee(Snapshot::new(gateway)),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The snapshot a request runs on, to the end.

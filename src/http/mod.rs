@@ -299,10 +299,10 @@ async fn handle(
     let (gateway, route_metrics) = (&*snapshot.gateway, &snapshot.metrics);
     let path = request.path();
     if path == HEALTH_PATH {
-        return health(gateway, Probe::Health).await;
+        return health(gateway, Probe::Health, live.is_draining()).await;
     }
     if path == READY_PATH {
-        return health(gateway, Probe::Ready).await;
+        return health(gateway, Probe::Ready, live.is_draining()).await;
     }
     if gateway.endpoints().metrics_path.as_deref() == Some(path) {
         return metrics::answer();
@@ -661,7 +661,8 @@ enum Probe {
     Ready,
 }
 
-async fn health(gateway: &Gateway, probe: Probe) -> HttpResponse {
+/// `draining`: a stop has begun; the load balancer should send nothing new (`/readyz` 503).
+async fn health(gateway: &Gateway, probe: Probe, draining: bool) -> HttpResponse {
     use crate::domain::Fill;
     let store = gateway.engine().store_kind();
     let health = gateway.engine().store_health().await;
@@ -685,6 +686,7 @@ async fn health(gateway: &Gateway, probe: Probe) -> HttpResponse {
         tracing::warn!(directory = users.kind(), error = %crate::logging::Chain(e), "health check: user directory unavailable");
     }
     let status = match (available, fill, directory.is_ok()) {
+        _ if draining => "draining",
         (false, _, _) => "unavailable",
         (true, Fill::Full, _) => "full",
         (true, _, false) => "degraded",
@@ -731,8 +733,8 @@ async fn health(gateway: &Gateway, probe: Probe) -> HttpResponse {
                 .int("upgrades", as_int(stats.upgrades));
         });
     });
-    let refused =
-        !available || (probe == Probe::Ready && (fill == Fill::Full || directory.is_err()));
+    let refused = !available
+        || (probe == Probe::Ready && (draining || fill == Fill::Full || directory.is_err()));
     let mut answer = if refused {
         let mut unavailable = HttpResponse::ServiceUnavailable();
         unavailable.insert_header(("Retry-After", "1"));
@@ -1135,7 +1137,8 @@ impl Application {
                         }
                     }
                     Signalled::Stop(signal) => {
-                        tracing::info!(signal, "stopping: finishing requests in flight");
+                        tracing::info!(signal, "stopping: finishing requests in flight; /readyz answers 503");
+                        live.drain();
                         // The stop completes only while the server future is polled: run it
                         // beside.
                         actix_web::rt::spawn(async move { handle.stop(true).await });

@@ -267,10 +267,15 @@ pub struct Spawned {
 
 /// Sends SIGHUP to a gateway the test started.
 pub fn hangup(child: &std::process::Child) {
+    signal(child, libc::SIGHUP);
+}
+
+/// Sends `signal` to a gateway the test started.
+pub fn signal(child: &std::process::Child, signal: libc::c_int) {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill(2) with a child's pid and a valid signal touches no memory of ours.
     #[allow(unsafe_code)]
-    let sent = unsafe { libc::kill(pid, libc::SIGHUP) };
+    let sent = unsafe { libc::kill(pid, signal) };
     assert_eq!(sent, 0);
 }
 

@@ -1,7 +1,8 @@
 //! SIGHUP re-reads the configuration file of a running `tokengate serve` (issue 16): a valid new
 //! one serves new requests while a request in flight finishes on the old one, the tokens issued
 //! before stay valid (the demo's random signing key is kept), and an invalid one is refused with
-//! its problems logged and the running configuration kept.
+//! its problems logged and the running configuration kept. And SIGTERM: `/readyz` answers 503
+//! while the requests in flight finish.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Spawned, TempDir, hangup, repo_path, spawn_gateway};
+use crate::helpers::{Spawned, TempDir, hangup, repo_path, signal, spawn_gateway};
 
 fn config_with_client(client: &str) -> String {
     let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).expect("demo");
@@ -189,4 +190,87 @@ fn sighup_serves_a_valid_new_configuration_and_keeps_the_old_one_when_invalid() 
     );
     child.kill().ok();
     child.wait().ok();
+}
+
+/// One answer on a kept-alive connection: the status and the body (by its Content-Length).
+fn read_one(stream: &mut TcpStream) -> (u16, String) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).expect("read"), 1, "closed mid-head");
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&bytes).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn sigterm_makes_readyz_answer_503_while_requests_in_flight_finish() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokengate"));
+    command
+        .arg("serve")
+        .env_remove("TOKENGATE_CONFIG")
+        .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
+        .env("TOKENGATE__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")
+        .env("RUST_LOG", "info");
+    let Spawned {
+        mut child,
+        base,
+        rest,
+        ..
+    } = spawn_gateway(command);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in rest.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let ready = b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut probe = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    probe.write_all(ready).expect("write");
+    assert_eq!(read_one(&mut probe).0, 200);
+
+    let body = client_credentials("demo-client");
+    let (first, second) = body.split_at(10);
+    let mut in_flight = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        in_flight,
+        "POST /api/Token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+
+    signal(&child, libc::SIGTERM);
+    wait_for(&log, "stopping", 1);
+    probe.write_all(ready).expect("write");
+    let (status, answer) = read_one(&mut probe);
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("\"status\":\"draining\""), "{answer}");
+    in_flight.write_all(second.as_bytes()).expect("write");
+    let (status, answer) = self::answer(in_flight);
+    assert_eq!(status, 200, "the request in flight finishes: {answer}");
+    let exited = child.wait().expect("exits");
+    assert!(exited.success(), "{exited:?}");
 }
