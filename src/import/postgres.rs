@@ -59,12 +59,29 @@ pub struct PostgresUsers {
     /// The columns the mapping has (Identity 2 has no normalized or concurrency columns).
     columns: Vec<&'static Column>,
     statements: Statements,
+    statistics: Statistics,
+}
+
+/// When the users table's planner statistics were last refreshed. A batch finds the rows whose
+/// name is taken by joining on the lookup's expression index; with statistics from before the
+/// import (an empty or small table) the planner scans the whole table for every batch instead,
+/// which made a million-row rerun take minutes. So the table is analyzed before the first batch
+/// and again whenever the rows inserted since outnumber those it had then (a handful of times
+/// over an import), and each batch's temporary table before it is joined.
+#[derive(Default)]
+struct Statistics {
+    /// The table's rows at the last ANALYZE; `None` before the first.
+    rows: Option<u64>,
+    inserted_since: u64,
 }
 
 /// The SQL of one batch, made once from the mapping.
 struct Statements {
     create_temp: String,
     copy: String,
+    analyze_users: String,
+    /// The users table's row count as the last ANALYZE estimated it.
+    estimated_rows: String,
     /// Rows whose user name belongs to another id in the table: `(row)`.
     taken_names: String,
     upsert: String,
@@ -97,6 +114,7 @@ impl PostgresUsers {
             client,
             columns,
             statements,
+            statistics: Statistics::default(),
         })
     }
 }
@@ -106,8 +124,28 @@ async fn write_batch(
     client: &mut tokio_postgres::Client,
     columns: &[&'static Column],
     statements: &Statements,
+    statistics: &mut Statistics,
     batch: Vec<CheckedUser>,
 ) -> Result<Written, String> {
+    let stale = match statistics.rows {
+        None => true,
+        Some(rows) => statistics.inserted_since > rows.max(batch.len() as u64),
+    };
+    if stale {
+        client
+            .batch_execute(&statements.analyze_users)
+            .await
+            .map_err(sql_error)?;
+        let rows: i64 = client
+            .query_one(&statements.estimated_rows, &[])
+            .await
+            .map_err(sql_error)?
+            .get(0);
+        *statistics = Statistics {
+            rows: Some(u64::try_from(rows).unwrap_or_default()),
+            inserted_since: 0,
+        };
+    }
     let tx = client.transaction().await.map_err(sql_error)?;
     tx.batch_execute(&statements.create_temp)
         .await
@@ -125,6 +163,9 @@ async fn write_batch(
         writer.as_mut().write(&row).await.map_err(sql_error)?;
     }
     writer.finish().await.map_err(sql_error)?;
+    tx.batch_execute("ANALYZE tokengate_import")
+        .await
+        .map_err(sql_error)?;
     let taken = tx
         .query(&statements.taken_names, &[])
         .await
@@ -148,6 +189,7 @@ async fn write_batch(
         }
     }
     tx.commit().await.map_err(sql_error)?;
+    statistics.inserted_since += written.imported;
     written.unchanged = (batch.len() as u64)
         .saturating_sub(written.skipped.len() as u64 + written.imported + written.updated);
     Ok(written)
@@ -162,8 +204,9 @@ impl Sink for PostgresUsers {
             client,
             columns,
             statements,
+            statistics,
         } = self;
-        runtime.block_on(write_batch(client, columns, statements, batch))
+        runtime.block_on(write_batch(client, columns, statements, statistics, batch))
     }
 
     /// Every batch was committed as it was written.
@@ -263,9 +306,16 @@ impl Statements {
             old.join(", "),
             new.join(", "),
         );
+        // reltuples is -1 for a table never analyzed (PostgreSQL 14 and later).
+        let estimated_rows = format!(
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = '{}'::regclass",
+            users.replace('\'', "''")
+        );
         Self {
             create_temp,
             copy,
+            analyze_users: format!("ANALYZE {users}"),
+            estimated_rows,
             taken_names,
             upsert,
         }
