@@ -732,9 +732,38 @@ impl Inner {
         *down = (!ok).then(|| Instant::now() + RETRY_AFTER_FAILURE);
     }
 
+    /// [`Inner::run_untimed`], its latency and failures on `/metrics`:
+    /// `tokengate_directory_operation_seconds{backend,operation}` and
+    /// `tokengate_directory_errors_total{backend,operation}`.
+    async fn run(&self, op: Op<'_>) -> Result<Vec<Row>, DirectoryUnavailable> {
+        let operation = match op {
+            Op::Lookup(Key::Name, _) => "lookup_by_name",
+            Op::Lookup(Key::Id, _) => "lookup_by_id",
+            Op::Probe => "probe",
+            Op::Upsert { .. } => "save_upgrade",
+        };
+        let started = Instant::now();
+        let result = self.run_untimed(op).await;
+        metrics::histogram!(
+            "tokengate_directory_operation_seconds",
+            "backend" => "postgres",
+            "operation" => operation
+        )
+        .record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!(
+                "tokengate_directory_errors_total",
+                "backend" => "postgres",
+                "operation" => operation
+            )
+            .increment(1);
+        }
+        result
+    }
+
     /// One statement within the query timeout, a connection from the pool included. A
     /// connection that timed out is dropped, not returned: its answer may still come.
-    async fn run(&self, op: Op<'_>) -> Result<Vec<Row>, DirectoryUnavailable> {
+    async fn run_untimed(&self, op: Op<'_>) -> Result<Vec<Row>, DirectoryUnavailable> {
         if let Op::Lookup(..) = op {
             self.queries.fetch_add(1, Ordering::Relaxed);
         }

@@ -10,7 +10,13 @@
 //! - `tokengate_password_queue_depth` and `tokengate_password_queue_wait_seconds`: the hash
 //!   threads' queue (`engine::hasher`);
 //! - `tokengate_sessions_started_total{client}` and `tokengate_sessions_refused_total{client}`:
-//!   who is filling the store (`engine`).
+//!   who is filling the store (`engine`);
+//! - `tokengate_store_operation_seconds{backend,operation}` and
+//!   `tokengate_store_errors_total{backend,operation,error}`: every store call
+//!   (`store::instrumented`);
+//! - `tokengate_directory_operation_seconds{backend,operation}` and
+//!   `tokengate_directory_errors_total{backend,operation}`: a database directory's queries
+//!   (`directory::postgres`).
 //!
 //! The recorder is the process's one global: several gateways in a process (tests) share it.
 

@@ -184,6 +184,10 @@ fn assemble(
     store: Arc<dyn crate::domain::TokenStore>,
     ephemeral: Option<&Secret>,
 ) -> Result<Gateway, StartError> {
+    // Before any metric handle is made (the store's, below), or it would record nowhere.
+    metrics::install();
+    let store: Arc<dyn crate::domain::TokenStore> =
+        Arc::new(crate::store::instrumented::Instrumented::new(store));
     let keys = match settings.signing {
         SigningKey::Keys(keys) => keys,
         SigningKey::Ephemeral => {

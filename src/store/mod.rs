@@ -9,6 +9,7 @@
 pub mod codec;
 mod counters;
 pub mod file;
+pub mod instrumented;
 pub mod memory;
 pub mod redis;
 pub mod resettable;

@@ -179,4 +179,18 @@ path = "/metrics-full/api/Token"
         Some(1.0),
         "{text}"
     );
+    // The store's own operations, whichever backend: latency and failures. Other tests share
+    // the process's recorder and its memory-store series, so these are lower bounds.
+    let at_least = |series: &str, floor: f64| {
+        let value = sample(&text, series).unwrap_or_else(|| panic!("no {series}:\n{text}"));
+        assert!(value >= floor, "{series} = {value}");
+    };
+    at_least(
+        "tokengate_store_errors_total{backend=\"memory\",operation=\"insert_refresh\",error=\"full\"}",
+        1.0,
+    );
+    at_least(
+        "tokengate_store_operation_seconds_count{backend=\"memory\",operation=\"insert_refresh\"}",
+        2.0,
+    );
 }

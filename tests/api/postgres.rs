@@ -651,6 +651,15 @@ async fn an_outage_is_503_in_time_refresh_survives_it_and_the_gateway_recovers()
     assert_eq!(answer.status, 503, "{}", answer.text());
     assert_eq!(answer.header("Retry-After"), Some("1"));
 
+    // The outage on /metrics: the failed lookups counted, and every lookup's latency.
+    let text = send(&app, "GET", "/metrics", &[], "").await.text();
+    for series in [
+        "tokengate_directory_errors_total{backend=\"postgres\",operation=\"lookup_by_name\"}",
+        "tokengate_directory_operation_seconds_count{backend=\"postgres\",operation=\"lookup_by_name\"}",
+    ] {
+        assert!(text.contains(series), "no {series}:\n{text}");
+    }
+
     switch.send(Link::Up).expect("switch");
     let recovered = Instant::now();
     loop {
