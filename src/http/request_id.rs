@@ -3,7 +3,6 @@
 //! to the client only when `[log] echo_request_id = true`: no legacy endpoint sent the header,
 //! and the wire stays as it was unless a deployment asks.
 
-
 /// The header a proxy names the request with, and the gateway echoes it in.
 pub const HEADER: &str = "x-request-id";
 

@@ -321,6 +321,30 @@ pub fn spawn_gateway(mut command: std::process::Command) -> Spawned {
     }
 }
 
+/// A gateway the test started, its port, and every line it logs after the listening line,
+/// collected by a thread of its own (so that the pipe never fills).
+pub struct Logged {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// [`spawn_gateway`], with the rest of its log collected as it comes.
+pub fn spawn_logged(command: std::process::Command) -> Logged {
+    let Spawned {
+        child, base, rest, ..
+    } = spawn_gateway(command);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in rest.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let port = base.rsplit(':').next().unwrap().parse().unwrap();
+    Logged { child, port, log }
+}
+
 /// A TCP proxy in front of a test server (Redis, PostgreSQL) that the test switches: `Up` forwards, `Down`
 /// closes every connection at once, `Hang` accepts and never answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -177,21 +177,18 @@ impl TestDb {
     }
 
     async fn set_hash(&self, id: &str, hash: &str) {
-        self.client
-            .execute(
-                r#"UPDATE "AspNetUsers" SET "PasswordHash" = $2 WHERE "Id" = $1"#,
-                &[&id, &hash],
-            )
-            .await
-            .expect("update");
+        self.set(id, "PasswordHash", hash).await;
     }
 
     async fn set_stamp(&self, id: &str, stamp: &str) {
+        self.set(id, "SecurityStamp", stamp).await;
+    }
+
+    /// Sets one text column of a user's row.
+    async fn set(&self, id: &str, column: &str, value: &str) {
+        let sql = format!(r#"UPDATE "AspNetUsers" SET "{column}" = $2 WHERE "Id" = $1"#);
         self.client
-            .execute(
-                r#"UPDATE "AspNetUsers" SET "SecurityStamp" = $2 WHERE "Id" = $1"#,
-                &[&id, &stamp],
-            )
+            .execute(&sql, &[&id, &value])
             .await
             .expect("update");
     }

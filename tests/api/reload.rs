@@ -7,10 +7,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Spawned, TempDir, hangup, repo_path, signal, spawn_gateway};
+use crate::helpers::{Logged, TempDir, hangup, repo_path, signal, spawn_logged};
 
 fn config_with_client(client: &str) -> String {
     let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).expect("demo");
@@ -80,20 +80,11 @@ fn sighup_serves_a_valid_new_configuration_and_keeps_the_old_one_when_invalid() 
         .arg(&path)
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info");
-    let Spawned {
+    let Logged {
         mut child,
-        base,
-        rest,
-        ..
-    } = spawn_gateway(command);
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in rest.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+        port,
+        log,
+    } = spawn_logged(command);
 
     let (status, body) = post(port, "/api/Token", "", &client_credentials("before-reload"));
     assert_eq!(status, 200, "{body}");
@@ -231,20 +222,11 @@ fn sigterm_makes_readyz_answer_503_while_requests_in_flight_finish() {
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
         .env("TOKENGATE__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")
         .env("RUST_LOG", "info");
-    let Spawned {
+    let Logged {
         mut child,
-        base,
-        rest,
-        ..
-    } = spawn_gateway(command);
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in rest.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+        port,
+        log,
+    } = spawn_logged(command);
     let ready = b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut probe = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     probe.write_all(ready).expect("write");

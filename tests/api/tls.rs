@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 
-use crate::helpers::{
-    DEMO_PASSWORD_SHA1, Spawned, TempDir, form, hangup, repo_path, spawn_gateway,
-};
+use crate::helpers::{DEMO_PASSWORD_SHA1, Logged, TempDir, form, hangup, repo_path, spawn_logged};
 
 fn client_config() -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -94,17 +92,7 @@ fn serve(dir: &TempDir) -> (std::process::Child, u16, Arc<Mutex<Vec<String>>>) {
         .arg(&config)
         .env("TOKENGATE__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info");
-    let Spawned {
-        child, base, rest, ..
-    } = spawn_gateway(command);
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in rest.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let port = base.rsplit(':').next().unwrap().parse().unwrap();
+    let Logged { child, port, log } = spawn_logged(command);
     (child, port, log)
 }
 
