@@ -169,7 +169,7 @@ pub fn run() -> Result<(), String> {
     );
     println!(
         "| after {TOKENS} grants | {TOKENS} | {:.1} MiB | **{per_token:.0} bytes per live token** \
-         (target <= 160); {:.2} us per grant |",
+         (target <= 180); {:.2} us per grant |",
         mib(full),
         fill_secs * 1e6 / TOKENS as f64
     );

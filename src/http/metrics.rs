@@ -50,10 +50,29 @@ fn handle() -> &'static PrometheusHandle {
         // and this text shows only what this one records, which is then nothing.
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was installed already; /metrics shows nothing");
+        } else {
+            // Histogram samples wait in the recorder until an upkeep folds them into their
+            // buckets, which a scrape does; without one (nobody scrapes) they would pile up,
+            // 8 bytes a sample, for ever. So upkeep runs every second whether scraped or not.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("tokengate-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start the metrics upkeep thread ({e}): histogram samples are folded only when /metrics is scraped");
+            }
         }
         handle
     })
 }
+
+/// How often histogram samples are folded into their buckets (and their memory freed).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Installs the recorder (at startup, so that the first requests are counted).
 pub fn install() {

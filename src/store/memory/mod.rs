@@ -8,8 +8,9 @@
 //! # Refresh tokens: layout and byte budget
 //!
 //! Refresh tokens are nearly all of the state on a busy gateway (one per sign-in and refresh,
-//! each kept for the refresh TTL), so they are held compactly: the budget is 170 resident bytes
-//! per live token (ten million in 1.7 GiB), and the memory goes back to the OS once they expire.
+//! each kept for the refresh TTL), so they are held compactly: the budget is 180 resident bytes
+//! per live token of the whole process (ten million in 1.8 GiB), and the memory goes back to the
+//! OS once they expire.
 //!
 //! - The `tokens` table maps a 16-byte [`Key16`] (half of the token's SHA-256) to a 48-byte
 //!   [`Packed`] record held inline: session id 16, session start and expiry as i64 nanoseconds
@@ -61,8 +62,11 @@
 //!
 //! hashbrown doubles a table when it is 7/8 full, so a table is between 7/16 and 7/8 full and a
 //! bucket costs between 74 and 149 bytes per live token; with the wheel at a steady grant rate
-//! that is 92 to 166 bytes (`cargo bench --bench load -- memory`, at 48% full, measured 146
-//! before the stamp's 4 bytes, which add 8 at that fill).
+//! that is 92 to 166 bytes. `cargo bench --bench load -- memory` (a million grants, RSS of the
+//! process, at 48% full) measured 146 on 2026-11-22; on 2026-12-03, on another machine, 162
+//! before the stamp's 4 bytes and 176 after: 8 for the stamp at that fill, and about 6 for the
+//! histogram samples of `/metrics` that wait up to a second for their upkeep
+//! (`http::metrics`).
 //! Records are inline rather than boxed although a box would make the worst case smaller
 //! (25 bytes a bucket plus a 64-byte malloc chunk): boxes freed by the sweep are reused by the
 //! tokens issued meanwhile, which end up scattered over every page the old tokens used, so those
