@@ -184,6 +184,7 @@ fn katana(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gatewa
             name: "user@example.com",
             role: Some("Administrator"),
         },
+        &[],
         at,
         at + chrono::TimeDelta::days(14),
     );

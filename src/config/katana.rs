@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::engine::katana::{
-    ACCESS_TOKEN_PURPOSES, Decryption, MachineKey, TicketFormat, Validation,
+    ACCESS_TOKEN_PURPOSES, Decryption, Katana, MachineKey, TicketFormat, Validation,
 };
 
 use super::secrets::resolve_secret;
@@ -30,14 +30,17 @@ pub(super) struct RawKatana {
     decryption_key_file: Option<PathBuf>,
     compatibility: Option<String>,
     purposes: Option<Vec<String>>,
+    /// Claim type = the user attribute its value comes from.
+    #[serde(default)]
+    claims: std::collections::BTreeMap<String, String>,
 }
 
-/// The ticket format `[katana]` describes, or `None` (no section, or problems pushed).
+/// What `[katana]` describes, or `None` (no section, or problems pushed).
 pub(super) fn validate(
     raw: Option<&RawKatana>,
     base: Option<&Path>,
     problems: &mut Vec<Problem>,
-) -> Option<TicketFormat> {
+) -> Option<Katana> {
     let raw = raw?;
     let before = problems.len();
     let validation = Validation::parse(raw.validation.as_deref().unwrap_or("HMACSHA256"))
@@ -119,6 +122,14 @@ pub(super) fn validate(
             purposes.clone()
         }
     };
+    for (claim_type, attribute) in &raw.claims {
+        if claim_type.trim().is_empty() || attribute.trim().is_empty() {
+            problems.push(problem(
+                format!("katana.claims.{claim_type}"),
+                "a claim type and the attribute its value comes from, neither blank",
+            ));
+        }
+    }
     if problems.len() > before {
         return None;
     }
@@ -130,5 +141,8 @@ pub(super) fn validate(
     )
     .map_err(|e| problems.push(problem("katana", e.to_string())))
     .ok()?;
-    Some(TicketFormat::new(&machine_key, purposes))
+    Some(Katana {
+        format: TicketFormat::new(&machine_key, purposes),
+        attribute_claims: raw.claims.clone().into_iter().collect(),
+    })
 }

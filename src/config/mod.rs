@@ -123,7 +123,7 @@ pub struct Settings {
     pub hash_input: crate::engine::InputSetting,
     pub routes: Vec<TokenRoute>,
     /// `[katana]`: the legacy machineKey's ticket format, when configured.
-    pub katana: Option<crate::engine::katana::TicketFormat>,
+    pub katana: Option<crate::engine::katana::Katana>,
     /// `[control]`: the test kit's listener, when configured.
     pub control: Option<ControlSettings>,
     pub testing: TestingSettings,

@@ -183,7 +183,7 @@ impl Engine {
         token: &str,
         now: DateTime<Utc>,
     ) -> Option<(katana::Ticket, DateTime<Utc>)> {
-        let ticket = self.katana.as_ref()?.unprotect(token).ok()?;
+        let ticket = self.katana.as_ref()?.format.unprotect(token).ok()?;
         let expires = ticket.expires()?;
         (expires >= now).then_some((ticket, expires))
     }

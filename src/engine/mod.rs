@@ -215,7 +215,7 @@ pub struct EngineParts {
     pub throttle: throttle::ThrottleSettings,
     /// The legacy machineKey's ticket format (`[katana]`): issues `katana_ticket` access
     /// tokens, and introspection and revocation read tickets with it.
-    pub katana: Option<katana::TicketFormat>,
+    pub katana: Option<katana::Katana>,
 }
 
 /// Why an engine could not be built.
@@ -239,7 +239,7 @@ pub struct Engine {
     /// Shared with the upgrade tasks a sign-in may leave behind.
     hashes: Arc<hasher::HashPool>,
     throttle: throttle::Throttle,
-    katana: Option<katana::TicketFormat>,
+    katana: Option<katana::Katana>,
     /// `/metrics`: new sessions (refresh families) stored and refused as the store was full, by
     /// client: who is filling the store.
     sessions: SessionCounters,
@@ -634,19 +634,31 @@ impl Engine {
                 (AccessToken::new(token), jti)
             }
             AccessFormat::KatanaTicket => {
-                let format = self.katana.as_ref().ok_or(Fault::NoKatanaKey)?;
+                let katana = self.katana.as_ref().ok_or(Fault::NoKatanaKey)?;
+                let extra: Vec<(&str, String)> = match &user {
+                    Some(user) => katana
+                        .attribute_claims
+                        .iter()
+                        .filter_map(|(claim_type, attribute)| {
+                            let value = user.attributes.get(attribute)?;
+                            Some((claim_type.as_str(), value.claim_text()))
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                };
                 let ticket = katana::access_ticket(
                     &katana::TicketUser {
                         id: &claims.sub,
                         name: claims.name.as_deref().unwrap_or(&claims.sub),
                         role: claims.role.as_deref(),
                     },
+                    &extra,
                     issued_at,
                     expires_at,
                 );
                 // The IV is drawn now, after every id of `Draws`.
                 (
-                    AccessToken::new(format.protect(&ticket, &*self.ids)),
+                    AccessToken::new(katana.format.protect(&ticket, &*self.ids)),
                     claims.jti,
                 )
             }

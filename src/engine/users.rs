@@ -27,6 +27,19 @@ pub enum AttrValue {
     Float(f64),
 }
 
+impl AttrValue {
+    /// The value as a claim's text, as .NET writes it (`bool.ToString()` is `True`/`False`).
+    pub fn claim_text(&self) -> String {
+        match self {
+            AttrValue::Str(text) => text.clone(),
+            AttrValue::Bool(true) => "True".to_owned(),
+            AttrValue::Bool(false) => "False".to_owned(),
+            AttrValue::Int(n) => n.to_string(),
+            AttrValue::Float(x) => x.to_string(),
+        }
+    }
+}
+
 pub type Attributes = BTreeMap<String, AttrValue>;
 
 /// A registered user.

@@ -269,6 +269,46 @@ async fn the_katana_route_issues_tickets_the_legacy_key_reads() {
     assert_eq!(keys, ["userName", "userId", "role", ".issued", ".expires"]);
 }
 
+/// `[katana] claims`: the user's attributes as extra claims, after the template's, in claim-type
+/// order; a user without the attribute gets no such claim, and the properties are unchanged.
+#[tokio::test]
+async fn katana_claims_carry_the_users_attributes() {
+    const EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
+    let text = config(&format!(
+        "[katana.claims]\n\"{EMAIL}\" = \"email\"\n\"urn:editor\" = \"is_editor\"\n\"urn:absent\" = \"nickname\"\n"
+    ))
+    .replacen(
+        "role = \"Administrator\"\n",
+        "role = \"Administrator\"\nattributes = { email = \"user@example.com\", is_editor = true }\n",
+        1,
+    );
+    let (app, _clock) = katana_app!(text);
+    let answer = login(&app, "/katana/Token").await;
+    let token = answer["access_token"].as_str().unwrap();
+    let mono = std::fs::read_to_string(repo_path("fixtures/katana/mono-tickets.tsv")).unwrap();
+    let ticket = read_lines(&mono)[1].format().unprotect(token).unwrap();
+    let claims: Vec<(&str, &str)> = ticket
+        .identity
+        .claims
+        .iter()
+        .map(|c| (c.claim_type.as_str(), c.value.as_str()))
+        .collect();
+    let template = &claims[..claims.len() - 2];
+    assert!(
+        template
+            .iter()
+            .any(|(t, v)| t.ends_with("/role") && *v == "Administrator"),
+        "{claims:?}"
+    );
+    assert_eq!(
+        &claims[claims.len() - 2..],
+        [(EMAIL, "user@example.com"), ("urn:editor", "True")],
+        "{claims:?}"
+    );
+    let keys: Vec<&str> = ticket.properties.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["userName", "userId", "role", ".issued", ".expires"]);
+}
+
 #[tokio::test]
 async fn introspection_and_revocation_read_tickets() {
     let (app, clock) = katana_app!(config(""));

@@ -46,6 +46,18 @@ pub enum ReadError {
     Ticket(#[from] TicketError),
 }
 
+/// `[katana]` as the engine uses it: the ticket format, and what issued tickets carry beyond
+/// the template's claims.
+#[derive(Debug)]
+pub struct Katana {
+    pub format: TicketFormat,
+    /// `[katana] claims`: a claim per (claim type, user attribute), for a user who has the
+    /// attribute, after the template's claims, in claim-type order (the legacy application's
+    /// `GenerateUserIdentityAsync` additions, or its `AspNetUserClaims` rows, which a database
+    /// directory reads as attributes named by their claim type).
+    pub attribute_claims: Vec<(String, String)>,
+}
+
 /// `TicketDataFormat` over one machineKey protector: tickets to text and back.
 #[derive(Debug)]
 pub struct TicketFormat {
@@ -109,8 +121,10 @@ pub struct TicketUser<'a> {
 /// `userName`, `userId`, `role`), then Katana's `.issued` and `.expires`. The security stamp
 /// claim is left out: the gateway's directory has none, and the bearer middleware never reads
 /// it.
+/// `extra` (claim type, value) pairs follow the role claim.
 pub fn access_ticket(
     user: &TicketUser<'_>,
+    extra: &[(&str, String)],
     issued: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Ticket {
@@ -130,6 +144,11 @@ pub fn access_ticket(
         claims.push(Claim::local(ticket::ROLE_CLAIM_TYPE, role));
         properties.push(("role".to_owned(), role.to_owned()));
     }
+    claims.extend(
+        extra
+            .iter()
+            .map(|(claim_type, value)| Claim::local(claim_type, value)),
+    );
     properties.push((ticket::ISSUED.to_owned(), ticket::rfc1123(issued)));
     properties.push((ticket::EXPIRES.to_owned(), ticket::rfc1123(expires)));
     Ticket {
@@ -188,6 +207,7 @@ mod tests {
         };
         let ticket = access_ticket(
             &user,
+            &[],
             at("2020-09-13T09:35:33Z"),
             at("2020-09-27T09:35:33Z"),
         );
