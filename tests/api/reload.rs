@@ -34,6 +34,23 @@ fn post(port: u16, path: &str, extra: &str, body: &str) -> (u16, String) {
     answer(stream)
 }
 
+/// A POST of `body` to /api/Token whose head and first 10 bytes are sent, left in flight (the
+/// gateway has begun it); the rest of the body is returned, to send later.
+fn half_sent(port: u16, body: &str) -> (TcpStream, &str) {
+    let (first, rest) = body.split_at(10);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "POST /api/Token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .expect("write");
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(200));
+    (stream, rest)
+}
+
 fn answer(mut stream: TcpStream) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -97,17 +114,7 @@ fn sighup_serves_a_valid_new_configuration_and_keeps_the_old_one_when_invalid() 
 
     // A request in flight across the reload: its head is in, half its body is not.
     let in_flight_body = client_credentials("before-reload");
-    let (first, second) = in_flight_body.split_at(10);
-    let mut in_flight = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        in_flight,
-        "POST /api/Token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
-        in_flight_body.len()
-    )
-    .expect("write");
-    in_flight.flush().expect("flush");
-    std::thread::sleep(Duration::from_millis(200));
+    let (mut in_flight, second) = half_sent(port, &in_flight_body);
 
     std::fs::write(&path, config_with_client("after-reload")).expect("write");
     hangup(&child);
@@ -233,16 +240,7 @@ fn sigterm_makes_readyz_answer_503_while_requests_in_flight_finish() {
     assert_eq!(read_one(&mut probe).0, 200);
 
     let body = client_credentials("demo-client");
-    let (first, second) = body.split_at(10);
-    let mut in_flight = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        in_flight,
-        "POST /api/Token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
-        body.len()
-    )
-    .expect("write");
-    std::thread::sleep(Duration::from_millis(200));
+    let (mut in_flight, second) = half_sent(port, &body);
 
     signal(&child, libc::SIGTERM);
     wait_for(&log, "stopping", 1);
