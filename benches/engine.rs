@@ -184,7 +184,7 @@ fn katana(c: &mut Criterion, runtime: &tokio::runtime::Runtime, gateway: &Gatewa
             name: "user@example.com",
             role: Some("Administrator"),
         },
-        &[],
+        &tokengate::engine::katana::Extra::default(),
         at,
         at + chrono::TimeDelta::days(14),
     );

@@ -33,6 +33,7 @@ pub(super) struct RawKatana {
     /// Claim type = the user attribute its value comes from.
     #[serde(default)]
     claims: std::collections::BTreeMap<String, String>,
+    client_property: Option<String>,
 }
 
 /// What `[katana]` describes, or `None` (no section, or problems pushed).
@@ -130,6 +131,16 @@ pub(super) fn validate(
             ));
         }
     }
+    if raw
+        .client_property
+        .as_deref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
+        problems.push(problem(
+            "katana.client_property",
+            "the name of the property that holds the client id (e.g. \"as:client_id\"), not blank",
+        ));
+    }
     if problems.len() > before {
         return None;
     }
@@ -144,5 +155,6 @@ pub(super) fn validate(
     Some(Katana {
         format: TicketFormat::new(&machine_key, purposes),
         attribute_claims: raw.claims.clone().into_iter().collect(),
+        client_property: raw.client_property.clone(),
     })
 }

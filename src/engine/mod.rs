@@ -635,16 +635,22 @@ impl Engine {
             }
             AccessFormat::KatanaTicket => {
                 let katana = self.katana.as_ref().ok_or(Fault::NoKatanaKey)?;
-                let extra: Vec<(&str, String)> = match &user {
-                    Some(user) => katana
-                        .attribute_claims
-                        .iter()
-                        .filter_map(|(claim_type, attribute)| {
-                            let value = user.attributes.get(attribute)?;
-                            Some((claim_type.as_str(), value.claim_text()))
-                        })
-                        .collect(),
-                    None => Vec::new(),
+                let extra = katana::Extra {
+                    claims: match &user {
+                        Some(user) => katana
+                            .attribute_claims
+                            .iter()
+                            .filter_map(|(claim_type, attribute)| {
+                                let value = user.attributes.get(attribute)?;
+                                Some((claim_type.as_str(), value.claim_text()))
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    },
+                    client: katana
+                        .client_property
+                        .as_deref()
+                        .map(|property| (property, client.id.as_str())),
                 };
                 let ticket = katana::access_ticket(
                     &katana::TicketUser {

@@ -270,9 +270,10 @@ async fn the_katana_route_issues_tickets_the_legacy_key_reads() {
 }
 
 /// `[katana] claims`: the user's attributes as extra claims, after the template's, in claim-type
-/// order; a user without the attribute gets no such claim, and the properties are unchanged.
+/// order; a user without the attribute gets no such claim. `client_property`: the client id,
+/// first among the properties.
 #[tokio::test]
-async fn katana_claims_carry_the_users_attributes() {
+async fn katana_claims_carry_the_users_attributes_and_client_property_the_client() {
     const EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
     let text = config(&format!(
         "[katana.claims]\n\"{EMAIL}\" = \"email\"\n\"urn:editor\" = \"is_editor\"\n\"urn:absent\" = \"nickname\"\n"
@@ -280,6 +281,11 @@ async fn katana_claims_carry_the_users_attributes() {
     .replacen(
         "role = \"Administrator\"\n",
         "role = \"Administrator\"\nattributes = { email = \"user@example.com\", is_editor = true }\n",
+        1,
+    )
+    .replacen(
+        "compatibility = \"Framework45\"\n",
+        "compatibility = \"Framework45\"\nclient_property = \"as:client_id\"\n",
         1,
     );
     let (app, _clock) = katana_app!(text);
@@ -306,7 +312,18 @@ async fn katana_claims_carry_the_users_attributes() {
         "{claims:?}"
     );
     let keys: Vec<&str> = ticket.properties.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["userName", "userId", "role", ".issued", ".expires"]);
+    assert_eq!(
+        keys,
+        [
+            "as:client_id",
+            "userName",
+            "userId",
+            "role",
+            ".issued",
+            ".expires"
+        ]
+    );
+    assert_eq!(ticket.property("as:client_id"), Some("demo-client"));
 }
 
 #[tokio::test]

@@ -56,6 +56,18 @@ pub struct Katana {
     /// `GenerateUserIdentityAsync` additions, or its `AspNetUserClaims` rows, which a database
     /// directory reads as attributes named by their claim type).
     pub attribute_claims: Vec<(String, String)>,
+    /// `[katana] client_property`: the property naming the client (`as:client_id` in the
+    /// widely copied refresh-token samples), first among the properties; `None`: no such
+    /// property, as the template's tickets have none.
+    pub client_property: Option<String>,
+}
+
+/// What an issued ticket carries beyond the template's: (claim type, value) claims after the
+/// role claim, and a (property, client id) first among the properties.
+#[derive(Debug, Default)]
+pub struct Extra<'a> {
+    pub claims: Vec<(&'a str, String)>,
+    pub client: Option<(&'a str, &'a str)>,
 }
 
 /// `TicketDataFormat` over one machineKey protector: tickets to text and back.
@@ -121,10 +133,10 @@ pub struct TicketUser<'a> {
 /// `userName`, `userId`, `role`), then Katana's `.issued` and `.expires`. The security stamp
 /// claim is left out: the gateway's directory has none, and the bearer middleware never reads
 /// it.
-/// `extra` (claim type, value) pairs follow the role claim.
+/// [`Extra`] adds to both.
 pub fn access_ticket(
     user: &TicketUser<'_>,
-    extra: &[(&str, String)],
+    extra: &Extra<'_>,
     issued: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Ticket {
@@ -136,16 +148,22 @@ pub fn access_ticket(
             ticket::IDENTITY_PROVIDER,
         ),
     ];
-    let mut properties = vec![
+    let mut properties: Vec<(String, String)> = extra
+        .client
+        .iter()
+        .map(|(property, client)| ((*property).to_owned(), (*client).to_owned()))
+        .collect();
+    properties.extend([
         ("userName".to_owned(), user.name.to_owned()),
         ("userId".to_owned(), user.id.to_owned()),
-    ];
+    ]);
     if let Some(role) = user.role {
         claims.push(Claim::local(ticket::ROLE_CLAIM_TYPE, role));
         properties.push(("role".to_owned(), role.to_owned()));
     }
     claims.extend(
         extra
+            .claims
             .iter()
             .map(|(claim_type, value)| Claim::local(claim_type, value)),
     );
@@ -207,7 +225,7 @@ mod tests {
         };
         let ticket = access_ticket(
             &user,
-            &[],
+            &Extra::default(),
             at("2020-09-13T09:35:33Z"),
             at("2020-09-27T09:35:33Z"),
         );
