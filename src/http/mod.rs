@@ -115,49 +115,48 @@ fn build(settings: Settings, mut runtime: Runtime) -> Result<Built, StartError> 
     } else {
         None
     };
-    let Some(control) = settings.control.clone() else {
-        if let Some(clock) = clock {
-            runtime.clock = clock;
+    // With `[control]`: the kit's clock, and a memory store it can empty.
+    let (store, kit) = match settings.control.clone() {
+        None => {
+            if let Some(clock) = clock {
+                runtime.clock = clock;
+            }
+            (settings.store.open()?, None)
         }
-        let store = settings.store.open()?;
-        let ephemeral = ephemeral_secret(&settings, &runtime);
-        let gateway = assemble(settings, runtime.clone(), store.clone(), ephemeral.as_ref())?;
-        return Ok(Built {
-            gateway,
-            kit: None,
-            store,
-            ephemeral,
-            runtime,
-        });
-    };
-    let clock = clock.unwrap_or_else(|| Arc::new(ControlledClock::new()));
-    runtime.clock = clock.clone();
-    let (store, resettable) = match &settings.store.backend {
-        crate::store::StoreBackend::Memory { .. } => {
-            let store_settings = settings.store.clone();
-            let resettable = Arc::new(crate::store::resettable::Resettable::new(Box::new(
-                move || store_settings.open(),
-            ))?);
-            (
-                resettable.clone() as Arc<dyn crate::domain::TokenStore>,
-                Some(resettable),
-            )
+        Some(control) => {
+            let clock = clock.unwrap_or_else(|| Arc::new(ControlledClock::new()));
+            runtime.clock = clock.clone();
+            let (store, resettable) = match &settings.store.backend {
+                crate::store::StoreBackend::Memory { .. } => {
+                    let store_settings = settings.store.clone();
+                    let resettable = Arc::new(crate::store::resettable::Resettable::new(
+                        Box::new(move || store_settings.open()),
+                    )?);
+                    (
+                        resettable.clone() as Arc<dyn crate::domain::TokenStore>,
+                        Some(resettable),
+                    )
+                }
+                _ => (settings.store.open()?, None),
+            };
+            (store, Some((control, clock, resettable)))
         }
-        _ => (settings.store.open()?, None),
     };
     let hash_input = settings.hash_input.directory;
     let ephemeral = ephemeral_secret(&settings, &runtime);
     let gateway = assemble(settings, runtime.clone(), store.clone(), ephemeral.as_ref())?;
-    let kit = TestKit::new(
-        clock,
-        control.capture,
-        resettable,
-        control.token,
-        hash_input,
-    );
+    let kit = kit.map(|(control, clock, resettable)| {
+        Arc::new(TestKit::new(
+            clock,
+            control.capture,
+            resettable,
+            control.token,
+            hash_input,
+        ))
+    });
     Ok(Built {
         gateway,
-        kit: Some(Arc::new(kit)),
+        kit,
         store,
         ephemeral,
         runtime,
