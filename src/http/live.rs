@@ -81,7 +81,7 @@ pub(super) struct Fixed {
     workers: usize,
     store: String,
     connections: ConnectionSettings,
-    tls: Option<String>,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     log: LogSettings,
     shutdown_timeout_secs: u64,
 }
@@ -96,7 +96,7 @@ impl Fixed {
             tls: settings
                 .tls
                 .as_ref()
-                .map(|tls| format!("{} {}", tls.cert_file.display(), tls.key_file.display())),
+                .map(|tls| (tls.cert_file.clone(), tls.key_file.clone())),
             log: settings.log,
             shutdown_timeout_secs: settings.shutdown_timeout_secs,
         }
@@ -182,7 +182,6 @@ impl Reloader {
             return;
         }
         let kept = self.fixed.differences(&Fixed::of(&settings));
-        let routes = settings.routes.len();
         match super::assemble(
             settings,
             self.runtime.clone(),
@@ -190,13 +189,8 @@ impl Reloader {
             self.ephemeral.as_ref(),
         ) {
             Ok(gateway) => {
-                for route in gateway.routes() {
-                    tracing::info!(
-                        path = route.path(),
-                        dialect = route.dialect(),
-                        "serving route"
-                    );
-                }
+                super::log_routes(&gateway);
+                let routes = gateway.routes().len();
                 live.replace(Arc::new(gateway));
                 if !kept.is_empty() {
                     tracing::warn!(

@@ -163,6 +163,18 @@ fn build(settings: Settings, mut runtime: Runtime) -> Result<Built, StartError> 
     })
 }
 
+/// One line per route a gateway serves: at start, and after a reload.
+fn log_routes(gateway: &Gateway) {
+    for route in gateway.routes() {
+        tracing::info!(
+            path = route.path(),
+            dialect = route.dialect(),
+            description = route.profile().description.as_str(),
+            "serving route"
+        );
+    }
+}
+
 /// The signing secret of a configuration without `[signing]` keys: random (or from the seed, in
 /// deterministic mode), drawn once per process so that a reload keeps the tokens valid.
 fn ephemeral_secret(settings: &Settings, runtime: &Runtime) -> Option<Secret> {
@@ -977,14 +989,7 @@ impl Application {
             }
             _ => None,
         };
-        for route in gateway.routes() {
-            tracing::info!(
-                path = route.path(),
-                dialect = route.dialect(),
-                description = route.profile().description.as_str(),
-                "serving route"
-            );
-        }
+        log_routes(&gateway);
         tracing::info!(
             max_connections = cap.total(),
             workers = cap.workers,
