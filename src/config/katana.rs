@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::engine::katana::{
-    ACCESS_TOKEN_PURPOSES, Decryption, Katana, MachineKey, TicketFormat, Validation,
+    ACCESS_TOKEN_PURPOSES, Decryption, Katana, MachineKey, REFRESH_TOKEN_PURPOSES, TicketFormat,
+    Validation,
 };
 
 use super::secrets::resolve_secret;
@@ -30,6 +31,7 @@ pub(super) struct RawKatana {
     decryption_key_file: Option<PathBuf>,
     compatibility: Option<String>,
     purposes: Option<Vec<String>>,
+    refresh_purposes: Option<Vec<String>>,
     /// Claim type = the user attribute its value comes from.
     #[serde(default)]
     claims: std::collections::BTreeMap<String, String>,
@@ -108,21 +110,13 @@ pub(super) fn validate(
             .ok()
             .map(|_| secret)
     });
-    let purposes = match &raw.purposes {
-        None => ACCESS_TOKEN_PURPOSES.map(String::from).to_vec(),
-        Some(purposes) => {
-            // MachineKey.Protect refuses a blank purpose.
-            for (i, purpose) in purposes.iter().enumerate() {
-                if purpose.trim().is_empty() {
-                    problems.push(problem(
-                        format!("katana.purposes[{i}]"),
-                        "must not be empty or blank (MachineKey.Protect refuses it)",
-                    ));
-                }
-            }
-            purposes.clone()
-        }
-    };
+    let purposes = purposes_of("purposes", &raw.purposes, ACCESS_TOKEN_PURPOSES, problems);
+    let refresh_purposes = purposes_of(
+        "refresh_purposes",
+        &raw.refresh_purposes,
+        REFRESH_TOKEN_PURPOSES,
+        problems,
+    );
     for (claim_type, attribute) in &raw.claims {
         if claim_type.trim().is_empty() || attribute.trim().is_empty() {
             problems.push(problem(
@@ -154,7 +148,30 @@ pub(super) fn validate(
     .ok()?;
     Some(Katana {
         format: TicketFormat::new(&machine_key, purposes),
+        refresh_format: TicketFormat::new(&machine_key, refresh_purposes),
         attribute_claims: raw.claims.clone().into_iter().collect(),
         client_property: raw.client_property.clone(),
     })
+}
+
+/// `[katana] purposes` or `refresh_purposes`, or the template's default for it.
+fn purposes_of(
+    key: &str,
+    configured: &Option<Vec<String>>,
+    default: [&str; 3],
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let Some(purposes) = configured else {
+        return default.map(String::from).to_vec();
+    };
+    // MachineKey.Protect refuses a blank purpose.
+    for (i, purpose) in purposes.iter().enumerate() {
+        if purpose.trim().is_empty() {
+            problems.push(problem(
+                format!("katana.{key}[{i}]"),
+                "must not be empty or blank (MachineKey.Protect refuses it)",
+            ));
+        }
+    }
+    purposes.clone()
 }

@@ -260,17 +260,25 @@ pub(super) fn check_signing_keys(
     }
 }
 
-/// A route issuing Katana tickets needs the machineKey of `[katana]`. Reported only when the
+/// A route issuing Katana tickets, or redeeming the legacy ones, needs the machineKey of
+/// `[katana]`. Reported only when the
 /// section is absent: one that is there but wrong has its own problems.
 pub(super) fn check_katana(routes: &[Built], configured: bool, problems: &mut Vec<Problem>) {
     if configured {
         return;
     }
     for (i, built) in routes.iter().enumerate() {
-        if built.route.policy().access_format == crate::engine::AccessFormat::KatanaTicket {
+        let policy = built.route.policy();
+        if policy.access_format == crate::engine::AccessFormat::KatanaTicket {
             problems.push(problem(
                 format!("route[{i}].access_token_format"),
                 "\"katana_ticket\" needs the legacy machineKey: add a [katana] section",
+            ));
+        }
+        if policy.legacy_refresh_tickets {
+            problems.push(problem(
+                format!("route[{i}].legacy_refresh_tickets"),
+                "reading the legacy refresh tickets needs the legacy machineKey: add a [katana] section",
             ));
         }
     }

@@ -70,6 +70,10 @@ pub struct Profile {
         with = "humantime_serde_compat::option"
     )]
     pub refresh_reuse_grace: Option<std::time::Duration>,
+    /// Redeem the refresh tickets the legacy Katana server issued (its `RefreshTokenProvider`
+    /// serialized the ticket) with `[katana]`'s machineKey, beside the gateway's own tokens.
+    #[serde(default)]
+    pub legacy_refresh_tickets: bool,
     /// `enforce` (the default): a requested scope must be among the client's `scopes`, a
     /// request without one gets its `default_scopes`, a refresh may narrow its family's scope.
     /// `ignore`: the legacy server never read `scope`; every grant gets the client's defaults

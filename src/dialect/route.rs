@@ -311,6 +311,7 @@ impl TokenRoute {
                 .refresh_reuse_grace
                 .filter(|grace| !grace.is_zero())
                 .map(ttl),
+            legacy_refresh_tickets: profile.legacy_refresh_tickets,
             scope_policy: profile.scope_policy,
             single_active_token: profile.single_active_token,
             report_not_before,

@@ -119,8 +119,12 @@ impl Engine {
         let claims = match self.keys.verify(token, now) {
             Some(claims) => claims,
             None => {
-                if let Some((ticket, expires)) = self.katana_ticket(token, now) {
-                    return self.active_ticket(token, &ticket, expires, now).await;
+                if let Some(katana) = &self.katana
+                    && let Some((ticket, expires)) = katana.format.read_live(token, now)
+                {
+                    return self
+                        .active_ticket(TokenKind::Access, token, &ticket, expires, now)
+                        .await;
                 }
                 match self.store.get_access(&opaque_key(token), now).await? {
                     Some(record) => record.claims,
@@ -174,24 +178,11 @@ impl Engine {
         }))
     }
 
-    /// The ticket `token` is under `[katana]` and its expiry, unexpired by the bearer
-    /// middleware's rule (`OAuthBearerAuthenticationHandler`: refused once `ExpiresUtc < now`).
-    /// A ticket without `.expires` is not the OAuth server's (it always sets one) and is not
-    /// taken.
-    fn katana_ticket(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Option<(katana::Ticket, DateTime<Utc>)> {
-        let ticket = self.katana.as_ref()?.format.unprotect(token).ok()?;
-        let expires = ticket.expires()?;
-        (expires >= now).then_some((ticket, expires))
-    }
-
     /// What a valid ticket says, unless the ticket itself was revoked (by its own text: it
     /// has no id).
     async fn active_ticket(
         &self,
+        kind: TokenKind,
         token: &str,
         ticket: &katana::Ticket,
         expires: DateTime<Utc>,
@@ -211,11 +202,11 @@ impl Engine {
             return Ok(None);
         };
         Ok(Some(ActiveToken {
-            kind: TokenKind::Access,
-            // `as:client_id` is the key the widely copied Katana refresh-token providers set.
-            client_id: ticket
-                .property("client_id")
-                .or_else(|| ticket.property("as:client_id"))
+            kind,
+            client_id: self
+                .katana
+                .as_ref()
+                .and_then(|katana| katana.client_of(ticket))
                 .map(str::to_owned),
             sub: sub.to_owned(),
             username: name.map(str::to_owned),
@@ -263,7 +254,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Option<ActiveToken>, StoreError> {
         let Some(record) = self.live_refresh(token, now).await? else {
-            return Ok(None);
+            return self.active_refresh_ticket(token, now).await;
         };
         // The name and role are extras of the answer: a directory that cannot answer leaves
         // them out rather than failing the introspection.
@@ -299,6 +290,26 @@ impl Engine {
         }))
     }
 
+    /// A legacy refresh ticket (`[katana] refresh_purposes`), read as the legacy server's
+    /// refresh grant would have taken it.
+    async fn active_refresh_ticket(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveToken>, StoreError> {
+        match self
+            .katana
+            .as_ref()
+            .and_then(|katana| katana.refresh_format.read_live(token, now))
+        {
+            Some((ticket, expires)) => {
+                self.active_ticket(TokenKind::Refresh, token, &ticket, expires, now)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Revokes a token for `caller` (RFC 7009). Unknown or already inactive tokens are not an
     /// error. Revoking a refresh token ends its whole session, access tokens included. A caller
     /// may revoke only tokens issued to it, unless `privileged` (a resource server allowed to
@@ -316,7 +327,13 @@ impl Engine {
         if refresh_first && self.revoke_refresh(token, now, &owned).await? {
             return Ok(());
         }
-        if let Some(active) = self.active_access(token, now).await? {
+        // Access tokens, and the tickets (access or refresh) of the legacy server, which belong
+        // to no session: each is marked revoked by itself.
+        let marked = match self.active_access(token, now).await? {
+            Some(active) => Some(active),
+            None => self.active_refresh_ticket(token, now).await?,
+        };
+        if let Some(active) = marked {
             if !owned(active.client_id.as_deref()) {
                 return Err(EndpointError::TokenNotOwned);
             }

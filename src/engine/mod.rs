@@ -145,6 +145,8 @@ pub struct GrantPolicy {
     /// the same answer's family (a retry after a lost answer) instead of a revoked session;
     /// `None`: any second redemption is a replay.
     pub reuse_grace: Option<TimeDelta>,
+    /// Redeem the legacy server's refresh tickets (`[katana] refresh_purposes`) too.
+    pub legacy_refresh_tickets: bool,
     pub scope_policy: ScopePolicy,
     /// A new password grant makes the (user, client)'s earlier tokens invalid.
     pub single_active_token: bool,

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Client, Draws, Engine, Grant, GrantError, GrantPolicy, IssueInput, IssuedRefresh, RefreshPlan,
+    katana, opaque_key,
 };
 use crate::domain::{
-    GrantType, RefreshRecord, RefreshToken, Rotation, Scope, SealedToken, SessionId, StoreError,
-    Subject, Taken, TokenKey,
+    GrantType, RefreshRecord, RefreshToken, Rotation, Scope, SealedToken, SessionId, StampDigest,
+    StoreError, Subject, Taken, TokenKey, UserId,
 };
 
 /// The routes a refresh token may be redeemed on: a route's `refresh_group`, by default its
@@ -114,6 +115,10 @@ impl Engine {
         r: Redemption<'_>,
         policy: &GrantPolicy,
     ) -> Result<Grant, GrantError> {
+        // Longer than any refresh token of the gateway's: a legacy ticket, or nothing.
+        if policy.legacy_refresh_tickets && r.token.expose().len() > MAX_SEALED {
+            return self.redeem_ticket(r, policy).await;
+        }
         // A route that issues no refresh tokens cannot continue a family; the token, if it is
         // one of a group this route shares, is left as it is.
         let Some(ttl) = policy.refresh_token_ttl else {
@@ -170,6 +175,78 @@ impl Engine {
         };
         self.continue_family(r, record, RefreshPlan::Existing(issued), draws, policy)
             .await
+    }
+
+    /// A refresh ticket the legacy server issued (a `RefreshTokenProvider` that serialized
+    /// the ticket, under `[katana] refresh_purposes`), redeemed as its refresh grant did: while
+    /// unexpired, by any client unless the ticket names one, for as often as it is presented
+    /// (the legacy server kept no state of it; each redemption opens a family of the
+    /// gateway's). The gateway adds what it can check without that state: a ticket revoked at
+    /// the revocation endpoint, a user gone from the directory or whose security stamp changed
+    /// since, or a later login on a single-active-token route, ends it.
+    async fn redeem_ticket(
+        &self,
+        r: Redemption<'_>,
+        policy: &GrantPolicy,
+    ) -> Result<Grant, GrantError> {
+        let now = r.requested_at;
+        let text = r.token.expose();
+        let Some(katana) = &self.katana else {
+            return Err(GrantError::InvalidRefreshToken);
+        };
+        let Some((ticket, expires)) = katana.refresh_format.read_live(text, now) else {
+            tracing::info!("refresh: not a live refresh ticket of the legacy machineKey");
+            return Err(GrantError::InvalidRefreshToken);
+        };
+        if self.store.is_access_revoked(&opaque_key(text), now).await? {
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        if let Some(owner) = katana.client_of(&ticket)
+            && owner != r.client.id.as_str()
+        {
+            tracing::warn!(client = %r.client.id, "refresh: a legacy refresh ticket of another client");
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        let Some(named) = ticket.user() else {
+            return Err(GrantError::InvalidRefreshToken);
+        };
+        let user = self
+            .users
+            .by_id(&UserId::new(named.id))
+            .await?
+            .ok_or(GrantError::InvalidRefreshToken)?;
+        // The stamp the ticket was issued under, where both it and the directory have one: a
+        // change since ends the ticket as it ends a family.
+        let stamp = match (
+            ticket
+                .identity
+                .first(katana::ticket::SECURITY_STAMP_CLAIM_TYPE),
+            user.stamp,
+        ) {
+            (Some(claim), Some(_)) => Some(StampDigest::of(claim)),
+            _ => user.stamp,
+        };
+        let record = RefreshRecord {
+            session: self.new_session(),
+            client: r.client.id.clone(),
+            user: Some(user.id.clone()),
+            scope: None,
+            session_started: ticket.issued().unwrap_or(now),
+            expires_at: expires,
+            stamp,
+        };
+        if self.superseded(&record).await? {
+            return Err(GrantError::InvalidRefreshToken);
+        }
+        let mut draws = self.draw(policy);
+        let plan = match policy.refresh_token_ttl {
+            Some(_) => {
+                draws.refresh = Some(self.new_refresh_token(policy.refresh_format));
+                RefreshPlan::New
+            }
+            None => RefreshPlan::None,
+        };
+        self.continue_family(r, record, plan, draws, policy).await
     }
 
     /// A second redemption within the reuse grace: answered with a new access token and the

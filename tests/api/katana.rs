@@ -13,10 +13,13 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use tokengate::engine::FixedClock;
 use tokengate::engine::katana::{
-    ACCESS_TOKEN_PURPOSES, Decryption, MachineKey, Ticket, TicketFormat, Validation,
+    ACCESS_TOKEN_PURPOSES, Decryption, MachineKey, REFRESH_TOKEN_PURPOSES, Ticket, TicketFormat,
+    Validation,
 };
 
-use crate::helpers::{gateway_from, golden_instant, repo_path, service};
+use crate::helpers::{
+    Answer, FORM, TestApp, form, gateway_from, golden_instant, repo_path, send, service,
+};
 
 /// An in-process gateway over a config text at the golden instant, and its clock.
 macro_rules! katana_app {
@@ -416,4 +419,98 @@ async fn a_legacy_ticket_stays_active_until_it_expires() {
     assert!(!active(
         &introspect(&app, legacy, Some(RESOURCE_SERVER)).await
     ));
+}
+
+/// The katana route redeeming the legacy server's refresh tickets, with refresh tokens of its
+/// own.
+fn legacy_refresh_config(extra: &str) -> String {
+    config(extra).replacen(
+        "access_token_format = \"katana_ticket\"\n",
+        "access_token_format = \"katana_ticket\"\nrefresh_token_ttl = \"14days\"\nlegacy_refresh_tickets = true\n",
+        1,
+    )
+}
+
+/// The Mono ticket as the legacy server's refresh ticket: the same ticket under the refresh
+/// purposes, with `edit` applied first.
+fn legacy_refresh_ticket(edit: impl FnOnce(&mut Ticket)) -> String {
+    let text = std::fs::read_to_string(repo_path("fixtures/katana/mono-tickets.tsv")).unwrap();
+    let line = &read_lines(&text)[1];
+    let mut ticket = line.format().unprotect(&line.ticket).unwrap();
+    edit(&mut ticket);
+    TicketFormat::new(
+        &line.machine_key(),
+        REFRESH_TOKEN_PURPOSES.map(String::from).to_vec(),
+    )
+    .protect(&ticket, &tokengate::engine::OsIds)
+}
+
+async fn redeem<S: TestApp>(app: &S, token: &str) -> Answer {
+    let body = form(&[("grant_type", "refresh_token"), ("refresh_token", token)]);
+    send(app, "POST", "/katana/Token", &[FORM], body).await
+}
+
+fn refused(answer: &Answer) {
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(answer.json()["error"], "invalid_grant", "{}", answer.text());
+}
+
+/// `legacy_refresh_tickets`: a refresh ticket of the legacy server redeems, as often as its
+/// refresh grant took it, for an access ticket and a refresh token of the gateway's, which
+/// goes on as the gateway's own do. Introspection and revocation read it; revoked, expired,
+/// under the access purposes, of another client or on a route without the key, it is refused.
+#[tokio::test]
+async fn legacy_refresh_tickets_redeem_where_the_route_says_so() {
+    let (app, clock) = katana_app!(legacy_refresh_config(""));
+    let legacy = legacy_refresh_ticket(|_| {});
+    let first = redeem(&app, &legacy).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let first = first.json();
+    let access = first["access_token"].as_str().unwrap();
+    let text = std::fs::read_to_string(repo_path("fixtures/katana/mono-tickets.tsv")).unwrap();
+    let ticket = read_lines(&text)[1].format().unprotect(access).unwrap();
+    assert_eq!(ticket.user().unwrap().name, "user@example.com");
+    let ours = first["refresh_token"].as_str().unwrap();
+    assert!(ours.len() <= 43, "{ours}");
+    let next = redeem(&app, ours).await;
+    assert_eq!(next.status, 200, "{}", next.text());
+    // The legacy server kept no state of its tickets: a second redemption is not a replay.
+    assert_eq!(redeem(&app, &legacy).await.status, 200);
+
+    let answer = introspect(&app, &legacy, Some(RESOURCE_SERVER)).await;
+    assert!(active(&answer));
+    assert_eq!(answer.json()["username"], "user@example.com");
+    let mono = &read_lines(&text)[1].ticket;
+    refused(&redeem(&app, mono).await);
+    let mut tampered = legacy.clone().into_bytes();
+    tampered[30] = if tampered[30] == b'x' { b'y' } else { b'x' };
+    refused(&redeem(&app, &String::from_utf8(tampered).unwrap()).await);
+    let theirs = legacy_refresh_ticket(|t| {
+        t.properties
+            .insert(0, ("as:client_id".into(), "another-client".into()))
+    });
+    refused(&redeem(&app, &theirs).await);
+
+    let (without, _) = katana_app!(config("").replacen(
+        "access_token_format = \"katana_ticket\"\n",
+        "access_token_format = \"katana_ticket\"\nrefresh_token_ttl = \"14days\"\n",
+        1,
+    ));
+    refused(&redeem(&without, &legacy).await);
+
+    assert_eq!(
+        revoke(&app, &legacy, RESOURCE_SERVER, Some("refresh_token"))
+            .await
+            .status,
+        200
+    );
+    assert!(!active(
+        &introspect(&app, &legacy, Some(RESOURCE_SERVER)).await
+    ));
+    refused(&redeem(&app, &legacy).await);
+
+    let other = legacy_refresh_ticket(|_| {});
+    assert_eq!(redeem(&app, &other).await.status, 200);
+    clock.advance(TimeDelta::days(15));
+    refused(&redeem(&app, &other).await);
 }

@@ -1051,3 +1051,73 @@ fn directory_keys_are_checked_with_their_key_paths() {
         "{errors}"
     );
 }
+
+/// A legacy refresh ticket carries the security stamp the user signed in under: it redeems
+/// while the directory's stamp is the same, is refused once the legacy application changed it,
+/// and a ticket without the claim has nothing to compare.
+#[actix_web::test]
+async fn a_legacy_refresh_ticket_ends_with_a_changed_security_stamp() {
+    use tokengate::engine::katana::{
+        Claim, Decryption, Extra, MachineKey, REFRESH_TOKEN_PURPOSES, TicketFormat, TicketUser,
+        Validation, access_ticket, ticket::SECURITY_STAMP_CLAIM_TYPE,
+    };
+    const VALIDATION: &str = "2e7a2ad4fb1e4a7a8b6c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
+    const DECRYPTION: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+    let Some(db) = TestDb::create("postgres::legacy_refresh", "identity2").await else {
+        return;
+    };
+    db.add(&Account::new("s-1", "sybil", V3_SHA256)).await;
+    // `[directory]` ends the base text; a `[[route]]` after it adds to the routes.
+    let app = app!(format!(
+        "{}\n[[route]]\ndialect = \"owin\"\npath = \"/katana/Token\"\nanonymous_client = \"app\"\n\
+         access_token_format = \"katana_ticket\"\nrefresh_token_ttl = \"14days\"\n\
+         legacy_refresh_tickets = true\n\n[katana]\nvalidation_key = \"{VALIDATION}\"\n\
+         decryption_key = \"{DECRYPTION}\"\n",
+        config(&db.directory(&postgres_url(), "cache_ttl = \"100ms\""))
+    ));
+    let key = MachineKey::new(
+        Validation::HmacSha256,
+        VALIDATION,
+        Decryption::Aes,
+        DECRYPTION,
+    )
+    .unwrap();
+    let format = TicketFormat::new(&key, REFRESH_TOKEN_PURPOSES.map(String::from).to_vec());
+    // The legacy server's ticket for sybil, signed in under the stamp the row holds.
+    let ticket = |stamp: Option<&str>| {
+        let user = TicketUser {
+            id: "s-1",
+            name: "sybil",
+            role: None,
+        };
+        let issued = golden_instant() - chrono::TimeDelta::hours(1);
+        let mut ticket = access_ticket(
+            &user,
+            &Extra::default(),
+            issued,
+            issued + chrono::TimeDelta::days(14),
+        );
+        if let Some(stamp) = stamp {
+            ticket
+                .identity
+                .claims
+                .push(Claim::local(SECURITY_STAMP_CLAIM_TYPE, stamp));
+        }
+        format.protect(&ticket, &tokengate::engine::OsIds)
+    };
+    let redeem = async |token: &str| {
+        let body = form(&[("grant_type", "refresh_token"), ("refresh_token", token)]);
+        let answer = send(&app, "POST", "/katana/Token", &[FORM], body).await;
+        (answer.status, answer.text())
+    };
+    let (stamped, unstamped) = (ticket(Some("stamp")), ticket(None));
+    let (status, text) = redeem(&stamped).await;
+    assert_eq!(status, 200, "{text}");
+    db.set_stamp("s-1", "a new stamp").await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, text) = redeem(&stamped).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("invalid_grant"), "{text}");
+    let (status, text) = redeem(&unstamped).await;
+    assert_eq!(status, 200, "no stamp claim, nothing to compare: {text}");
+}

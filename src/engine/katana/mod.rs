@@ -32,6 +32,11 @@ use super::IdSource;
 pub const ACCESS_TOKEN_PURPOSES: [&str; 3] =
     ["Microsoft.Owin.Security.OAuth", "Access_Token", "v1"];
 
+/// The purposes Katana's OAuth server protects refresh tickets with (`RefreshTokenFormat`),
+/// which a legacy `RefreshTokenProvider` that called `SerializeTicket` issued.
+pub const REFRESH_TOKEN_PURPOSES: [&str; 3] =
+    ["Microsoft.Owin.Security.OAuth", "Refresh_Token", "v1"];
+
 /// `OAuthDefaults.AuthenticationType`: the authentication type of the template's tickets.
 pub const BEARER: &str = "Bearer";
 
@@ -51,6 +56,9 @@ pub enum ReadError {
 #[derive(Debug)]
 pub struct Katana {
     pub format: TicketFormat,
+    /// The legacy server's refresh tickets (`[katana] refresh_purposes`), which routes with
+    /// `legacy_refresh_tickets` redeem.
+    pub refresh_format: TicketFormat,
     /// `[katana] claims`: a claim per (claim type, user attribute), for a user who has the
     /// attribute, after the template's claims, in claim-type order (the legacy application's
     /// `GenerateUserIdentityAsync` additions, or its `AspNetUserClaims` rows, which a database
@@ -60,6 +68,20 @@ pub struct Katana {
     /// widely copied refresh-token samples), first among the properties; `None`: no such
     /// property, as the template's tickets have none.
     pub client_property: Option<String>,
+}
+
+impl Katana {
+    /// The client a ticket names: the `client_property` where configured, else `client_id` or
+    /// `as:client_id` (the key the widely copied Katana refresh-token providers set); `None`
+    /// for the template's tickets, which name none.
+    pub fn client_of<'t>(&self, ticket: &'t Ticket) -> Option<&'t str> {
+        match &self.client_property {
+            Some(property) => ticket.property(property),
+            None => ticket
+                .property("client_id")
+                .or_else(|| ticket.property("as:client_id")),
+        }
+    }
 }
 
 /// What an issued ticket carries beyond the template's: (claim type, value) claims after the
@@ -97,6 +119,16 @@ impl TicketFormat {
         ids.fill(iv);
         let protected = self.protector.protect(&ticket.serialize(), iv);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(protected)
+    }
+
+    /// The ticket `text` is and its expiry, while it is unexpired by the rule both Katana
+    /// middlewares apply (`OAuthBearerAuthenticationHandler` and the refresh grant refuse a
+    /// ticket once `ExpiresUtc < now`). A ticket without `.expires` is not the OAuth server's
+    /// (it always sets one) and is not taken.
+    pub fn read_live(&self, text: &str, now: DateTime<Utc>) -> Option<(Ticket, DateTime<Utc>)> {
+        let ticket = self.unprotect(text).ok()?;
+        let expires = ticket.expires()?;
+        (expires >= now).then_some((ticket, expires))
     }
 
     /// A bearer token back to its ticket: decoded, its MAC checked, decrypted and read.

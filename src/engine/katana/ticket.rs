@@ -45,6 +45,9 @@ pub const NAME_IDENTIFIER_CLAIM_TYPE: &str =
 /// The claim ASP.NET Identity's `ClaimsIdentityFactory` adds to every identity it makes.
 pub const IDENTITY_PROVIDER_CLAIM_TYPE: &str =
     "http://schemas.microsoft.com/accesscontrolservice/2010/07/claims/identityprovider";
+/// The claim holding the user's security stamp, which `ClaimsIdentityFactory` adds where the
+/// user store keeps stamps (`Constants.DefaultSecurityStampClaimType`).
+pub const SECURITY_STAMP_CLAIM_TYPE: &str = "AspNet.Identity.SecurityStamp";
 /// Its value (`ClaimsIdentityFactory.DefaultIdentityProviderClaimValue`).
 pub const IDENTITY_PROVIDER: &str = "ASP.NET Identity";
 /// `ClaimsIdentity.DefaultIssuer`.
