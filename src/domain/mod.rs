@@ -13,7 +13,9 @@ pub mod store;
 pub use claims::Claims;
 pub use grant::GrantType;
 pub use ids::{ClientId, Role, Scope, SessionId, UserId, Username};
-pub use secret::{AccessToken, PasswordProof, RefreshToken, Secret, Sha1Hex, Sha1HexError};
+pub use secret::{
+    AccessToken, PasswordProof, RefreshToken, Secret, Sha1Hex, Sha1HexError, is_secret_member,
+};
 pub use store::{
     AccessRecord, CounterKey, FailureWindow, Fill, NotBefore, RefreshRecord, Rotation, SealedToken,
     StampDigest, StoreError, StoreLimits, Subject, Taken, TokenKey, TokenStore, Usage,

@@ -6,6 +6,29 @@ use std::fmt;
 
 use subtle::ConstantTimeEq;
 
+/// Member names whose values are secrets wherever a request or an answer carries them, compared
+/// without case: what the test kit's capture and the shadow comparator never show.
+const SECRET_MEMBERS: &[&str] = &[
+    "password",
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "id_token",
+    "token",
+    "assertion",
+    "client_assertion",
+    "code",
+    "code_verifier",
+    "secret",
+];
+
+/// Whether a form, JSON or XML member of this name holds a secret.
+pub fn is_secret_member(name: &str) -> bool {
+    SECRET_MEMBERS
+        .iter()
+        .any(|secret| secret.eq_ignore_ascii_case(name))
+}
+
 /// A secret value: a client secret or a plain password. Its `Debug` never shows the value.
 #[derive(Clone)]
 pub struct Secret(Box<str>);

@@ -5,23 +5,10 @@
 
 use std::ops::Range;
 
+use crate::domain::is_secret_member;
+
 /// What replaces a secret.
 pub const REDACTED: &str = "[redacted]";
-
-/// Member names whose values are secrets, compared without case.
-const SECRET_NAMES: &[&str] = &[
-    "password",
-    "client_secret",
-    "refresh_token",
-    "access_token",
-    "id_token",
-    "token",
-    "assertion",
-    "client_assertion",
-    "code",
-    "code_verifier",
-    "secret",
-];
 
 /// Headers whose values are secrets; `Authorization` keeps its scheme.
 const SECRET_HEADERS: &[&str] = &["cookie", "set-cookie", "proxy-authorization"];
@@ -29,12 +16,6 @@ const SECRET_HEADERS: &[&str] = &["cookie", "set-cookie", "proxy-authorization"]
 /// Values shorter than this are replaced where their member names them, but not searched for
 /// elsewhere: a three-letter password would otherwise blank every word that holds it.
 const MIN_ECHO_LEN: usize = 6;
-
-fn is_secret_name(name: &str) -> bool {
-    SECRET_NAMES
-        .iter()
-        .any(|secret| secret.eq_ignore_ascii_case(name))
-}
 
 /// Collects secrets as it redacts, so that the answer can be cleaned of what the request sent.
 #[derive(Default)]
@@ -146,7 +127,7 @@ fn form_secret_ranges(text: &str) -> Vec<Range<usize>> {
     for pair in text.split('&') {
         if let Some(eq) = pair.find('=') {
             let name = percent_decode(&pair[..eq]).unwrap_or_else(|()| pair[..eq].to_owned());
-            if is_secret_name(name.trim()) && eq + 1 < pair.len() {
+            if is_secret_member(name.trim()) && eq + 1 < pair.len() {
                 ranges.push(start + eq + 1..start + pair.len());
             }
         }
@@ -185,7 +166,7 @@ fn json_secret_ranges(text: &str) -> Vec<Range<usize>> {
             b':' => {
                 pending_secret = last_string
                     .take()
-                    .is_some_and(|name| is_secret_name(&text[name]));
+                    .is_some_and(|name| is_secret_member(&text[name]));
             }
             b',' | b'{' | b'}' | b'[' | b']' => {
                 last_string = None;
@@ -210,7 +191,7 @@ fn xml_secret_ranges(text: &str) -> Vec<Range<usize>> {
         match reader.read_event() {
             Ok(Event::Start(start)) => {
                 let local = start.local_name();
-                let secret = is_secret_name(local.into_inner());
+                let secret = is_secret_member(local.into_inner());
                 depth_names.push(secret);
                 inside_secret += usize::from(secret);
             }
