@@ -36,6 +36,7 @@ pub mod http;
 pub mod import;
 pub mod json;
 pub mod logging;
+pub mod shadow;
 pub mod store;
 pub mod sys;
 pub mod testing;

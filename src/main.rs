@@ -1,5 +1,5 @@
-//! The `tokengate` command line: `serve` (the default), `check`, `profile`, `hash-password` and
-//! `users import`.
+//! The `tokengate` command line: `serve` (the default), `check`, `profile`, `hash-password`,
+//! `users import`, `shadow report` and `diff`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -112,6 +112,50 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Shadow mode's differences log (see `tokengate shadow report --help`, docs/shadow.md).
+    Shadow {
+        #[command(subcommand)]
+        command: ShadowCommand,
+    },
+    /// Replay a recorded transcript against the legacy endpoint and the gateway; print every
+    /// difference between their answers, exit 1 if any (a CI step for a migration).
+    ///
+    /// The transcript is a HAR file (as browsers, Playwright and proxies export it) or the
+    /// test kit's capture (GET /capture on the control listener; its secrets are redacted, so
+    /// its password grants replay as failures on both sides). Each request goes to
+    /// --upstream (the legacy server's origin: the recorded path is appended) and to a
+    /// gateway started here from --config on a loopback port, exactly as recorded; the
+    /// answers are compared as shadow mode compares them ([shadow] compare_headers, ca_file
+    /// and timeout apply). Nothing is written to the shadow log.
+    ///
+    ///   tokengate diff --config gateway.toml --upstream https://legacy.example.com --transcript run.har
+    #[command(verbatim_doc_comment)]
+    Diff {
+        /// The TOML configuration file of the gateway to compare.
+        #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The legacy server's origin, e.g. https://legacy.example.com.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// The recorded requests: a HAR file or a test kit capture (JSON).
+        #[arg(long, value_name = "FILE")]
+        transcript: PathBuf,
+    },
+}
+
+/// `tokengate shadow ...`.
+#[derive(Debug, Subcommand)]
+enum ShadowCommand {
+    /// Summarize the differences log of [shadow] log (and its rotated files): the classes of
+    /// difference by route, with counts and the first examples of each.
+    ///
+    ///   tokengate shadow report --config gateway.toml
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// The TOML configuration file whose [shadow] log is read.
+        #[arg(long, short, value_name = "FILE", env = "TOKENGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `tokengate users ...`.
@@ -189,6 +233,14 @@ fn main() -> ExitCode {
             HashFormat::Argon2id => NewHashFormat::Argon2id,
             HashFormat::IdentityV3 => NewHashFormat::IdentityV3,
         }),
+        Command::Shadow {
+            command: ShadowCommand::Report { config },
+        } => shadow_report(config.or(named)),
+        Command::Diff {
+            config,
+            upstream,
+            transcript,
+        } => diff(config.or(named), &upstream, &transcript),
         Command::Users {
             command:
                 UsersCommand::Import {
@@ -208,6 +260,160 @@ fn main() -> ExitCode {
             out,
             batch: batch as usize,
         }),
+    }
+}
+
+fn shadow_report(config: Option<PathBuf>) -> ExitCode {
+    let settings = match config::load(&source(config)) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            print_problems(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    let shadow = &settings.shadow.settings;
+    let summary = match tokengate::shadow::journal::Summary::read(&shadow.log, shadow.log_keep) {
+        Ok(summary) => summary,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", shadow.log.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let files = tokengate::shadow::journal::files(&shadow.log, shadow.log_keep).len();
+    println!(
+        "{}: {} exchanges differed ({files} files)",
+        shadow.log.display(),
+        summary.exchanges
+    );
+    print!("{}", summary.render());
+    if summary.unreadable > 0 {
+        println!("{} lines could not be read", summary.unreadable);
+    }
+    ExitCode::SUCCESS
+}
+
+fn diff(config: Option<PathBuf>, upstream: &str, transcript: &std::path::Path) -> ExitCode {
+    use tokengate::shadow::{AnswerSide, ForwardedFor, Outgoing, Upstream, compare, journal};
+    let mut settings = match config::load(&source(config)) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            print_problems(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    let recorded = match std::fs::read_to_string(transcript)
+        .map_err(|e| e.to_string())
+        .and_then(|text| tokengate::shadow::transcript::read(&text).map_err(|e| e.to_string()))
+    {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            eprintln!("{}: {e}", transcript.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // The gateway compared is this configuration's routes on a loopback port of its own, in
+    // plain HTTP, shadowing nothing itself.
+    settings.bind = (std::net::Ipv4Addr::LOCALHOST, 0).into();
+    settings.tls = None;
+    settings.workers = 1;
+    settings.control = None;
+    settings.shadow.routes.iter_mut().for_each(|r| *r = None);
+    let shadow = settings.shadow.settings.clone();
+    let upstream = upstream.trim_end_matches('/').to_owned();
+    let replayed = recorded.len();
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        let app =
+            Application::build_embedded(settings, Runtime::default()).map_err(|e| e.to_string())?;
+        let gateway = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let client = Upstream::new(&shadow).map_err(|e| e.to_string())?;
+        let mut summary = journal::Summary::default();
+        let mut failed = 0usize;
+        for (i, request) in recorded.iter().enumerate() {
+            let outgoing = Outgoing::new(
+                &request.method,
+                request.query.as_deref(),
+                request
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+                &request.body,
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                ForwardedFor::Keep,
+            );
+            let sides = (
+                client
+                    .send(&format!("{upstream}{}", request.path), &outgoing)
+                    .await,
+                client
+                    .send(&format!("{gateway}{}", request.path), &outgoing)
+                    .await,
+            );
+            let (legacy, ours) = match sides {
+                (Ok(legacy), Ok(ours)) => (legacy, ours),
+                (legacy, ours) => {
+                    failed += 1;
+                    for (side, e) in [("upstream", legacy.err()), ("gateway", ours.err())] {
+                        if let Some(e) = e {
+                            println!(
+                                "#{i} {} {}: the {side} did not answer: {e}",
+                                request.method, request.path
+                            );
+                        }
+                    }
+                    continue;
+                }
+            };
+            let differences = compare::compare(
+                &tokengate::shadow::upstream::decoded(&legacy),
+                &tokengate::shadow::upstream::decoded(&ours),
+                &shadow.compare_headers,
+            );
+            if differences.is_empty() {
+                continue;
+            }
+            println!(
+                "#{i} {} {}: {} differences",
+                request.method,
+                request.path,
+                differences.len()
+            );
+            for d in &differences {
+                println!(
+                    "    {} {}: legacy {}, gateway {}",
+                    d.class, d.at, d.legacy, d.gateway
+                );
+            }
+            summary.add(&journal::Entry::new(
+                &request.path,
+                &outgoing,
+                AnswerSide::Gateway,
+                [legacy.status, ours.status],
+                differences,
+            ));
+        }
+        handle.stop(true).await;
+        Ok::<_, String>((summary, failed))
+    });
+    match result {
+        Ok((summary, failed)) => {
+            print!("{}", summary.render());
+            println!(
+                "{replayed} requests replayed: {} differed, {failed} without an answer",
+                summary.exchanges
+            );
+            if summary.exchanges == 0 && failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("diff: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

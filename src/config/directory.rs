@@ -191,7 +191,7 @@ pub(super) fn backend(
 }
 
 /// A positive duration (or zero, where `zero` says it means something), or a problem.
-fn duration(
+pub(super) fn duration(
     key: &str,
     text: Option<&str>,
     default: Duration,

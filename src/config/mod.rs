@@ -27,6 +27,7 @@ mod read;
 mod routes;
 mod secrets;
 mod server;
+mod shadow;
 mod signing;
 mod store;
 mod throttle;
@@ -87,6 +88,7 @@ const SECTIONS: &[&str] = &[
     "discovery",
     "metrics",
     "katana",
+    "shadow",
     "control",
     "testing",
     "directory",
@@ -95,6 +97,27 @@ const SECTIONS: &[&str] = &[
     "dialect",
     "route",
 ];
+
+/// Shadow mode as configured: `[shadow]` (its defaults when absent) and each route's `shadow`.
+#[derive(Debug, Clone)]
+pub struct Shadowing {
+    pub settings: crate::shadow::ShadowSettings,
+    pub routes: Vec<Option<crate::shadow::RouteShadow>>,
+}
+
+impl Shadowing {
+    /// Each route's path with its `shadow`, as [`crate::shadow::Shadows::new`] takes them.
+    pub fn by_route(
+        &self,
+        routes: &[TokenRoute],
+    ) -> Vec<(String, Option<crate::shadow::RouteShadow>)> {
+        routes
+            .iter()
+            .zip(self.routes.iter().chain(std::iter::repeat(&None)))
+            .map(|(route, shadow)| (route.path().to_owned(), shadow.clone()))
+            .collect()
+    }
+}
 
 /// A validated configuration.
 #[derive(Debug)]
@@ -124,6 +147,8 @@ pub struct Settings {
     pub routes: Vec<TokenRoute>,
     /// `[katana]`: the legacy machineKey's ticket format, when configured.
     pub katana: Option<crate::engine::katana::Katana>,
+    /// `[shadow]`, and each route's `shadow` (by route index).
+    pub shadow: Shadowing,
     /// `[control]`: the test kit's listener, when configured.
     pub control: Option<ControlSettings>,
     pub testing: TestingSettings,
@@ -403,6 +428,13 @@ fn validate(
         .and_then(|value| read::section::<katana::RawKatana>("katana", value, &mut problems));
     let katana = katana::validate(raw_katana.as_ref(), base, &mut problems);
     routes::check_katana(&routes, katana_configured, &mut problems);
+    let shadow_settings = table_section(
+        &mut tree,
+        "shadow",
+        shadow::RawShadow::default,
+        &mut problems,
+    )
+    .map(|raw| shadow::validate(&raw, base, &mut problems));
     let endpoints = endpoints::validate(
         introspection.as_ref(),
         revocation.as_ref(),
@@ -425,7 +457,7 @@ fn validate(
         throttle,
         store,
         directory.zip(backend),
-        log,
+        log.zip(shadow_settings),
         problems.is_empty(),
     ) {
         (
@@ -434,10 +466,17 @@ fn validate(
             Some(throttle),
             Some(store),
             Some((directory, users)),
-            Some(log),
+            Some((log, shadow_settings)),
             true,
         ) => {
-            let (routes, tables) = routes.into_iter().map(|b| (b.route, b.table)).unzip();
+            let mut route_shadows = Vec::with_capacity(routes.len());
+            let (routes, tables) = routes
+                .into_iter()
+                .map(|b| {
+                    route_shadows.push(b.shadow);
+                    (b.route, b.table)
+                })
+                .unzip();
             Ok((
                 Settings {
                     bind: server.bind,
@@ -461,6 +500,10 @@ fn validate(
                     },
                     routes,
                     katana,
+                    shadow: Shadowing {
+                        settings: shadow_settings,
+                        routes: route_shadows,
+                    },
                     control,
                     testing,
                 },

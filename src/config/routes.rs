@@ -25,6 +25,8 @@ pub(super) const READY_PATH: &str = "/readyz";
 pub(super) struct Built {
     pub route: TokenRoute,
     pub table: toml::Table,
+    /// The route's `shadow`, which is not a profile key.
+    pub shadow: Option<crate::shadow::RouteShadow>,
 }
 
 /// A route built, or its problems (relative to the route).
@@ -65,21 +67,28 @@ pub(super) fn validate(
 
     // Each route: the dialect it names (when known) and its problems, relative to the route.
     let mut attempts: Vec<(Option<String>, Attempt)> = Vec::new();
-    for item in items {
-        let toml::Value::Table(overrides) = item else {
+    for (i, item) in items.into_iter().enumerate() {
+        let toml::Value::Table(mut overrides) = item else {
             attempts.push((
                 None,
                 Err(vec![(String::new(), "must be a table ([[route]])".into())]),
             ));
             continue;
         };
+        // Where the route's answers come from, not how they look: not part of its profile.
+        let shadow = overrides
+            .remove("shadow")
+            .and_then(|value| super::shadow::route(&format!("route[{i}]"), value, problems));
         match resolve(overrides, dialects) {
             Err(issue) => attempts.push((None, Err(vec![issue]))),
             // Its dialect's problems are reported under dialect.NAME: nothing of its own.
             Ok(None) => attempts.push((None, Err(Vec::new()))),
             Ok(Some((name, table))) => {
-                let built =
-                    dialects::build(&name, table.clone()).map(|route| Built { route, table });
+                let built = dialects::build(&name, table.clone()).map(|route| Built {
+                    route,
+                    table,
+                    shadow,
+                });
                 attempts.push((Some(name), built));
             }
         }

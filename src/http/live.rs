@@ -14,17 +14,23 @@ use super::metrics::RouteMetrics;
 use crate::config::{self, ConnectionSettings, LogSettings, Settings, Source};
 use crate::domain::{Secret, TokenStore};
 use crate::gateway::Gateway;
+use crate::shadow::Shadows;
 
-/// A gateway and the metric handles of its routes, replaced together.
+/// A gateway, the metric handles of its routes and their shadowing, replaced together.
 pub struct Snapshot {
     pub gateway: Arc<Gateway>,
     pub metrics: RouteMetrics,
+    pub shadows: Arc<Shadows>,
 }
 
 impl Snapshot {
-    fn new(gateway: Arc<Gateway>) -> Self {
+    fn new(gateway: Arc<Gateway>, shadows: Arc<Shadows>) -> Self {
         let metrics = RouteMetrics::new(gateway.routes());
-        Self { gateway, metrics }
+        Self {
+            gateway,
+            metrics,
+            shadows,
+        }
     }
 }
 
@@ -36,9 +42,9 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(gateway: Arc<Gateway>) -> Self {
+    pub fn new(gateway: Arc<Gateway>, shadows: Arc<Shadows>) -> Self {
         Self {
-            current: ArcSwap::from_pointee(Snapshot::new(gateway)),
+            current: ArcSwap::from_pointee(Snapshot::new(gateway, shadows)),
             draining: AtomicBool::new(false),
         }
     }
@@ -56,8 +62,9 @@ impl Live {
         self.current.load_full()
     }
 
-    fn replace(&self, gateway: Arc<Gateway>) {
-        self.current.store(Arc::new(Snapshot::new(gateway)));
+    fn replace(&self, gateway: Arc<Gateway>, shadows: Arc<Shadows>) {
+        self.current
+            .store(Arc::new(Snapshot::new(gateway, shadows)));
     }
 }
 
@@ -182,6 +189,13 @@ impl Reloader {
             return;
         }
         let kept = self.fixed.differences(&Fixed::of(&settings));
+        let shadows = match super::shadows_of(&settings) {
+            Ok(shadows) => Arc::new(shadows),
+            Err(e) => {
+                tracing::error!(error = %crate::logging::Chain(&e), "SIGHUP: configuration not reloaded; the running one is kept");
+                return;
+            }
+        };
         match super::assemble(
             settings,
             self.runtime.clone(),
@@ -191,7 +205,7 @@ impl Reloader {
             Ok(gateway) => {
                 super::log_routes(&gateway);
                 let routes = gateway.routes().len();
-                live.replace(Arc::new(gateway));
+                live.replace(Arc::new(gateway), shadows);
                 if !kept.is_empty() {
                     tracing::warn!(
                         unchanged = kept.join(", "),

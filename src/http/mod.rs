@@ -27,6 +27,7 @@ mod faulted;
 mod live;
 mod metrics;
 mod request_id;
+mod shadowed;
 mod tls;
 use live::{Live, Reloader};
 use request_id::RequestId;
@@ -73,6 +74,8 @@ pub enum StartError {
     Directory(#[from] crate::config::OpenError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot start shadowing: {0}")]
+    Shadow(#[from] crate::shadow::ShadowError),
 }
 
 /// Builds the gateway (engine, store, routes) from validated settings.
@@ -95,6 +98,7 @@ pub fn build_with_kit(
 /// drawn when none is configured.
 struct Built {
     gateway: Gateway,
+    shadows: crate::shadow::Shadows,
     kit: Option<Arc<TestKit>>,
     store: Arc<dyn crate::domain::TokenStore>,
     ephemeral: Option<Secret>,
@@ -144,6 +148,7 @@ fn build(settings: Settings, mut runtime: Runtime) -> Result<Built, StartError> 
     };
     let hash_input = settings.hash_input.directory;
     let ephemeral = ephemeral_secret(&settings, &runtime);
+    let shadows = shadows_of(&settings)?;
     let gateway = assemble(settings, runtime.clone(), store.clone(), ephemeral.as_ref())?;
     let kit = kit.map(|(control, clock, resettable)| {
         Arc::new(TestKit::new(
@@ -156,11 +161,20 @@ fn build(settings: Settings, mut runtime: Runtime) -> Result<Built, StartError> 
     });
     Ok(Built {
         gateway,
+        shadows,
         kit,
         store,
         ephemeral,
         runtime,
     })
+}
+
+/// The shadowing of a configuration's routes (nothing opened when no route has `shadow`).
+fn shadows_of(settings: &Settings) -> Result<crate::shadow::Shadows, StartError> {
+    Ok(crate::shadow::Shadows::new(
+        &settings.shadow.settings,
+        &settings.shadow.by_route(&settings.routes),
+    )?)
 }
 
 /// One line per route a gateway serves: at start, and after a reload.
@@ -285,7 +299,7 @@ pub fn configure_with(
     settings: HandlerSettings,
     kit: Option<Arc<TestKit>>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
-    configure_live(Arc::new(Live::new(gateway)), settings, kit)
+    configure_live(Arc::new(Live::new(gateway, Arc::default())), settings, kit)
 }
 
 /// [`configure_with`] over the gateway a reload may replace.
@@ -365,75 +379,107 @@ async fn handle(
     }
     let response = match target {
         Target::Token(route) => {
-            let kit = request.app_data::<web::Data<TestKit>>();
-            let intercept = kit.map(|kit| &***kit as &dyn crate::gateway::Intercept);
-            let (response, outcome) = match &body {
-                Ok(body) => {
-                    gateway
-                        .handle(
-                            route,
-                            &wire(&request, &headers, peer, from_trusted_proxy, body),
-                            intercept,
-                        )
-                        .await
+            let index = gateway.routes().iter().position(|r| std::ptr::eq(r, route));
+            let shadow = index.and_then(|index| snapshot.shadows.route(index));
+            match (shadow, index, &body) {
+                (Some(shadow), Some(index), Ok(body))
+                    if shadow.shadow.answer == crate::shadow::AnswerSide::Legacy =>
+                {
+                    shadowed::legacy_answers(
+                        shadow,
+                        &snapshot.gateway,
+                        index,
+                        &request,
+                        body,
+                        peer,
+                        from_trusted_proxy,
+                        request_id.as_str(),
+                        started,
+                    )
+                    .await
                 }
-                Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
-            };
-            let forced = kit.map(|kit| {
-                // The copy of the headers is made only for a capture that keeps it.
-                if kit.capture.enabled() {
-                    kit.capture.record(
-                        crate::testkit::capture::Seen {
-                            route: route.path(),
-                            method: request.method().as_str(),
-                            path: request.path(),
-                            headers: request
-                                .headers()
-                                .iter()
-                                .map(|(name, value)| {
-                                    (
-                                        name.as_str().to_owned(),
-                                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                                    )
-                                })
-                                .collect(),
-                            body: body.as_deref().unwrap_or_default(),
-                            at: gateway.engine().now(),
-                        },
-                        &response,
+                _ => {
+                    let kit = request.app_data::<web::Data<TestKit>>();
+                    let intercept = kit.map(|kit| &***kit as &dyn crate::gateway::Intercept);
+                    let (response, outcome) = match &body {
+                        Ok(body) => {
+                            gateway
+                                .handle(
+                                    route,
+                                    &wire(&request, &headers, peer, from_trusted_proxy, body),
+                                    intercept,
+                                )
+                                .await
+                        }
+                        Err(refusal) => gateway.refuse(route, &headers, refusal.clone()),
+                    };
+                    if let (Some(shadow), Ok(body)) = (shadow, &body) {
+                        shadowed::compare_later(
+                            shadow,
+                            shadowed::outgoing(&request, body, peer, shadow),
+                            &response,
+                        );
+                    }
+                    let forced = kit.map(|kit| {
+                        // The copy of the headers is made only for a capture that keeps it.
+                        if kit.capture.enabled() {
+                            kit.capture.record(
+                                crate::testkit::capture::Seen {
+                                    route: route.path(),
+                                    method: request.method().as_str(),
+                                    path: request.path(),
+                                    headers: request
+                                        .headers()
+                                        .iter()
+                                        .map(|(name, value)| {
+                                            (
+                                                name.as_str().to_owned(),
+                                                String::from_utf8_lossy(value.as_bytes())
+                                                    .into_owned(),
+                                            )
+                                        })
+                                        .collect(),
+                                    body: body.as_deref().unwrap_or_default(),
+                                    at: gateway.engine().now(),
+                                },
+                                &response,
+                                &outcome,
+                            );
+                        }
+                        outcome
+                            .intercepted
+                            .as_ref()
+                            .and_then(|seen| seen.fired.as_ref())
+                            .map(|fired| fired.action.clone())
+                    });
+                    if let Some(index) = index {
+                        route_metrics.token_request(
+                            index,
+                            outcome.grant,
+                            outcome.error,
+                            started.elapsed().as_secs_f64(),
+                        );
+                    }
+                    log_token_request(
+                        route,
+                        request.method().as_str(),
+                        peer,
+                        &request_id,
                         &outcome,
+                        response.status,
+                        started,
                     );
+                    match forced.flatten() {
+                        Some(Forced::Delay(delay)) => actix_web::rt::time::sleep(delay).await,
+                        Some(Forced::Drop) => return faulted::dropped(),
+                        Some(Forced::SlowBody(over)) => {
+                            return faulted::slow(to_actix(response), over);
+                        }
+                        _ => {}
+                    }
+                    response
                 }
-                outcome
-                    .intercepted
-                    .as_ref()
-                    .and_then(|seen| seen.fired.as_ref())
-                    .map(|fired| fired.action.clone())
-            });
-            if let Some(index) = gateway.routes().iter().position(|r| std::ptr::eq(r, route)) {
-                route_metrics.token_request(
-                    index,
-                    outcome.grant,
-                    outcome.error,
-                    started.elapsed().as_secs_f64(),
-                );
             }
-            log_token_request(
-                route,
-                request.method().as_str(),
-                peer,
-                &request_id,
-                &outcome,
-                response.status,
-                started,
-            );
-            match forced.flatten() {
-                Some(Forced::Delay(delay)) => actix_web::rt::time::sleep(delay).await,
-                Some(Forced::Drop) => return faulted::dropped(),
-                Some(Forced::SlowBody(over)) => return faulted::slow(to_actix(response), over),
-                _ => {}
-            }
-            response
         }
         Target::Endpoint(endpoint) => {
             let response = match &body {
@@ -962,7 +1008,7 @@ impl Application {
         let built = build(settings, runtime)?;
         let kit = built.kit;
         let gateway = Arc::new(built.gateway);
-        let live = Arc::new(Live::new(gateway.clone()));
+        let live = Arc::new(Live::new(gateway.clone(), Arc::new(built.shadows)));
         // The test kit's state belongs to the gateway it started with, and a deterministic
         // run's to its seed: those reload by a restart.
         let reloader = match source {

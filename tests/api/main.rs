@@ -51,6 +51,7 @@ mod reference;
 mod refresh;
 mod reload;
 mod server;
+mod shadow;
 mod store;
 mod swagger;
 mod testkit;
