@@ -309,7 +309,7 @@ impl<'de> serde::Deserialize<'de> for Node {
 fn compare_json(at: &str, name: Option<&str>, l: &Node, g: &Node, out: &mut Vec<Difference>) {
     match (l, g) {
         (Node::Object(l), Node::Object(g)) => {
-            let child = |key: &str| format!("{at}.{key}");
+            let child = |key: &str| member_path(at, key);
             compare_members(
                 l.iter().map(|(k, v)| (k.as_str(), v.type_name())),
                 g.iter().map(|(k, v)| (k.as_str(), v.type_name())),
@@ -329,7 +329,7 @@ fn compare_json(at: &str, name: Option<&str>, l: &Node, g: &Node, out: &mut Vec<
                     .filter_map(|(k, v)| Some((k.clone(), node_instant(v)?)))
                     .collect()
             };
-            compare_spacing(at, &instants(l), &instants(g), out);
+            compare_spacing(&child, &instants(l), &instants(g), out);
         }
         (Node::Array(l), Node::Array(g)) => {
             for (i, (lv, gv)) in l.iter().zip(g).enumerate() {
@@ -357,6 +357,20 @@ fn compare_json(at: &str, name: Option<&str>, l: &Node, g: &Node, out: &mut Vec<
             legacy: l.type_name().into(),
             gateway: g.type_name().into(),
         }),
+    }
+}
+
+/// A member's path: `$.name`, or `$[".issued"]` for a name that is not an identifier.
+fn member_path(at: &str, key: &str) -> String {
+    let identifier = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if identifier {
+        format!("{at}.{key}")
+    } else {
+        format!("{at}[{}]", serde_json::Value::from(key))
     }
 }
 
@@ -482,7 +496,7 @@ fn compare_numbers(
 /// Two instants at the same places are spaced alike (`.expires` after `.issued`, `exp` after
 /// `iat`) within a second: each is compared with the first of its object.
 fn compare_spacing(
-    at: &str,
+    child: &dyn Fn(&str) -> String,
     l: &[(String, DateTime<Utc>)],
     g: &[(String, DateTime<Utc>)],
     out: &mut Vec<Difference>,
@@ -499,7 +513,7 @@ fn compare_spacing(
         if (ls - gs).abs() > 1 {
             out.push(Difference {
                 class: Class::Instant,
-                at: format!("{at}.{name}"),
+                at: child(name),
                 legacy: format!("{ls}s after {first}"),
                 gateway: format!("{gs}s after {first}"),
             });
@@ -924,7 +938,7 @@ fn compare_element(
             .filter_map(|c| Some((c.local.clone(), instant_form(&c.text)?.1)))
             .collect()
     };
-    compare_spacing(at, &instants(l), &instants(g), out);
+    compare_spacing(&child, &instants(l), &instants(g), out);
 }
 
 /// An element's text: a number where both are numbers (XML writes them as text), else text.
@@ -1039,6 +1053,21 @@ mod tests {
             assert!(!d.legacy.contains("8a2219dc"), "{d:?}");
         }
         assert_eq!(found[0].gateway, "43 characters of base64url");
+        // Katana's `.issued`/`.expires`: spaced otherwise, named as JSON paths name them.
+        let spacing = compare(
+            &answer(
+                200,
+                &[],
+                r#"{".issued":"Sun, 13 Sep 2020 09:35:33 GMT",".expires":"Sun, 27 Sep 2020 09:35:33 GMT"}"#,
+            ),
+            &answer(
+                200,
+                &[],
+                r#"{".issued":"Sun, 13 Sep 2020 09:35:33 GMT",".expires":"Sun, 13 Sep 2020 10:35:33 GMT"}"#,
+            ),
+            &[],
+        );
+        assert_eq!(classes(&spacing), [(Class::Instant, r#"$[".expires"]"#)]);
     }
 
     #[test]

@@ -31,6 +31,8 @@ zz_probe = 1
 zz_probe = 1
 [katana]
 zz_probe = 1
+[shadow]
+zz_probe = 1
 [control]
 zz_probe = 1
 [testing]
@@ -71,7 +73,7 @@ fn model_keys() -> Vec<(String, Vec<String>)> {
         sections.push((section, keys));
     }
     // Each probe is reported (the top level's own key included), so none went unchecked.
-    assert_eq!(sections.len(), 20, "{text}");
+    assert_eq!(sections.len(), 21, "{text}");
     sections
 }
 

@@ -230,7 +230,14 @@ fn post(
 
 /// A change, the request that meets it (path, body, headers), and the class and place of the
 /// difference it makes.
-type Case<'a> = (Change, &'a str, &'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+type Case<'a> = (
+    Change,
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    &'a str,
+);
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 const LOGIN: &str = "grant_type=password&username=user%40example.com&password=P%40ssw0rd%21";
