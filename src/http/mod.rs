@@ -1005,6 +1005,11 @@ impl Application {
         };
         let fixed = live::Fixed::of(&settings);
         let deterministic = settings.testing.deterministic;
+        // What the control API's GET /shadow reads, when a route is shadowed.
+        let shadow_log = settings.shadow.routes.iter().any(Option::is_some).then(|| {
+            let shadow = &settings.shadow.settings;
+            (shadow.log.clone(), shadow.log_keep)
+        });
         let built = build(settings, runtime)?;
         let kit = built.kit;
         let gateway = Arc::new(built.gateway);
@@ -1107,6 +1112,7 @@ impl Application {
                     kit,
                     gateway: gateway.clone(),
                     gateway_addr: tls_off.then_some(local),
+                    shadow_log,
                 });
                 server.listen("tokengate-control", listener, move || {
                     let app = App::new()

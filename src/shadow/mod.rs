@@ -134,8 +134,10 @@ struct Shared {
     forwarded_for: ForwardedFor,
 }
 
-/// A slot for one comparison; dropped when it is done.
-pub struct Permit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+/// A slot for one comparison, given back when it is dropped.
+pub struct Permit {
+    _held: tokio::sync::OwnedSemaphorePermit,
+}
 
 /// The shadowing of each route of a configuration, by route index.
 #[derive(Default)]
@@ -206,7 +208,7 @@ impl RouteRuntime {
     /// `max_in_flight` are under way.
     pub fn permit(&self) -> Option<Permit> {
         match self.shared.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => Some(Permit(permit)),
+            Ok(permit) => Some(Permit { _held: permit }),
             Err(_) => {
                 self.count("dropped");
                 None

@@ -37,6 +37,8 @@ pub struct Control {
     /// The gateway's own listener, which `POST /try` sends to; `None` when it speaks TLS (the
     /// raw bytes would be ciphertext).
     pub gateway_addr: Option<std::net::SocketAddr>,
+    /// Shadow mode's log and how many rotated files it keeps, when a route is shadowed.
+    pub shadow_log: Option<(std::path::PathBuf, usize)>,
 }
 
 /// Adds the control API to an actix `App`.
@@ -72,6 +74,7 @@ pub fn configure(control: Arc<Control>) -> impl FnOnce(&mut web::ServiceConfig) 
             .route("/revoke", web::post().to(revoke))
             .route("/reset", web::post().to(reset))
             .route("/try", web::post().to(try_route))
+            .route("/shadow", web::get().to(shadow_summary))
             .default_service(web::to(|| async {
                 problem(
                     StatusCode::NOT_FOUND,
@@ -228,6 +231,61 @@ async fn clock_advance(
         }
         Err(message) => problem(StatusCode::BAD_REQUEST, "invalid_span", &message),
     }
+}
+
+/// `GET /shadow`: the differences log summarized, as `tokengate shadow report` prints it.
+async fn shadow_summary(request: HttpRequest, control: web::Data<Control>) -> HttpResponse {
+    authorized!(request, control);
+    let Some((log, keep)) = control.shadow_log.clone() else {
+        return HttpResponse::Ok().json(json!({"shadowed": false, "exchanges": 0, "classes": []}));
+    };
+    let shown = log.display().to_string();
+    // The log may be tens of megabytes: read off the control listener's worker.
+    let read = web::block(move || crate::shadow::journal::Summary::read(&log, keep)).await;
+    let summary = match read {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(e)) => {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "shadow_log_unreadable",
+                &e.to_string(),
+            );
+        }
+        Err(e) => {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "shadow_log_unreadable",
+                &e.to_string(),
+            );
+        }
+    };
+    let classes: Vec<Value> = summary
+        .classes
+        .iter()
+        .map(|((route, class), counted)| {
+            let examples: Vec<Value> = counted
+                .examples
+                .iter()
+                .map(|(logged, grant, line)| {
+                    json!({
+                        "logged": logged.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        "grant_type": grant,
+                        "at": line.at,
+                        "legacy": line.legacy,
+                        "gateway": line.gateway,
+                    })
+                })
+                .collect();
+            json!({"route": route, "class": class, "count": counted.count, "examples": examples})
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "shadowed": true,
+        "log": shown,
+        "exchanges": summary.exchanges,
+        "unreadable": summary.unreadable,
+        "classes": classes,
+    }))
 }
 
 async fn routes(request: HttpRequest, control: web::Data<Control>) -> HttpResponse {

@@ -40,13 +40,13 @@ struct StandIn {
     port: u16,
     change: Arc<Mutex<Change>>,
     seen: Arc<Mutex<Seen>>,
-    _legacy: Legacy,
+    _legacy: Running,
 }
 
 /// The real gateway behind the stand-in, stopped with the test.
-struct Legacy(Logged);
+struct Running(Logged);
 
-impl Drop for Legacy {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.child.kill();
         let _ = self.0.child.wait();
@@ -99,7 +99,7 @@ fn stand_in() -> StandIn {
         port,
         change,
         seen,
-        _legacy: Legacy(legacy),
+        _legacy: Running(legacy),
     }
 }
 
@@ -544,4 +544,53 @@ fn har_of(requests: &[(&str, &str)]) -> String {
         .collect();
     serde_json::json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}})
         .to_string()
+}
+
+/// An HTTPS upstream: a legacy endpoint whose certificate chains to `[shadow] ca_file` (the
+/// test CA of fixtures/tls) answers through the gateway; without the CA, the system roots do
+/// not know it, and the legacy-answered route is the proxy's 502.
+#[test]
+fn an_https_upstream_is_trusted_through_the_configured_ca_only() {
+    let dir = TempDir::new("shadow-tls");
+    let demo = std::fs::read_to_string(repo_path("fixtures/demo.toml")).unwrap();
+    let legacy_config = dir.path().join("legacy.toml");
+    std::fs::write(
+        &legacy_config,
+        format!(
+            "{demo}\n[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            repo_path("fixtures/tls/server.pem").display(),
+            repo_path("fixtures/tls/server.key").display()
+        ),
+    )
+    .unwrap();
+    let legacy = Running(serve(&legacy_config));
+    let shadowed = |ca: &str| {
+        let path = dir.path().join(format!("gateway{}.toml", ca.len()));
+        let text = demo.replacen(
+            "path = \"/api/Token\"",
+            &format!(
+                "path = \"/api/Token\"\nshadow = {{ upstream = \"https://localhost:{}/api/Token\", answer = \"legacy\" }}",
+                legacy.0.port
+            ),
+            1,
+        );
+        std::fs::write(&path, format!("{text}\n[shadow]\ntimeout = \"2s\"\n{ca}")).unwrap();
+        Running(serve(&path))
+    };
+    let client = reqwest::blocking::Client::new();
+    let body = "grant_type=client_credentials&client_id=demo-client";
+    let ca = format!(
+        "ca_file = \"{}\"\n",
+        repo_path("fixtures/tls/ca.pem").display()
+    );
+    for (extra, status) in [(ca.as_str(), 200), ("", 502)] {
+        let gateway = shadowed(extra);
+        let (got, _, answer) = post(
+            &client,
+            &format!("http://127.0.0.1:{}/api/Token", gateway.0.port),
+            body,
+            &[FORM],
+        );
+        assert_eq!(got, status, "{}", String::from_utf8_lossy(&answer));
+    }
 }

@@ -605,3 +605,39 @@ async fn deterministic_gateways_answer_the_same_requests_byte_for_byte() {
     );
     assert_eq!(first, run().await);
 }
+
+/// `GET /shadow` summarizes shadow mode's log as `tokengate shadow report` does, and says
+/// `shadowed: false` on a gateway without a shadowed route.
+#[tokio::test]
+async fn the_control_api_summarizes_the_shadow_log() {
+    let dir = crate::helpers::TempDir::new("kit-shadow");
+    let log = dir.path().join("shadow.jsonl");
+    let line = json!({
+        "at": "2026-12-03T10:00:00Z", "route": "/Token", "method": "POST",
+        "grant_type": "password", "answer": "gateway", "status": [400, 400],
+        "differences": [{"class": "value", "at": "$.error_description",
+                         "legacy": "\"Wrong.\"", "gateway": "\"The user name or password is incorrect.\""}],
+    });
+    std::fs::write(&log, format!("{line}\n")).unwrap();
+    let config = demo().replacen(
+        "path = \"/Token\"",
+        "path = \"/Token\"\nshadow = { upstream = \"http://127.0.0.1:9/Token\", answer = \"gateway\" }",
+        1,
+    ) + &format!("\n[shadow]\nlog = \"{}\"\n", log.display());
+    let gateway = TestGateway::start(&config).expect("starts");
+    let (status, summary) = Control::new(&gateway).get("/shadow").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["shadowed"], true);
+    assert_eq!(summary["exchanges"], 1);
+    let class = &summary["classes"][0];
+    assert_eq!(
+        (&class["route"], &class["class"], &class["count"]),
+        (&json!("/Token"), &json!("value"), &json!(1))
+    );
+    assert_eq!(class["examples"][0]["at"], "$.error_description");
+    assert_eq!(class["examples"][0]["grant_type"], "password");
+
+    let plain = start();
+    let (status, summary) = Control::new(&plain).get("/shadow").await;
+    assert_eq!((status, &summary["shadowed"]), (200, &json!(false)));
+}
