@@ -38,24 +38,26 @@ pub(super) struct RawKatana {
     client_property: Option<String>,
 }
 
-/// What `[katana]` describes, or `None` (no section, or problems pushed).
+/// What `[katana]` (or a route's `katana` table, whose key path is `at`) describes, or `None`
+/// (no section, or problems pushed).
 pub(super) fn validate(
     raw: Option<&RawKatana>,
     base: Option<&Path>,
+    at: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<Katana> {
     let raw = raw?;
     let before = problems.len();
     let validation = Validation::parse(raw.validation.as_deref().unwrap_or("HMACSHA256"))
-        .map_err(|e| problems.push(problem("katana.validation", e.to_string())))
+        .map_err(|e| problems.push(problem(format!("{at}.validation"), e.to_string())))
         .ok();
     let decryption = Decryption::parse(raw.decryption.as_deref().unwrap_or("Auto"))
-        .map_err(|e| problems.push(problem("katana.decryption", e.to_string())))
+        .map_err(|e| problems.push(problem(format!("{at}.decryption"), e.to_string())))
         .ok();
     match raw.compatibility.as_deref() {
         None | Some(FRAMEWORK45) => {}
         Some(other) => problems.push(problem(
-            "katana.compatibility",
+            format!("{at}.compatibility"),
             format!(
                 "{other:?} is not supported: only {FRAMEWORK45}, the scheme of \
                  MachineKey.Protect, which Katana's MachineKeyDataProtector calls on .NET 4.5 \
@@ -65,7 +67,7 @@ pub(super) fn validate(
         )),
     }
     let key = |name: &str, value, env, file, problems: &mut Vec<Problem>| {
-        let at = format!("katana.{name}");
+        let at = format!("{at}.{name}");
         match resolve_secret(&at, value, env, file, base) {
             Ok(Some(secret)) => Some(secret),
             Ok(None) => {
@@ -92,7 +94,7 @@ pub(super) fn validate(
     )
     .and_then(|secret| {
         MachineKey::validation_key(secret.expose())
-            .map_err(|e| problems.push(problem("katana.validation_key", e.to_string())))
+            .map_err(|e| problems.push(problem(format!("{at}.validation_key"), e.to_string())))
             .ok()
             .map(|_| secret)
     });
@@ -106,12 +108,19 @@ pub(super) fn validate(
     .and_then(|secret| {
         let decryption = decryption?;
         MachineKey::decryption_key(decryption, secret.expose())
-            .map_err(|e| problems.push(problem("katana.decryption_key", e.to_string())))
+            .map_err(|e| problems.push(problem(format!("{at}.decryption_key"), e.to_string())))
             .ok()
             .map(|_| secret)
     });
-    let purposes = purposes_of("purposes", &raw.purposes, ACCESS_TOKEN_PURPOSES, problems);
+    let purposes = purposes_of(
+        at,
+        "purposes",
+        &raw.purposes,
+        ACCESS_TOKEN_PURPOSES,
+        problems,
+    );
     let refresh_purposes = purposes_of(
+        at,
         "refresh_purposes",
         &raw.refresh_purposes,
         REFRESH_TOKEN_PURPOSES,
@@ -120,7 +129,7 @@ pub(super) fn validate(
     for (claim_type, attribute) in &raw.claims {
         if claim_type.trim().is_empty() || attribute.trim().is_empty() {
             problems.push(problem(
-                format!("katana.claims.{claim_type}"),
+                format!("{at}.claims.{claim_type}"),
                 "a claim type and the attribute its value comes from, neither blank",
             ));
         }
@@ -131,7 +140,7 @@ pub(super) fn validate(
         .is_some_and(|name| name.trim().is_empty())
     {
         problems.push(problem(
-            "katana.client_property",
+            format!("{at}.client_property"),
             "the name of the property that holds the client id (e.g. \"as:client_id\"), not blank",
         ));
     }
@@ -144,7 +153,7 @@ pub(super) fn validate(
         decryption?,
         decryption_key?.expose(),
     )
-    .map_err(|e| problems.push(problem("katana", e.to_string())))
+    .map_err(|e| problems.push(problem(at, e.to_string())))
     .ok()?;
     Some(Katana {
         format: TicketFormat::new(&machine_key, purposes),
@@ -156,6 +165,7 @@ pub(super) fn validate(
 
 /// `[katana] purposes` or `refresh_purposes`, or the template's default for it.
 fn purposes_of(
+    at: &str,
     key: &str,
     configured: &Option<Vec<String>>,
     default: [&str; 3],
@@ -168,7 +178,7 @@ fn purposes_of(
     for (i, purpose) in purposes.iter().enumerate() {
         if purpose.trim().is_empty() {
             problems.push(problem(
-                format!("katana.{key}[{i}]"),
+                format!("{at}.{key}[{i}]"),
                 "must not be empty or blank (MachineKey.Protect refuses it)",
             ));
         }

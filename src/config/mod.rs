@@ -384,7 +384,7 @@ fn validate(
     let users = directory::users(users, &directory_settings, &clients, base, &mut problems);
     let dialects = dialects::read(tree.remove("dialect"), base, &mut problems);
     let routes = array_section(&mut tree, "route", &mut problems);
-    let routes = routes::validate(routes, &dialects, &clients, &mut problems);
+    let routes = routes::validate(routes, &dialects, &clients, base, &mut problems);
     let introspection = table_section(
         &mut tree,
         "introspection",
@@ -426,7 +426,7 @@ fn validate(
     let katana_configured = raw_katana.is_some();
     let raw_katana = raw_katana
         .and_then(|value| read::section::<katana::RawKatana>("katana", value, &mut problems));
-    let katana = katana::validate(raw_katana.as_ref(), base, &mut problems);
+    let katana = katana::validate(raw_katana.as_ref(), base, "katana", &mut problems);
     routes::check_katana(&routes, katana_configured, &mut problems);
     let shadow_settings = table_section(
         &mut tree,

@@ -43,6 +43,7 @@ pub(super) fn validate(
     items: Option<Vec<toml::Value>>,
     dialects: &Dialects,
     clients: &Clients,
+    base: Option<&std::path::Path>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Built> {
     let Some(items) = items else {
@@ -79,13 +80,23 @@ pub(super) fn validate(
         let shadow = overrides
             .remove("shadow")
             .and_then(|value| super::shadow::route(&format!("route[{i}]"), value, problems));
+        // A machineKey of the route's own, for a gateway replacing several legacy
+        // applications: a secret's place, not the profile's.
+        let katana = overrides.remove("katana").and_then(|value| {
+            let at = format!("route[{i}].katana");
+            let raw = super::read::section::<super::katana::RawKatana>(&at, value, problems)?;
+            super::katana::validate(Some(&raw), base, &at, problems)
+        });
         match resolve(overrides, dialects) {
             Err(issue) => attempts.push((None, Err(vec![issue]))),
             // Its dialect's problems are reported under dialect.NAME: nothing of its own.
             Ok(None) => attempts.push((None, Err(Vec::new()))),
             Ok(Some((name, table))) => {
                 let built = dialects::build(&name, table.clone()).map(|route| Built {
-                    route,
+                    route: match katana {
+                        Some(katana) => route.with_katana(std::sync::Arc::new(katana)),
+                        None => route,
+                    },
                     table,
                     shadow,
                 });
@@ -269,8 +280,8 @@ pub(super) fn check_signing_keys(
     }
 }
 
-/// A route issuing Katana tickets, or redeeming the legacy ones, needs the machineKey of
-/// `[katana]`. Reported only when the
+/// A route issuing Katana tickets, or redeeming the legacy ones, needs a machineKey: its own
+/// `katana` table's, or `[katana]`'s. Reported only when the
 /// section is absent: one that is there but wrong has its own problems.
 pub(super) fn check_katana(routes: &[Built], configured: bool, problems: &mut Vec<Problem>) {
     if configured {
@@ -278,16 +289,19 @@ pub(super) fn check_katana(routes: &[Built], configured: bool, problems: &mut Ve
     }
     for (i, built) in routes.iter().enumerate() {
         let policy = built.route.policy();
+        if policy.katana.is_some() {
+            continue;
+        }
         if policy.access_format == crate::engine::AccessFormat::KatanaTicket {
             problems.push(problem(
                 format!("route[{i}].access_token_format"),
-                "\"katana_ticket\" needs the legacy machineKey: add a [katana] section",
+                "\"katana_ticket\" needs the legacy machineKey: add a [katana] section, or a katana table to the route",
             ));
         }
         if policy.legacy_refresh_tickets {
             problems.push(problem(
                 format!("route[{i}].legacy_refresh_tickets"),
-                "reading the legacy refresh tickets needs the legacy machineKey: add a [katana] section",
+                "reading the legacy refresh tickets needs the legacy machineKey: add a [katana] section, or a katana table to the route",
             ));
         }
     }

@@ -312,6 +312,7 @@ impl TokenRoute {
                 .filter(|grace| !grace.is_zero())
                 .map(ttl),
             legacy_refresh_tickets: profile.legacy_refresh_tickets,
+            katana: None,
             scope_policy: profile.scope_policy,
             single_active_token: profile.single_active_token,
             report_not_before,
@@ -350,6 +351,13 @@ impl TokenRoute {
 
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// The route with a machineKey of its own (its `katana` table), which its tickets are
+    /// issued and its legacy refresh tickets read with instead of `[katana]`'s.
+    pub fn with_katana(mut self, katana: std::sync::Arc<crate::engine::katana::Katana>) -> Self {
+        self.policy.katana = Some(katana);
+        self
     }
 
     pub fn policy(&self) -> &GrantPolicy {

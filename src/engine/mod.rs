@@ -147,6 +147,8 @@ pub struct GrantPolicy {
     pub reuse_grace: Option<TimeDelta>,
     /// Redeem the legacy server's refresh tickets (`[katana] refresh_purposes`) too.
     pub legacy_refresh_tickets: bool,
+    /// The route's own machineKey (its `katana` table); `None`: `[katana]`'s.
+    pub katana: Option<Arc<katana::Katana>>,
     pub scope_policy: ScopePolicy,
     /// A new password grant makes the (user, client)'s earlier tokens invalid.
     pub single_active_token: bool,
@@ -218,6 +220,9 @@ pub struct EngineParts {
     /// The legacy machineKey's ticket format (`[katana]`): issues `katana_ticket` access
     /// tokens, and introspection and revocation read tickets with it.
     pub katana: Option<katana::Katana>,
+    /// The routes' own machineKeys (a route's `katana` table), which introspection and
+    /// revocation read tickets with too, after `[katana]`'s.
+    pub route_katanas: Vec<Arc<katana::Katana>>,
 }
 
 /// Why an engine could not be built.
@@ -241,7 +246,10 @@ pub struct Engine {
     /// Shared with the upgrade tasks a sign-in may leave behind.
     hashes: Arc<hasher::HashPool>,
     throttle: throttle::Throttle,
-    katana: Option<katana::Katana>,
+    /// `[katana]`'s machineKey, for the routes without one of their own.
+    katana: Option<Arc<katana::Katana>>,
+    /// Every machineKey tickets are read with: `[katana]`'s first, then the routes' own.
+    katanas: Vec<Arc<katana::Katana>>,
     /// `/metrics`: new sessions (refresh families) stored and refused as the store was full, by
     /// client: who is filling the store.
     sessions: SessionCounters,
@@ -287,6 +295,8 @@ fn hashed_key(value: &str) -> TokenKey {
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Result<Self, EngineError> {
+        let katana = parts.katana.map(Arc::new);
+        let katanas = katana.iter().cloned().chain(parts.route_katanas).collect();
         Ok(Self {
             directory: parts.directory,
             users: parts.users,
@@ -302,9 +312,16 @@ impl Engine {
                     .map_err(EngineError::Threads)?,
             ),
             throttle: throttle::Throttle::new(parts.throttle),
-            katana: parts.katana,
+            katana,
+            katanas,
             sessions: SessionCounters::default(),
         })
+    }
+
+    /// The machineKey a route issues tickets and reads legacy refresh tickets with: its own,
+    /// else `[katana]`'s.
+    fn katana_for<'a>(&'a self, policy: &'a GrantPolicy) -> Option<&'a katana::Katana> {
+        policy.katana.as_deref().or(self.katana.as_deref())
     }
 
     pub fn directory(&self) -> &Directory {
@@ -636,7 +653,7 @@ impl Engine {
                 (AccessToken::new(token), jti)
             }
             AccessFormat::KatanaTicket => {
-                let katana = self.katana.as_ref().ok_or(Fault::NoKatanaKey)?;
+                let katana = self.katana_for(policy).ok_or(Fault::NoKatanaKey)?;
                 let extra = katana::Extra {
                     claims: match &user {
                         Some(user) => katana

@@ -191,7 +191,7 @@ impl Engine {
     ) -> Result<Grant, GrantError> {
         let now = r.requested_at;
         let text = r.token.expose();
-        let Some(katana) = &self.katana else {
+        let Some(katana) = self.katana_for(policy) else {
             return Err(GrantError::InvalidRefreshToken);
         };
         let Some((ticket, expires)) = katana.refresh_format.read_live(text, now) else {

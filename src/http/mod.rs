@@ -260,6 +260,11 @@ fn assemble(
         hash_workers,
         hash_queue_wait: settings.hash_queue_wait,
         katana: settings.katana,
+        route_katanas: settings
+            .routes
+            .iter()
+            .filter_map(|route| route.policy().katana.clone())
+            .collect(),
     })?;
     Ok(Gateway::new(
         Arc::new(engine),

@@ -514,3 +514,35 @@ async fn legacy_refresh_tickets_redeem_where_the_route_says_so() {
     clock.advance(TimeDelta::days(15));
     refused(&redeem(&app, &other).await);
 }
+
+/// A route with a `katana` table of its own (a gateway replacing two legacy applications with
+/// two machineKeys): its tickets are under its key, the other route's under `[katana]`'s, and
+/// introspection reads the tickets of both keys, the legacy server's included.
+#[tokio::test]
+async fn a_route_with_its_own_machine_key_issues_and_reads_under_it() {
+    let mono = std::fs::read_to_string(repo_path("fixtures/katana/mono-tickets.tsv")).unwrap();
+    let lines = read_lines(&mono);
+    let other = &lines[3];
+    let text = config(&format!(
+        "\n[[route]]\ndialect = \"owin\"\npath = \"/second/Token\"\nanonymous_client = \"demo-client\"\n\
+         access_token_format = \"katana_ticket\"\n\
+         katana = {{ validation = \"{}\", validation_key = \"{}\", decryption = \"{}\", decryption_key = \"{}\" }}\n",
+        other.validation, other.validation_key, other.decryption, other.decryption_key
+    ));
+    let (app, _clock) = katana_app!(text);
+    let first = login(&app, "/katana/Token").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = login(&app, "/second/Token").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(lines[1].format().unprotect(&first).is_ok());
+    assert!(other.format().unprotect(&second).is_ok());
+    assert!(lines[1].format().unprotect(&second).is_err());
+    for token in [&first, &second, &other.ticket] {
+        let answer = introspect(&app, token, Some(RESOURCE_SERVER)).await;
+        assert!(active(&answer), "{}", answer.text());
+    }
+}
