@@ -323,8 +323,15 @@ fn shadowed_routes_find_each_difference_and_never_burden_the_client() {
         ("Accept", "application/xml"),
     ];
     assert_eq!(post(&client, &swagger, SWAGGER_JSON, &xml).0, 200);
-    eventually("4 equivalent exchanges", || {
-        same("/Token") == 2 && same("/api/v1/auth/token") == 2
+    // VizSeek's route is answered by the legacy side; its comparison counts alike (its
+    // `expires_in` is a string, a second apart at most).
+    let vizseek = "grant_type=client_credentials&client_id=demo-client";
+    assert_eq!(
+        post(&client, &format!("{base}/api/Token"), vizseek, &[FORM]).0,
+        200
+    );
+    eventually("5 equivalent exchanges", || {
+        same("/Token") == 2 && same("/api/v1/auth/token") == 2 && same("/api/Token") == 1
     });
     assert!(logged(&log).is_empty(), "{:?}", logged(&log));
 
@@ -452,7 +459,6 @@ fn shadowed_routes_find_each_difference_and_never_burden_the_client() {
     // the gateway's answer is compared behind it.
     set(Change::ExtraHeader);
     let before = logged(&log).len();
-    let vizseek = "grant_type=client_credentials&client_id=demo-client";
     let (status, headers, body) = post(&client, &format!("{base}/api/Token"), vizseek, &[FORM]);
     let seen = legacy.seen.lock().unwrap().clone();
     assert_eq!(status, 200);
