@@ -120,15 +120,25 @@ pub fn compare(
     out
 }
 
-/// A header's values, joined as one list.
-fn header(response: &WireResponse, name: &str) -> Option<String> {
-    let values: Vec<&str> = response
+/// A header's values, joined as one list (borrowed when there is one, as there nearly always is).
+fn header<'a>(response: &'a WireResponse, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    let mut values = response
         .headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    (!values.is_empty()).then(|| values.join(", "))
+        .map(|(_, v)| v.as_str());
+    let first = values.next()?;
+    Some(match values.next() {
+        None => std::borrow::Cow::Borrowed(first),
+        Some(second) => {
+            let mut all = format!("{first}, {second}");
+            for more in values {
+                all.push_str(", ");
+                all.push_str(more);
+            }
+            std::borrow::Cow::Owned(all)
+        }
+    })
 }
 
 fn compare_header(
@@ -148,7 +158,9 @@ fn compare_header(
         _ => false,
     };
     if !same {
-        let show = |v: &Option<String>| v.as_deref().map_or_else(|| "absent".into(), quoted);
+        let show = |v: &Option<std::borrow::Cow<'_, str>>| {
+            v.as_deref().map_or_else(|| "absent".into(), quoted)
+        };
         out.push(Difference {
             class: Class::Header,
             at: name.to_ascii_lowercase(),
@@ -627,15 +639,16 @@ fn jwt_shape(text: &str) -> Option<Shape> {
     if parts.next().is_some() || !is_base64url(signature) {
         return None;
     }
-    let decode = |part: &str| -> Option<Node> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(part)
-            .ok()?;
-        serde_json::from_slice(&bytes).ok()
+            .ok()
     };
-    let (Node::Object(header), Node::Object(claims)) = (decode(header)?, decode(payload)?) else {
+    let Node::Object(header) = serde_json::from_slice(&decode(header)?).ok()? else {
         return None;
     };
+    // Only the claims' names count: their values are read past, not kept.
+    let MemberNames(claims) = serde_json::from_slice(&decode(payload)?).ok()?;
     Some(Shape::Jwt {
         header: header
             .iter()
@@ -646,8 +659,34 @@ fn jwt_shape(text: &str) -> Option<Shape> {
                 other => format!("{k}:{}", other.type_name()),
             })
             .collect(),
-        claims: claims.into_iter().map(|(k, _)| k).collect(),
+        claims,
     })
+}
+
+/// A JSON object's member names, in order, its values skipped.
+struct MemberNames(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for MemberNames {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = MemberNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MemberNames, A::Error> {
+                let mut names = Vec::new();
+                while let Some((name, serde::de::IgnoredAny)) = map.next_entry::<String, _>()? {
+                    names.push(name);
+                }
+                Ok(MemberNames(names))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 fn guid_form(text: &str) -> Option<&'static str> {

@@ -123,6 +123,28 @@ pub struct RouteRuntime {
     route: String,
     pub shadow: RouteShadow,
     shared: Arc<Shared>,
+    /// [`EXCHANGES`] by result, made once rather than per request.
+    results: Results,
+}
+
+/// The four results of [`EXCHANGES`] for one route.
+struct Results {
+    same: metrics::Counter,
+    different: metrics::Counter,
+    upstream_failed: metrics::Counter,
+    dropped: metrics::Counter,
+}
+
+impl Results {
+    fn new(route: &str) -> Self {
+        let counter = |result: &'static str| metrics::counter!(EXCHANGES, "route" => route.to_owned(), "result" => result);
+        Self {
+            same: counter("same"),
+            different: counter("different"),
+            upstream_failed: counter("upstream_failed"),
+            dropped: counter("dropped"),
+        }
+    }
 }
 
 /// What the shadowed routes of one configuration share.
@@ -185,6 +207,7 @@ impl Shadows {
                         route: path.clone(),
                         shadow: shadow.clone(),
                         shared: shared.clone(),
+                        results: Results::new(path),
                     })
                 })
             })
@@ -210,7 +233,7 @@ impl RouteRuntime {
         match self.shared.in_flight.clone().try_acquire_owned() {
             Ok(permit) => Some(Permit { _held: permit }),
             Err(_) => {
-                self.count("dropped");
+                self.results.dropped.increment(1);
                 None
             }
         }
@@ -224,7 +247,7 @@ impl RouteRuntime {
             .send(&self.shadow.upstream, request)
             .await;
         if let Err(e) = &answer {
-            self.count("upstream_failed");
+            self.results.upstream_failed.increment(1);
             tracing::warn!(route = self.route.as_str(), upstream = self.shadow.upstream.as_str(), error = %e, "shadow: the upstream did not answer");
         }
         answer
@@ -238,10 +261,10 @@ impl RouteRuntime {
             &self.shared.compare_headers,
         );
         if differences.is_empty() {
-            self.count("same");
+            self.results.same.increment(1);
             return;
         }
-        self.count("different");
+        self.results.different.increment(1);
         for difference in &differences {
             metrics::counter!(DIFFERENCES, "route" => self.route.clone(), "class" => difference.class.as_str())
                 .increment(1);
@@ -256,10 +279,5 @@ impl RouteRuntime {
         if let Err(e) = self.shared.journal.append(&entry) {
             tracing::warn!(error = %e, "shadow: the differences log could not be written");
         }
-    }
-
-    fn count(&self, result: &'static str) {
-        metrics::counter!(EXCHANGES, "route" => self.route.clone(), "result" => result)
-            .increment(1);
     }
 }
