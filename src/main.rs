@@ -312,12 +312,16 @@ fn diff(config: Option<PathBuf>, upstream: &str, transcript: &std::path::Path) -
         }
     };
     // The gateway compared is this configuration's routes on a loopback port of its own, in
-    // plain HTTP, shadowing nothing itself.
+    // plain HTTP, shadowing nothing itself, its tokens in a memory store of its own.
     settings.bind = (std::net::Ipv4Addr::LOCALHOST, 0).into();
     settings.tls = None;
     settings.workers = 1;
     settings.control = None;
     settings.shadow.routes.iter_mut().for_each(|r| *r = None);
+    // Replayed grants leave their tokens in memory, never in a shared store of the deployment.
+    settings.store.backend = StoreBackend::Memory {
+        max_entries: 1_000_000,
+    };
     let shadow = settings.shadow.settings.clone();
     let upstream = upstream.trim_end_matches('/').to_owned();
     let replayed = recorded.len();
