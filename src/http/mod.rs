@@ -171,6 +171,8 @@ fn build(settings: Settings, mut runtime: Runtime) -> Result<Built, StartError> 
 
 /// The shadowing of a configuration's routes (nothing opened when no route has `shadow`).
 fn shadows_of(settings: &Settings) -> Result<crate::shadow::Shadows, StartError> {
+    // Its counters are made now: the recorder must be in place first.
+    metrics::install();
     Ok(crate::shadow::Shadows::new(
         &settings.shadow.settings,
         &settings.shadow.by_route(&settings.routes),
