@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -25,6 +24,7 @@ use crate::engine::{
 };
 
 use super::read;
+use super::read::duration;
 use super::secrets::resolve_secret;
 use super::{ConfigErrors, Problem, problem};
 
@@ -186,33 +186,6 @@ pub(super) fn backend(
                 format!("unknown directory {other:?}; known: toml, postgres"),
             ));
             None
-        }
-    }
-}
-
-/// A positive duration (or zero, where `zero` says it means something), or a problem.
-pub(super) fn duration(
-    key: &str,
-    text: Option<&str>,
-    default: Duration,
-    zero: bool,
-    problems: &mut Vec<Problem>,
-) -> Duration {
-    let Some(text) = text else {
-        return default;
-    };
-    match humantime::parse_duration(text) {
-        Ok(d) if !d.is_zero() || zero => d,
-        Ok(_) => {
-            problems.push(problem(key, "must be more than zero"));
-            default
-        }
-        Err(e) => {
-            problems.push(problem(
-                key,
-                format!("{text:?} is not a duration ({e}); e.g. \"1s\""),
-            ));
-            default
         }
     }
 }

@@ -173,6 +173,33 @@ impl<'de> Deserializer<'de> for FieldProbe<'_> {
     }
 }
 
+/// A positive duration (or zero, where `zero` says it means something), or a problem.
+pub(super) fn duration(
+    key: &str,
+    text: Option<&str>,
+    default: std::time::Duration,
+    zero: bool,
+    problems: &mut Vec<Problem>,
+) -> std::time::Duration {
+    let Some(text) = text else {
+        return default;
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() || zero => d,
+        Ok(_) => {
+            problems.push(problem(key, "must be more than zero"));
+            default
+        }
+        Err(e) => {
+            problems.push(problem(
+                key,
+                format!("{text:?} is not a duration ({e}); e.g. \"1s\""),
+            ));
+            default
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,9 @@ struct RawRouteShadow {
 /// The smallest `log_max_bytes`: a few lines.
 const MIN_LOG_BYTES: u64 = 4096;
 
+/// The most rotated files kept (each is looked for by name when the log is read).
+const MAX_LOG_KEEP: usize = 100;
+
 /// `[shadow]`, its paths relative to the configuration file's directory, the log by default
 /// beside the file.
 pub(super) fn validate(
@@ -59,9 +62,15 @@ pub(super) fn validate(
         settings.log_max_bytes = bytes;
     }
     if let Some(keep) = raw.log_keep {
-        settings.log_keep = keep;
+        if keep > MAX_LOG_KEEP {
+            problems.push(problem(
+                "shadow.log_keep",
+                format!("at most {MAX_LOG_KEEP} rotated files; raise log_max_bytes instead"),
+            ));
+        }
+        settings.log_keep = keep.min(MAX_LOG_KEEP);
     }
-    settings.timeout = super::directory::duration(
+    settings.timeout = super::read::duration(
         "shadow.timeout",
         raw.timeout.as_deref(),
         settings.timeout,
