@@ -435,17 +435,7 @@ async fn handle(
                                     route: route.path(),
                                     method: request.method().as_str(),
                                     path: request.path(),
-                                    headers: request
-                                        .headers()
-                                        .iter()
-                                        .map(|(name, value)| {
-                                            (
-                                                name.as_str().to_owned(),
-                                                String::from_utf8_lossy(value.as_bytes())
-                                                    .into_owned(),
-                                            )
-                                        })
-                                        .collect(),
+                                    headers: owned_headers(&request),
                                     body: body.as_deref().unwrap_or_default(),
                                     at: gateway.engine().now(),
                                 },
@@ -528,6 +518,21 @@ async fn handle(
             .set_connection_type(actix_http::ConnectionType::Close);
     }
     answer
+}
+
+/// A request's headers as owned pairs, for what outlives the request (the capture, a shadow
+/// task).
+fn owned_headers(request: &HttpRequest) -> Vec<(String, String)> {
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Lines a second for each kind of request refused as sent, and for unknown paths: each of those

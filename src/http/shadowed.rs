@@ -105,16 +105,7 @@ pub(super) async fn legacy_answers(
         let owned = OwnedRequest {
             method: request.method().as_str().to_owned(),
             path: request.path().to_owned(),
-            headers: request
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: super::owned_headers(request),
             peer,
             from_trusted_proxy,
             body: body.to_vec(),

@@ -57,14 +57,6 @@ pub struct Outgoing {
     pub body: Vec<u8>,
 }
 
-impl std::fmt::Debug for Upstream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Outgoing {
     /// The client's request, as the upstream must see it; `peer` is the client's address.
     pub fn new<'a>(
@@ -129,6 +121,14 @@ type Body = http_body_util::Full<bytes::Bytes>;
 pub struct Upstream {
     client: hyper_util::client::legacy::Client<Connector, Body>,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {
